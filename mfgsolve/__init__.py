@@ -1,0 +1,19 @@
+"""mfgsolve: mean field games written in sympy, solved as GANs, checked against finite differences.
+
+Public API (see docs/): problems (:class:`Torus`, :class:`Box`, :class:`ErgodicMFG`, :class:`MFG`,
+:func:`load_problem`), solving (:func:`solve`, :class:`Solution`), classical numerics
+(:func:`reference_solve`, :class:`ReferenceSolution`) and :func:`compare`.
+"""
+
+from .problem import MFG, Box, ErgodicMFG, ProblemError, Torus, load_problem
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Box",
+    "ErgodicMFG",
+    "MFG",
+    "ProblemError",
+    "Torus",
+    "load_problem",
+]

@@ -1,0 +1,845 @@
+"""Domains and mean field game problems written as sympy residuals, validated at construction.
+
+A problem holds sympy expressions only; nothing here knows about torch. Every validation failure
+raises :class:`ProblemError` with a one-line message that names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+import traceback
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+__all__ = [
+    "ProblemError",
+    "Torus",
+    "Box",
+    "ErgodicMFG",
+    "MFG",
+    "HamiltonianForm",
+    "load_problem",
+]
+
+
+class ProblemError(ValueError):
+    """Bad input in a problem definition or problem file. The message is one line: what and fix."""
+
+
+def _fail(name: str | None, what: str, fix: str) -> ProblemError:
+    prefix = f"problem '{name}': " if name else ""
+    return ProblemError(f"{prefix}{what}; fix: {fix}")
+
+
+def _as_float(value: Any, what: str, name: str | None, fix: str) -> float:
+    try:
+        number = (
+            float(sp.sympify(value).evalf())
+            if not isinstance(value, (int, float))
+            else float(value)
+        )
+    except (TypeError, ValueError, sp.SympifyError, AttributeError):
+        raise _fail(name, f"{what} is not a number ({value!r})", fix) from None
+    if not math.isfinite(number):
+        raise _fail(name, f"{what} is not finite ({value!r})", fix)
+    return number
+
+
+def _check_symbols(symbols: Any, kind: str) -> tuple[sp.Symbol, ...]:
+    if isinstance(symbols, sp.Symbol):
+        symbols = [symbols]
+    try:
+        symbols = tuple(symbols)
+    except TypeError:
+        raise _fail(
+            None, f"{kind} symbols must be a list of sympy Symbols", f"write {kind}([x, y])"
+        ) from None
+    if not symbols:
+        raise _fail(
+            None, f"empty {kind} domain (no symbols)", f"give at least one symbol: {kind}([x])"
+        )
+    for s in symbols:
+        if not isinstance(s, sp.Symbol):
+            raise _fail(
+                None,
+                f"{kind} symbol {s!r} is not a sympy Symbol",
+                "use sp.Symbol('x') or sp.symbols('x y')",
+            )
+    if len(set(symbols)) != len(symbols):
+        raise _fail(
+            None, f"{kind} has repeated symbols {symbols}", "give each coordinate its own symbol"
+        )
+    return symbols
+
+
+class Torus:
+    """Periodic box ``prod_i [0, L_i)``; networks are made exactly periodic.
+
+    Args:
+        symbols: the space coordinates (sympy Symbols), one per dimension.
+        lengths: period in each direction (a number applies to all). Default 1.
+    """
+
+    periodic = True
+    boundary = "periodic"
+
+    def __init__(
+        self, symbols: Sequence[sp.Symbol] | sp.Symbol, lengths: float | Sequence[float] = 1
+    ):
+        self.symbols = _check_symbols(symbols, "Torus")
+        if isinstance(lengths, (int, float, sp.Basic)):
+            lengths = [lengths] * len(self.symbols)
+        lengths = list(lengths)
+        if len(lengths) != len(self.symbols):
+            raise _fail(
+                None,
+                f"Torus has {len(self.symbols)} symbols but {len(lengths)} lengths",
+                "give one length per symbol",
+            )
+        self.lengths = tuple(
+            _as_float(v, "Torus length", None, "use positive numbers") for v in lengths
+        )
+        if any(v <= 0 for v in self.lengths):
+            raise _fail(
+                None, f"Torus lengths must be > 0, got {self.lengths}", "use positive periods"
+            )
+
+    @property
+    def dim(self) -> int:
+        return len(self.symbols)
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.zeros(self.dim)
+
+    @property
+    def upper(self) -> np.ndarray:
+        return np.asarray(self.lengths, dtype=float)
+
+    @property
+    def volume(self) -> float:
+        return float(np.prod(self.lengths))
+
+    def __repr__(self) -> str:
+        return f"Torus({list(self.symbols)}, lengths={list(self.lengths)})"
+
+
+class Box:
+    """Rectangular box ``prod_i [lo_i, hi_i]`` with reflecting (no-flux / Neumann) boundaries.
+
+    Args:
+        symbols: the space coordinates (sympy Symbols).
+        bounds: one ``(lo, hi)`` pair per symbol.
+        boundary: ``"neumann"``: homogeneous Neumann for u and no-flux for m.
+    """
+
+    periodic = False
+
+    def __init__(
+        self,
+        symbols: Sequence[sp.Symbol] | sp.Symbol,
+        bounds: Sequence[Sequence[float]],
+        boundary: str = "neumann",
+    ):
+        self.symbols = _check_symbols(symbols, "Box")
+        try:
+            pairs = [tuple(b) for b in bounds]
+        except TypeError:
+            raise _fail(
+                None,
+                f"Box bounds {bounds!r} are not a list of (lo, hi) pairs",
+                "write bounds=[(0, 1), ...]",
+            ) from None
+        if len(pairs) != len(self.symbols):
+            raise _fail(
+                None,
+                f"Box has {len(self.symbols)} symbols but {len(pairs)} bounds",
+                "give one (lo, hi) pair per symbol",
+            )
+        parsed = []
+        for s, pair in zip(self.symbols, pairs):
+            if len(pair) != 2:
+                raise _fail(
+                    None,
+                    f"Box bound for {s} is {pair!r}, not a (lo, hi) pair",
+                    "write bounds=[(0, 1), ...]",
+                )
+            lo = _as_float(pair[0], f"Box lower bound for {s}", None, "use numbers")
+            hi = _as_float(pair[1], f"Box upper bound for {s}", None, "use numbers")
+            if not lo < hi:
+                raise _fail(
+                    None,
+                    f"Box bounds for {s} need lo < hi, got ({lo}, {hi})",
+                    "swap or widen the bounds",
+                )
+            parsed.append((lo, hi))
+        self.bounds = tuple(parsed)
+        if boundary != "neumann":
+            raise _fail(
+                None,
+                f"unknown Box boundary {boundary!r}",
+                "use boundary='neumann' (no-flux for m, Neumann for u)",
+            )
+        self.boundary = boundary
+
+    @property
+    def dim(self) -> int:
+        return len(self.symbols)
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.array([b[0] for b in self.bounds])
+
+    @property
+    def upper(self) -> np.ndarray:
+        return np.array([b[1] for b in self.bounds])
+
+    @property
+    def lengths(self) -> tuple[float, ...]:
+        return tuple(hi - lo for lo, hi in self.bounds)
+
+    @property
+    def volume(self) -> float:
+        return float(np.prod(self.lengths))
+
+    def __repr__(self) -> str:
+        return f"Box({list(self.symbols)}, bounds={list(self.bounds)})"
+
+
+@dataclass(frozen=True)
+class HamiltonianForm:
+    """The structure a problem was built from by ``from_hamiltonian`` (used by monotone schemes).
+
+    HJB: ``[-u_t] - nu Lap u + H(x, grad u) - F(x, m) [- Hbar] = 0``;
+    FP: ``[m_t] - nu Lap m - div(m dH/dp(x, grad u)) = 0``.
+    """
+
+    hamiltonian: sp.Expr  # in the space symbols and `momenta`
+    momenta: tuple[sp.Symbol, ...]
+    coupling: sp.Expr  # in the space symbols and the density (applied function)
+    viscosity: sp.Expr
+
+
+def _applied_unknowns(expr: sp.Basic) -> set[AppliedUndef]:
+    return {f for f in expr.atoms(AppliedUndef)}
+
+
+def _is_unknown_function(obj: Any) -> bool:
+    return isinstance(obj, AppliedUndef)
+
+
+class _ProblemBase:
+    """Validation shared by ergodic and finite-horizon problems."""
+
+    kind: str = ""
+    name: str
+    domain: Torus | Box
+    value: AppliedUndef
+    density: AppliedUndef
+    params: dict[sp.Symbol, float]
+
+    # --- construction helpers -------------------------------------------------------------
+    def _setup_common(
+        self, domain, value, density, params, name, arg_symbols: tuple[sp.Symbol, ...]
+    ) -> None:
+        self.name = str(name) if name is not None else None
+        if not isinstance(domain, (Torus, Box)):
+            raise _fail(
+                self.name,
+                f"domain is {type(domain).__name__}, not a Torus or Box",
+                "write domain=Torus([x]) or Box([x], [(0, 1)])",
+            )
+        self.domain = domain
+        for role, fn in (("value", value), ("density", density)):
+            if not _is_unknown_function(fn):
+                raise _fail(
+                    self.name,
+                    f"{role} {fn!r} is not an unknown function applied to the coordinates",
+                    f"write {role}=sp.Function('{role[0]}')({', '.join(map(str, arg_symbols))})",
+                )
+            if tuple(fn.args) != arg_symbols:
+                raise _fail(
+                    self.name,
+                    f"{role} {fn} has arguments {tuple(fn.args)} but the coordinates are {arg_symbols}",
+                    f"write {fn.func}({', '.join(map(str, arg_symbols))})",
+                )
+        if value.func == density.func:
+            raise _fail(
+                self.name,
+                f"value and density are the same function {value.func}",
+                "use two different functions, e.g. u and m",
+            )
+        self.value = value
+        self.density = density
+        self.params = self._check_params(params)
+        if self.name is None:
+            self.name = "unnamed"
+
+    def _check_params(self, params: Mapping | None) -> dict[sp.Symbol, float]:
+        out: dict[sp.Symbol, float] = {}
+        for key, val in (params or {}).items():
+            sym = sp.Symbol(key) if isinstance(key, str) else key
+            if not isinstance(sym, sp.Symbol):
+                raise _fail(
+                    self.name,
+                    f"params key {key!r} is not a symbol",
+                    "use sympy Symbols (or their names) as keys",
+                )
+            out[sym] = _as_float(
+                val,
+                f"params[{sym}]",
+                self.name,
+                f"give {sym} a finite number, e.g. params={{{sym}: 0.1}}",
+            )
+        return out
+
+    def _check_residual(
+        self,
+        label: str,
+        expr: Any,
+        allowed: set[sp.Symbol],
+        must_contain: Sequence[tuple[Any, str]],
+    ) -> sp.Expr:
+        if isinstance(expr, str):
+            raise _fail(
+                self.name,
+                f"{label} residual is a string, not a sympy expression",
+                "build it from sympy symbols and functions, not text",
+            )
+        if isinstance(expr, (int, float)):
+            expr = sp.sympify(expr)
+        if not isinstance(expr, sp.Expr):
+            raise _fail(
+                self.name,
+                f"{label} residual is {type(expr).__name__}, not a sympy expression",
+                "write it with sympy (sp.sin, u.diff(x), ...)",
+            )
+        if isinstance(expr, (sp.Eq,)):
+            raise _fail(
+                self.name,
+                f"{label} residual is an equation",
+                "write the residual lhs - rhs (equal to zero at the solution)",
+            )
+        expr = expr.doit() if expr.has(sp.Derivative) else expr
+        if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+            raise _fail(
+                self.name,
+                f"{label} residual contains nan/zoo/oo",
+                "check divisions by zero and logs of 0 in the expression",
+            )
+        unknowns = {self.value.func, self.density.func}
+        for f in _applied_unknowns(expr):
+            if f.func not in unknowns:
+                raise _fail(
+                    self.name,
+                    f"{label} residual uses unknown function {f}",
+                    f"use only {self.value} and {self.density} (or give {f.func} a formula)",
+                )
+            if tuple(f.args) != tuple(self.value.args):
+                raise _fail(
+                    self.name,
+                    f"{label} residual evaluates {f} at {f.args} instead of the coordinates {self.value.args}",
+                    "nonlocal terms are not supported yet; use the plain unknown",
+                )
+        coords = set(self.value.args)
+        for d in expr.atoms(sp.Derivative):
+            for var, _count in d.variable_count:
+                if var not in coords:
+                    raise _fail(
+                        self.name,
+                        f"{label} residual differentiates with respect to {var}, which is not a coordinate",
+                        f"differentiate only in {tuple(self.value.args)}",
+                    )
+            if not isinstance(d.expr, AppliedUndef):
+                raise _fail(
+                    self.name,
+                    f"{label} residual has an unevaluated derivative of {d.expr}",
+                    "differentiate the unknown functions directly",
+                )
+        free = expr.free_symbols - coords - set(self.params) - allowed
+        if free:
+            names = ", ".join(sorted(map(str, free)))
+            raise _fail(
+                self.name,
+                f"{label} residual has free symbols without a value: {names}",
+                f"add params={{{names.split(', ')[0]}: ...}} or make it a coordinate",
+            )
+        for target, what in must_contain:
+            if isinstance(target, sp.Symbol):
+                present = target in expr.free_symbols
+            else:
+                present = any(f.func == target.func for f in _applied_unknowns(expr))
+            if not present:
+                raise _fail(
+                    self.name,
+                    f"{label} residual does not contain {what} {target}",
+                    f"write the {label} equation in terms of {target}",
+                )
+        return expr
+
+    def _check_exact(self, exact: Mapping | None, constant: sp.Symbol | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        allowed = {self.value.func: "value", self.density.func: "density"}
+        for key, val in (exact or {}).items():
+            if isinstance(key, AppliedUndef):
+                role = allowed.get(key.func)
+            elif isinstance(key, sp.core.function.UndefinedFunction):
+                role = allowed.get(key)
+            elif constant is not None and key == constant:
+                role = "constant"
+            else:
+                role = None
+            if role is None:
+                raise _fail(
+                    self.name,
+                    f"exact names {key}, which is not an unknown of the problem",
+                    f"use keys among {self.value}, {self.density}"
+                    + (f", {constant}" if constant is not None else ""),
+                )
+            expr = sp.sympify(val).subs(self.params)
+            if role == "constant":
+                out[role] = _as_float(
+                    expr, f"exact {key}", self.name, "give the constant as a number"
+                )
+            else:
+                extra = expr.free_symbols - set(self.value.args)
+                if extra:
+                    raise _fail(
+                        self.name,
+                        f"exact {key} has free symbols {sorted(map(str, extra))}",
+                        "write it in the coordinates only (or add params)",
+                    )
+                out[role] = expr
+        return out
+
+    def substitute(self, expr: sp.Expr) -> sp.Expr:
+        """Return ``expr`` with the numeric ``params`` substituted."""
+        return expr.xreplace(self.params) if self.params else expr
+
+    @property
+    def dim(self) -> int:
+        """Space dimension."""
+        return self.domain.dim
+
+    @property
+    def space(self) -> tuple[sp.Symbol, ...]:
+        return self.domain.symbols
+
+
+class ErgodicMFG(_ProblemBase):
+    """Stationary (ergodic) mean field game: unknowns u(x), m(x) and the constant Hbar.
+
+    Args:
+        domain: a :class:`Torus` or :class:`Box`.
+        value: u as an applied sympy function of the domain symbols.
+        density: m likewise.
+        constant: the ergodic constant Hbar (a sympy Symbol).
+        hjb: residual of the HJB equation (zero at the solution); contains u and Hbar.
+        fp: residual of the Fokker-Planck equation; contains m.
+        params: numbers for the other free symbols.
+        exact: optional closed forms ``{u: ..., m: ..., Hbar: ...}``.
+        name: short name used for output folders.
+
+    Built-in constraints: int u = 0, int m = 1, m > 0.
+    """
+
+    kind = "ergodic"
+
+    def __init__(
+        self, domain, value, density, constant, hjb, fp, params=None, exact=None, name=None
+    ):
+        self.name = str(name) if name is not None else None
+        self._setup_common(
+            domain, value, density, params, name, tuple(getattr(domain, "symbols", ()))
+        )
+        if not isinstance(constant, sp.Symbol):
+            raise _fail(
+                self.name,
+                f"constant {constant!r} is not a sympy Symbol",
+                "write constant=sp.Symbol('H')",
+            )
+        if constant in self.domain.symbols:
+            raise _fail(
+                self.name,
+                f"constant {constant} is also a coordinate",
+                "use a different symbol for the ergodic constant",
+            )
+        if constant in self.params:
+            raise _fail(
+                self.name,
+                f"constant {constant} is given a value in params",
+                "the ergodic constant is an unknown: remove it from params",
+            )
+        self.constant = constant
+        self.hjb = self._check_residual(
+            "HJB", hjb, {constant}, [(value, "the value"), (constant, "the ergodic constant")]
+        )
+        self.fp = self._check_residual("FP", fp, set(), [(density, "the density")])
+        if constant in self.fp.free_symbols:
+            raise _fail(
+                self.name,
+                f"FP residual contains the ergodic constant {constant}",
+                "the constant belongs in the HJB equation",
+            )
+        self.exact = self._check_exact(exact, constant)
+        self.hamiltonian_form: HamiltonianForm | None = None
+
+    @classmethod
+    def from_hamiltonian(
+        cls,
+        domain,
+        value,
+        density,
+        constant,
+        *,
+        hamiltonian,
+        momenta,
+        coupling,
+        viscosity=0,
+        params=None,
+        exact=None,
+        name=None,
+    ) -> ErgodicMFG:
+        """Build ``-nu Lap u + H(x, grad u) - F(x, m) - Hbar = 0``, ``-nu Lap m - div(m H_p) = 0``.
+
+        Args:
+            hamiltonian: H(x, p) in the space symbols and ``momenta``.
+            momenta: one sympy Symbol per space dimension standing for p = grad u.
+            coupling: F(x, m), a local expression in the space symbols and ``density``.
+            viscosity: nu >= 0 (a number or a symbol given in ``params``).
+        """
+        form, hjb, fp = _hamiltonian_residuals(
+            domain, value, density, hamiltonian, momenta, coupling, viscosity, time=None, name=name
+        )
+        problem = cls(
+            domain,
+            value,
+            density,
+            constant,
+            hjb - constant,
+            fp,
+            params=params,
+            exact=exact,
+            name=name,
+        )
+        problem.hamiltonian_form = form
+        return problem
+
+    def __repr__(self) -> str:
+        return f"ErgodicMFG(name={self.name!r}, domain={self.domain!r})"
+
+
+class MFG(_ProblemBase):
+    """Finite-horizon mean field game: u(t, x) backward from ``terminal``, m(t, x) forward from ``initial``.
+
+    Args:
+        domain: a :class:`Torus` or :class:`Box`.
+        time: ``(t, t0, T)`` with T > t0.
+        value: u as an applied function of ``(t, *space)``.
+        density: m likewise.
+        hjb, fp: residuals (zero at the solution).
+        terminal: ``{u: g(x)}``.
+        initial: ``{m: m0(x)}``, m0 >= 0 (normalised to mass 1 by the solvers).
+        params, exact, name: as for :class:`ErgodicMFG` (exact in (t, x)).
+    """
+
+    kind = "finite_horizon"
+
+    def __init__(
+        self,
+        domain,
+        time,
+        value,
+        density,
+        hjb,
+        fp,
+        terminal=None,
+        initial=None,
+        params=None,
+        exact=None,
+        name=None,
+    ):
+        self.name = str(name) if name is not None else None
+        try:
+            t, t0, T = time
+        except (TypeError, ValueError):
+            raise _fail(
+                self.name, f"time={time!r} is not (t, t0, T)", "write time=(t, 0, 1)"
+            ) from None
+        if not isinstance(t, sp.Symbol):
+            raise _fail(
+                self.name,
+                f"time symbol {t!r} is not a sympy Symbol",
+                "write time=(sp.Symbol('t'), 0, 1)",
+            )
+        if isinstance(domain, (Torus, Box)) and t in domain.symbols:
+            raise _fail(
+                self.name,
+                f"time symbol {t} is also a space coordinate",
+                "use a different symbol for time",
+            )
+        self.params = self._check_params(params)
+        t0 = _as_float(
+            sp.sympify(t0).subs(self.params), "initial time", self.name, "write time=(t, 0, T)"
+        )
+        T = _as_float(
+            sp.sympify(T).subs(self.params),
+            "horizon T",
+            self.name,
+            "write time=(t, 0, T) with a number T",
+        )
+        if t0 >= T:
+            raise _fail(
+                self.name,
+                f"horizon T={T} is not after the initial time {t0}",
+                "use T > t0, e.g. time=(t, 0, 1)",
+            )
+        self.time, self.t0, self.T = t, t0, T
+        self._setup_common(
+            domain, value, density, params, name, (t, *tuple(getattr(domain, "symbols", ())))
+        )
+        self.hjb = self._check_residual("HJB", hjb, set(), [(value, "the value")])
+        self.fp = self._check_residual("FP", fp, set(), [(density, "the density")])
+        self.terminal = self._check_condition(
+            terminal, value, "terminal", "u at t = T", "terminal={u: g(x)}"
+        )
+        self.initial = self._check_condition(
+            initial, density, "initial", "m at t = t0", "initial={m: m0(x)}"
+        )
+        self._check_initial_density()
+        self.exact = self._check_exact(exact, None)
+        self.hamiltonian_form: HamiltonianForm | None = None
+
+    def _check_condition(self, cond, fn, label, what, example) -> sp.Expr:
+        if not cond:
+            raise _fail(self.name, f"no {label} condition ({what})", f"add {example}")
+        if not isinstance(cond, Mapping):
+            raise _fail(self.name, f"{label} condition is not a dict", f"write {example}")
+        for key, val in cond.items():
+            func = key.func if isinstance(key, AppliedUndef) else key
+            if func == fn.func:
+                expr = sp.sympify(val).subs(self.params)
+                extra = expr.free_symbols - set(self.domain.symbols)
+                if extra:
+                    raise _fail(
+                        self.name,
+                        f"{label} condition has symbols {sorted(map(str, extra))} besides the space coordinates",
+                        "write it in the space coordinates (add params for constants)",
+                    )
+                if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or _applied_unknowns(expr):
+                    raise _fail(
+                        self.name,
+                        f"{label} condition is not a finite formula of x",
+                        "give a closed-form expression",
+                    )
+                return expr
+            raise _fail(
+                self.name, f"{label} condition names {key}, not {fn.func}", f"write {example}"
+            )
+        raise _fail(self.name, f"no {label} condition ({what})", f"add {example}")
+
+    def _check_initial_density(self) -> None:
+        m0 = self.initial
+        if m0.is_negative:
+            raise _fail(self.name, f"initial density {m0} is negative", "give m0 >= 0")
+        rng = np.random.default_rng(0)
+        lo, hi = self.domain.lower, self.domain.upper
+        pts = lo + (hi - lo) * rng.random((512, self.dim))
+        fn = sp.lambdify(self.domain.symbols, m0, "numpy")
+        with np.errstate(all="ignore"):
+            vals = np.broadcast_to(np.asarray(fn(*pts.T), dtype=float), (len(pts),))
+        if not np.all(np.isfinite(vals)):
+            raise _fail(
+                self.name,
+                "initial density is not finite on the domain",
+                "check divisions and logs in m0",
+            )
+        if vals.min() < 0:
+            raise _fail(
+                self.name,
+                f"initial density is negative somewhere (min {vals.min():.3g})",
+                "give m0 >= 0 on the whole domain",
+            )
+        if vals.max() <= 0:
+            raise _fail(
+                self.name, "initial density is zero everywhere", "give an m0 with positive mass"
+            )
+
+    @classmethod
+    def from_hamiltonian(
+        cls,
+        domain,
+        time,
+        value,
+        density,
+        *,
+        hamiltonian,
+        momenta,
+        coupling,
+        viscosity=0,
+        terminal=None,
+        initial=None,
+        params=None,
+        exact=None,
+        name=None,
+    ) -> MFG:
+        """Build ``-u_t - nu Lap u + H(x, grad u) - F(x, m) = 0``, ``m_t - nu Lap m - div(m H_p) = 0``.
+
+        Arguments as in :meth:`ErgodicMFG.from_hamiltonian`, plus ``time``, ``terminal``, ``initial``.
+        """
+        t = time[0] if isinstance(time, (tuple, list)) and time else None
+        form, hjb, fp = _hamiltonian_residuals(
+            domain, value, density, hamiltonian, momenta, coupling, viscosity, time=t, name=name
+        )
+        problem = cls(
+            domain,
+            time,
+            value,
+            density,
+            hjb,
+            fp,
+            terminal=terminal,
+            initial=initial,
+            params=params,
+            exact=exact,
+            name=name,
+        )
+        problem.hamiltonian_form = form
+        return problem
+
+    def __repr__(self) -> str:
+        return f"MFG(name={self.name!r}, domain={self.domain!r}, T={self.T})"
+
+
+def _hamiltonian_residuals(
+    domain, value, density, hamiltonian, momenta, coupling, viscosity, time, name
+):
+    if not isinstance(domain, (Torus, Box)):
+        raise _fail(name, "domain is not a Torus or Box", "write domain=Torus([x])")
+    xs = domain.symbols
+    momenta = tuple(momenta) if isinstance(momenta, Iterable) else (momenta,)
+    if len(momenta) != len(xs) or not all(isinstance(p, sp.Symbol) for p in momenta):
+        raise _fail(
+            name,
+            f"need one momentum symbol per dimension ({len(xs)}), got {momenta}",
+            "write momenta=sp.symbols('p1:%d' % (d + 1))",
+        )
+    hamiltonian = sp.sympify(hamiltonian)
+    coupling = sp.sympify(coupling)
+    viscosity = sp.sympify(viscosity)
+    if coupling.has(sp.Derivative):
+        raise _fail(
+            name,
+            "coupling F(x, m) contains derivatives",
+            "give a local coupling such as log(m) or m**2",
+        )
+    if hamiltonian.atoms(AppliedUndef):
+        raise _fail(
+            name,
+            "hamiltonian contains unknown functions",
+            "write H(x, p) in the coordinates and momenta only",
+        )
+    grad_u = [value.diff(x) for x in xs]
+    H_at = hamiltonian.subs(dict(zip(momenta, grad_u)), simultaneous=True)
+    lap_u = sum(value.diff(x, 2) for x in xs)
+    lap_m = sum(density.diff(x, 2) for x in xs)
+    drift = [
+        sp.diff(hamiltonian, p).subs(dict(zip(momenta, grad_u)), simultaneous=True) for p in momenta
+    ]
+    div = sum(sp.diff(density * b, x) for b, x in zip(drift, xs))
+    hjb = -viscosity * lap_u + H_at - coupling
+    fp = -viscosity * lap_m - div
+    if time is not None:
+        hjb = -value.diff(time) + hjb
+        fp = density.diff(time) + fp
+    form = HamiltonianForm(
+        hamiltonian=hamiltonian, momenta=momenta, coupling=coupling, viscosity=viscosity
+    )
+    return form, hjb, fp
+
+
+Problem = ErgodicMFG | MFG
+
+
+def _problem_types() -> tuple[type, ...]:
+    types: list[type] = [ErgodicMFG, MFG]
+    try:
+        from .fbsde.problem import FBSDE
+
+        types.append(FBSDE)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def load_problem(path: str | Path) -> Any:
+    """Import a problem file and return its validated module-level ``problem``.
+
+    Args:
+        path: a Python file defining ``problem`` (an ErgodicMFG, MFG or FBSDE).
+
+    Returns:
+        The problem object.
+
+    Raises:
+        ProblemError: with a one-line message naming the file, what is wrong and the fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ProblemError(
+            f"{path}: no such problem file; fix: check the path (problem files live in problems/)"
+        )
+    if path.suffix != ".py":
+        raise ProblemError(
+            f"{path}: not a Python file; fix: a problem file is a .py module that defines `problem`"
+        )
+    module_name = f"_mfgsolve_problem_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ProblemError(f"{path}: cannot be imported; fix: check that it is a Python module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise ProblemError(
+            f"{path}:{exc.lineno}: syntax error ({exc.msg}); fix: correct the Python syntax on that line"
+        ) from None
+    except ProblemError as exc:
+        raise ProblemError(f"{path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - report any import-time failure on one line
+        frames = [
+            f
+            for f in traceback.extract_tb(exc.__traceback__)
+            if Path(f.filename).resolve() == path.resolve()
+        ]
+        where = f":{frames[-1].lineno}" if frames else ""
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        hint = (
+            "define it (sympy names need the sp. prefix)"
+            if isinstance(exc, NameError)
+            else "correct that line"
+        )
+        raise ProblemError(f"{path}{where}: {type(exc).__name__}: {msg}; fix: {hint}") from None
+    finally:
+        sys.modules.pop(module_name, None)
+    if not hasattr(module, "problem"):
+        raise ProblemError(
+            f"{path}: defines no `problem`; fix: assign `problem = ErgodicMFG(...)` (or MFG / FBSDE) at module level"
+        )
+    problem = module.problem
+    if not isinstance(problem, _problem_types()):
+        raise ProblemError(
+            f"{path}: `problem` is a {type(problem).__name__}, not an ErgodicMFG, MFG or FBSDE; fix: build it with one of those classes"
+        )
+    if getattr(problem, "name", None) in (None, "unnamed"):
+        problem.name = path.stem.replace("_", "-")
+    problem.source = str(path)
+    return problem

@@ -1,0 +1,280 @@
+"""Lower sympy residuals to torch functions of collocation points and the unknown fields.
+
+A residual such as ``u_x**2/2 + sin(2 pi x) - log(m) - H`` becomes a callable that takes a batch of
+points and a :class:`Fields` object (anything that can evaluate u and log m at points) and returns
+the residual at every point. The algebra is printed by sympy's torch printer (``lambdify``); every
+``Derivative`` of u or m, of any order and mixed, is computed by autograd with respect to the points,
+with lower orders cached and reused so that each backward pass yields a whole gradient row.
+
+Exact rewrites done before printing:
+- ``params`` are substituted and subexpressions without free symbols (``besseli(0, 1)``) are evaluated
+  to floats (the torch printer knows no Bessel functions, and there is nothing to differentiate);
+- ``log(m)`` is lowered to the network's log-density ``f - log Z`` (no ``log(exp(.))`` round trip);
+- a constant that enters the HJB residual linearly (``... - H``) is split off, so a solver can use its
+  least-squares value instead of training it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import sympy as sp
+import torch
+from sympy.core.function import AppliedUndef
+from sympy.printing.codeprinter import PrintMethodNotImplementedError
+
+from .problem import MFG, ErgodicMFG, ProblemError
+
+__all__ = ["Fields", "LoweredResidual", "Residuals", "lower", "DerivativeCache"]
+
+
+class Fields(Protocol):
+    """What a lowered residual needs from the solver: u and log m as functions of points."""
+
+    def value(self, points: torch.Tensor) -> torch.Tensor:  # (n, D) -> (n,)
+        ...
+
+    def log_density(self, points: torch.Tensor) -> torch.Tensor:  # (n, D) -> (n,)
+        ...
+
+
+class DerivativeCache:
+    """Values and coordinate derivatives of one scalar field at a fixed batch of points.
+
+    Derivatives are keyed by the sorted tuple of coordinate indices (``(0, 0)`` is d2/dx0^2). Asking for
+    an order-k derivative computes the order-(k-1) parent once and differentiates it in one backward
+    pass, which yields the derivatives in *all* coordinates at once; they are all cached.
+
+    Args:
+        points: (n, D) tensor with ``requires_grad=True``.
+        values: (n,) tensor, a differentiable function of ``points``.
+        frozen: if True, returned tensors are detached from the network parameters (useful when the
+            other player's field is a constant for the current update); x-derivatives are still exact.
+        create_graph: keep the graph of the derivatives w.r.t. the parameters (needed for training).
+    """
+
+    def __init__(
+        self,
+        points: torch.Tensor,
+        values: torch.Tensor,
+        frozen: bool = False,
+        create_graph: bool = True,
+    ):
+        self.points = points
+        self.frozen = frozen
+        self.create_graph = create_graph
+        self._raw: dict[tuple[int, ...], torch.Tensor] = {(): values}
+        self._out: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def __call__(self, index: Sequence[int]) -> torch.Tensor:
+        key = tuple(sorted(index))
+        if key not in self._out:
+            raw = self._derivative(key)
+            self._out[key] = raw.detach() if self.frozen else raw
+        return self._out[key]
+
+    def _derivative(self, key: tuple[int, ...]) -> torch.Tensor:
+        if key in self._raw:
+            return self._raw[key]
+        parent = key[:-1]
+        base = self._derivative(parent)
+        if not base.requires_grad:  # a field constant in x (e.g. a detached input): derivative 0
+            grads = torch.zeros_like(self.points)
+        else:
+            (grads,) = torch.autograd.grad(
+                base.sum(), self.points, create_graph=True, allow_unused=True
+            )
+            if grads is None:
+                grads = torch.zeros_like(self.points)
+        for j in range(self.points.shape[1]):
+            self._raw.setdefault(tuple(sorted(parent + (j,))), grads[:, j])
+        return self._raw[key]
+
+
+def _evaluate_numeric_constants(expr: sp.Expr) -> sp.Expr:
+    """Replace function applications without free symbols (e.g. besseli(0, 1)) by floats."""
+
+    def is_constant_call(e: sp.Basic) -> bool:
+        return isinstance(e, sp.Function) and not isinstance(e, AppliedUndef) and not e.free_symbols
+
+    return expr.replace(is_constant_call, lambda e: sp.Float(e.evalf(30), 30))
+
+
+def _lower_log_density(expr: sp.Expr, density: AppliedUndef, log_symbol: sp.Symbol) -> sp.Expr:
+    """Rewrite log(m**k * ...) as k*log(m) + ..., then log(m) as the network's log-density symbol."""
+
+    def has_density_log(e: sp.Basic) -> bool:
+        return isinstance(e, sp.log) and e.args[0].has(density) and e.args[0] != density
+
+    expr = expr.replace(has_density_log, lambda e: sp.expand_log(e, force=True))
+    return expr.replace(
+        lambda e: isinstance(e, sp.log) and e.args[0] == density, lambda e: log_symbol
+    )
+
+
+@dataclass
+class LoweredResidual:
+    """A residual ready for torch: ``fn(*coords, *constants, *field_terms)``.
+
+    Attributes:
+        label: "HJB" or "FP".
+        expr: the rewritten sympy expression (dummies for field terms).
+        terms: list of (field, derivative index) in argument order; field is "u", "m" or "logm".
+        constants: the unknown scalar symbols in argument order (e.g. the ergodic constant).
+        fn: the lambdified torch function.
+    """
+
+    label: str
+    expr: sp.Expr
+    coords: tuple[sp.Symbol, ...]
+    terms: list[tuple[str, tuple[int, ...]]]
+    constants: tuple[sp.Symbol, ...]
+    fn: Callable[..., torch.Tensor]
+    needs: set[str] = field(default_factory=set)
+
+    def __call__(
+        self,
+        points: torch.Tensor,
+        caches: dict[str, DerivativeCache],
+        constants: Sequence[torch.Tensor | float] = (),
+    ) -> torch.Tensor:
+        """Evaluate at ``points`` given derivative caches for "u", "m" and "logm"."""
+        coords = [points[:, i] for i in range(points.shape[1])]
+        args = [*coords, *constants, *(caches[name](index) for name, index in self.terms)]
+        out = self.fn(*args)
+        if not torch.is_tensor(out):
+            out = torch.as_tensor(out, dtype=points.dtype, device=points.device)
+        if out.dim() == 0 or out.shape[0] != points.shape[0]:
+            out = out.expand(points.shape[0]).clone()
+        return out
+
+
+def _lower_one(
+    label: str, expr: sp.Expr, problem, constants: tuple[sp.Symbol, ...]
+) -> LoweredResidual:
+    coords = tuple(problem.value.args)
+    expr = problem.substitute(expr)
+    expr = _evaluate_numeric_constants(expr)
+    logm = sp.Dummy("logm")
+    expr = _lower_log_density(expr, problem.density, logm)
+    index_of = {s: i for i, s in enumerate(coords)}
+    names = {problem.value.func: "u", problem.density.func: "m"}
+    replacements: dict[sp.Basic, sp.Symbol] = {}
+    terms: list[tuple[str, tuple[int, ...]]] = []
+
+    def term_symbol(name: str, index: tuple[int, ...]) -> sp.Symbol:
+        key = (name, index)
+        if key not in terms:
+            terms.append(key)
+        return dummies[key]
+
+    dummies: dict[tuple[str, tuple[int, ...]], sp.Symbol] = {}
+    # Derivatives first (they contain the bare functions).
+    for d in sorted(expr.atoms(sp.Derivative), key=sp.default_sort_key):
+        name = names[d.expr.func]
+        index = tuple(sorted(index_of[v] for v, c in d.variable_count for _ in range(int(c))))
+        dummies.setdefault((name, index), sp.Dummy(f"{name}_{''.join(map(str, index))}"))
+        replacements[d] = term_symbol(name, index)
+    expr = expr.xreplace(replacements)
+    for f in expr.atoms(AppliedUndef):
+        name = names[f.func]
+        dummies.setdefault((name, ()), sp.Dummy(name))
+        expr = expr.xreplace({f: term_symbol(name, ())})
+    if logm in expr.free_symbols:
+        dummies[("logm", ())] = logm
+        terms.append(("logm", ()))
+    leftover = expr.atoms(AppliedUndef) | expr.atoms(sp.Derivative)
+    if leftover:  # pragma: no cover - guarded by problem validation
+        raise ProblemError(
+            f"problem '{problem.name}': {label} residual has terms that cannot be lowered: {leftover}; fix: simplify the residual"
+        )
+    args = [*coords, *constants, *(dummies[t] for t in terms)]
+    try:
+        fn = sp.lambdify(args, expr, modules="torch", cse=True)
+    except PrintMethodNotImplementedError as exc:
+        func = str(exc).split(":")[-1].strip().splitlines()[0]
+        raise ProblemError(
+            f"problem '{problem.name}': {label} residual uses {func}, which has no torch equivalent; "
+            "fix: rewrite it with elementary functions (exp, log, sin, sqrt, ...) or evaluate it to a number"
+        ) from None
+    needs = {name for name, _ in terms}
+    return LoweredResidual(label, expr, coords, terms, constants, fn, needs)
+
+
+@dataclass
+class Residuals:
+    """The lowered HJB and FP residuals of a problem.
+
+    Attributes:
+        hjb: the HJB residual; for an ergodic problem with a linear constant, without the constant.
+        fp: the FP residual.
+        constant_coefficient: c such that HJB = hjb + c * Hbar when the constant enters linearly
+            (so the least-squares Hbar for given u, m is ``-mean(hjb) / c``); None otherwise.
+        hjb_constants: unknown scalars still inside ``hjb`` (the constant when it is nonlinear).
+    """
+
+    problem: ErgodicMFG | MFG
+    hjb: LoweredResidual
+    fp: LoweredResidual
+    constant_coefficient: float | None
+    hjb_constants: tuple[sp.Symbol, ...]
+
+    def caches(
+        self,
+        points: torch.Tensor,
+        fields: Fields,
+        frozen: Sequence[str] = (),
+        create_graph: bool = True,
+    ) -> dict[str, DerivativeCache]:
+        """Lazy derivative caches of u, m and log m at ``points`` (points must require grad)."""
+
+        class _Lazy(dict):
+            def __missing__(inner, name: str) -> DerivativeCache:  # noqa: N805
+                if name == "u":
+                    cache = DerivativeCache(
+                        points, fields.value(points), "u" in frozen, create_graph
+                    )
+                elif name == "logm":
+                    cache = DerivativeCache(
+                        points, fields.log_density(points), "m" in frozen, create_graph
+                    )
+                elif name == "m":
+                    cache = DerivativeCache(
+                        points, torch.exp(inner["logm"]._raw[()]), "m" in frozen, create_graph
+                    )
+                else:
+                    raise KeyError(name)
+                inner[name] = cache
+                return cache
+
+        return _Lazy()
+
+
+def lower(problem: ErgodicMFG | MFG) -> Residuals:
+    """Lower a problem's HJB and FP residuals to torch callables.
+
+    Args:
+        problem: a validated :class:`ErgodicMFG` or :class:`MFG`.
+
+    Returns:
+        :class:`Residuals`.
+    """
+    if not isinstance(problem, (ErgodicMFG, MFG)):
+        raise ProblemError(f"cannot lower {type(problem).__name__}; fix: pass an ErgodicMFG or MFG")
+    coefficient = None
+    hjb_expr = problem.hjb
+    hjb_constants: tuple[sp.Symbol, ...] = ()
+    if isinstance(problem, ErgodicMFG):
+        H = problem.constant
+        substituted = problem.substitute(hjb_expr)
+        slope = sp.diff(substituted, H)
+        if slope.is_number and slope != 0:
+            coefficient = float(slope)
+            hjb_expr = substituted.subs(H, 0)
+        else:
+            hjb_constants = (H,)
+    hjb = _lower_one("HJB", hjb_expr, problem, hjb_constants)
+    fp = _lower_one("FP", problem.fp, problem, ())
+    return Residuals(problem, hjb, fp, coefficient, hjb_constants)

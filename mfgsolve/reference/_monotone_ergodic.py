@@ -1,0 +1,133 @@
+"""Structure-preserving scheme for ergodic MFGs (Achdou & Capuzzo-Dolcetta 2010).
+
+Discrete system on a :class:`~mfgsolve.reference._grid.Grid` with unknowns ``(u, m, lambda)``:
+
+    HJB_i = -nu (L u)_i + H0(x_i) + sum_k g_k(x_i, (D+_k u)_i, (D-_k u)_i) - F(x_i, m_i) - lambda
+    FP    = A(u)^T m,       A(u) = d HJB / d u = -nu L + sum_k diag(dg/dp+) D+_k + diag(dg/dp-) D-_k
+    mass  = sum_i w_i m_i - 1
+
+The FP operator is the adjoint of the linearised HJB, so its columns sum to zero (mass is
+conserved exactly) and ``m >= 0`` is preserved (A is an M-matrix transposed). The FP rows sum to
+zero and u enters only through differences: the Newton system replaces one FP row by pinning one
+value of u, and eliminates the constant and the mass row by two solves with one sparse LU factor
+(no dense border in the factorised matrix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sps
+import scipy.sparse.linalg as spla
+
+from ._grid import Grid
+from ._hamiltonian import MonotoneParts
+
+
+def factorize(K: sps.spmatrix) -> Callable[[np.ndarray], np.ndarray]:
+    """Sparse LU with a symmetric fill-reducing ordering (fast for these saddle-like systems)."""
+    lu = spla.splu(
+        sps.csc_matrix(K),
+        permc_spec="MMD_AT_PLUS_A",
+        diag_pivot_thresh=0.1,
+        options={"SymmetricMode": True},
+    )
+    return lu.solve
+
+
+class ErgodicMonotoneSystem:
+    """Residual and Newton linearisation of the discrete ergodic system (see module docstring)."""
+
+    def __init__(self, grid: Grid, parts: MonotoneParts, viscosity: float | None = None):
+        self.grid = grid
+        self.parts = parts
+        self.nu = parts.viscosity if viscosity is None else float(viscosity)
+        self.N = grid.size
+        self.args = tuple(grid.points[:, k] for k in range(grid.dim))
+        self.h0 = parts.h0(*self.args)
+        self.w = grid.weights().ravel()
+        self.volume = float(self.w.sum())
+        self.pin = 0
+        self.L = grid.laplacian
+        self.Dp = grid.forward
+        self.Dm = grid.backward
+        self.DpT = tuple(sps.csr_matrix(D.T) for D in self.Dp)
+        self.DmT = tuple(sps.csr_matrix(D.T) for D in self.Dm)
+
+    def split(self, z: np.ndarray):
+        N = self.N
+        return z[:N], z[N : 2 * N], float(z[2 * N])
+
+    def initial_guess(self) -> np.ndarray:
+        return np.concatenate([np.zeros(self.N), np.full(self.N, 1 / self.volume), [0.0]])
+
+    def _fluxes(self, u: np.ndarray):
+        return [
+            ax.flux(self.args, Dp @ u, Dm @ u)
+            for ax, Dp, Dm in zip(self.parts.axes, self.Dp, self.Dm)
+        ]
+
+    def _fp(self, m: np.ndarray, fluxes) -> np.ndarray:
+        out = -self.nu * (self.L @ m)
+        for (_g, a, b, _a2, _b2), DpT, DmT in zip(fluxes, self.DpT, self.DmT):
+            out += DpT @ (a * m) + DmT @ (b * m)
+        return out
+
+    def residual(self, z: np.ndarray) -> np.ndarray:
+        u, m, lam = self.split(z)
+        fluxes = self._fluxes(u)
+        hjb = -self.nu * (self.L @ u) + self.h0 - self.parts.coupling(*self.args, m) - lam
+        for g, *_ in fluxes:
+            hjb += g
+        fp = self._fp(m, fluxes)
+        return np.concatenate([hjb, fp, [self.w @ m - 1.0]])
+
+    def jacobian_blocks(self, z: np.ndarray):
+        """``A = dHJB/du``, ``dHJB/dm`` (diagonal), ``dFP/du``; ``dFP/dm = A^T``."""
+        u, m, _ = self.split(z)
+        A = -self.nu * self.L
+        Jmu = sps.csr_matrix((self.N, self.N))
+        for (_g, a, b, a2, b2), Dp, Dm, DpT, DmT in zip(
+            self._fluxes(u), self.Dp, self.Dm, self.DpT, self.DmT
+        ):
+            A = A + sps.diags(a) @ Dp + sps.diags(b) @ Dm
+            Jmu = Jmu + DpT @ sps.diags(m * a2) @ Dp + DmT @ sps.diags(m * b2) @ Dm
+        Jum = sps.diags(-self.parts.coupling_dm(*self.args, m))
+        return sps.csr_matrix(A), Jum, sps.csr_matrix(Jmu)
+
+    def linearize(self, z: np.ndarray):
+        N = self.N
+        A, Jum, Jmu = self.jacobian_blocks(z)
+        K = sps.bmat([[A, Jum], [Jmu, A.T]], format="csr")
+        absK = abs(K)
+        scale = np.concatenate([np.asarray(absK.sum(axis=1)).ravel() + 1.0, [1.0 + self.w.sum()]])
+        scale[:N] += 1.0  # d HJB / d lambda
+        keep = np.ones(2 * N)
+        keep[N + self.pin] = 0.0
+        pin = sps.csr_matrix(([1.0], ([N + self.pin], [self.pin])), shape=(2 * N, 2 * N))
+        solve_K = factorize(sps.diags(keep) @ K + pin)
+        c = np.concatenate([-np.ones(N), np.zeros(N)])
+        y2 = solve_K(c)
+        wy2 = self.w @ y2[N:]
+
+        def solve(rhs: np.ndarray) -> np.ndarray:
+            r = rhs[: 2 * N].copy()
+            r[N + self.pin] = 0.0
+            y1 = solve_K(r)
+            dlam = (self.w @ y1[N:] - rhs[2 * N]) / wy2
+            return np.concatenate([y1 - dlam * y2, [dlam]])
+
+        return solve, scale
+
+    def max_step(self, z: np.ndarray, dz: np.ndarray) -> float:
+        m, dm = z[self.N : 2 * self.N], dz[self.N : 2 * self.N]
+        neg = dm < 0
+        if not np.any(neg):
+            return 1.0
+        return float(min(1.0, 0.9 * np.min(m[neg] / -dm[neg])))
+
+    def normalize(self, z: np.ndarray) -> np.ndarray:
+        u = z[: self.N]
+        z[: self.N] = u - (self.w @ u) / self.volume
+        return z

@@ -1,0 +1,114 @@
+"""Damped Newton with a backtracking line search, shared by every reference scheme."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .errors import ReferenceSolveError
+
+
+class NewtonSystem(Protocol):
+    def residual(self, z: np.ndarray) -> np.ndarray: ...
+
+    def linearize(self, z: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]: ...
+
+    def max_step(self, z: np.ndarray, dz: np.ndarray) -> float: ...
+
+    def normalize(self, z: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class NewtonResult:
+    z: np.ndarray
+    history: list[dict]
+    iterations: int
+    residual: float
+
+
+def newton(
+    system: NewtonSystem,
+    z0: np.ndarray,
+    *,
+    tol: float = 1e-11,
+    max_iter: int = 30,
+    label: str = "",
+    fix: str = "try continuation=True or a finer grid",
+) -> NewtonResult:
+    """Solve ``system.residual(z) = 0`` by Newton's method with damping.
+
+    The convergence measure is the infinity norm of the residual with each row divided by
+    ``1 + sum_j |J_ij|`` (``scale`` returned by ``linearize``), so that rows of very different size
+    (an HJB row, an FP row scaled by ``1/h^2``) are judged alike.
+
+    Args:
+        system: residual, linearisation (a solver for ``J dz = rhs`` and the row scales),
+            the largest admissible step (keeps m > 0), and a normalisation (e.g. mean of u).
+        z0: the initial guess.
+        tol: tolerance on the scaled residual.
+        max_iter: Newton iterations before giving up.
+        label: what is being solved, for the error message.
+        fix: the advice given when Newton fails.
+
+    Returns:
+        The solution, the history (one dict per iteration) and the final scaled residual.
+
+    Raises:
+        ReferenceSolveError: no convergence within ``max_iter`` or a stalled line search.
+    """
+    z = system.normalize(np.array(z0, dtype=float))
+    R = system.residual(z)
+    history: list[dict] = []
+    res = np.inf
+    for it in range(max_iter + 1):
+        solve, scale = system.linearize(z)
+        scaled = R / scale
+        res = float(np.max(np.abs(scaled)))
+        entry = {"iteration": it, "residual": res, "residual_raw": float(np.max(np.abs(R)))}
+        if not np.isfinite(res):
+            raise ReferenceSolveError(
+                f"{label}: the residual became non-finite at Newton iteration {it}; fix: {fix}"
+            )
+        if res <= tol:
+            entry.update(step=0.0, damping=0.0)
+            history.append(entry)
+            return NewtonResult(z, history, it, res)
+        if it == max_iter:
+            history.append(entry)
+            break
+        dz = solve(-R)
+        if not np.all(np.isfinite(dz)):
+            raise ReferenceSolveError(
+                f"{label}: singular Newton system at iteration {it} (scaled residual {res:.2e}); fix: {fix}"
+            )
+        alpha = min(1.0, system.max_step(z, dz))
+        merit = float(np.linalg.norm(scaled))
+        while True:
+            z_new = system.normalize(z + alpha * dz)
+            R_new = system.residual(z_new)
+            merit_new = float(np.linalg.norm(R_new / scale))
+            if np.isfinite(merit_new) and merit_new <= (1 - 1e-4 * alpha) * merit:
+                break
+            if alpha < 1e-6:
+                break
+            alpha *= 0.5
+        step = float(alpha * np.max(np.abs(dz)))
+        entry.update(step=step, damping=float(alpha))
+        history.append(entry)
+        if not np.isfinite(merit_new) or (alpha < 1e-6 and merit_new > merit):
+            raise ReferenceSolveError(
+                f"{label}: Newton line search stalled at iteration {it} (scaled residual {res:.2e}); fix: {fix}"
+            )
+        z, R = z_new, R_new
+        if step <= 1e-14 * (1 + float(np.max(np.abs(z)))) and res < 1e-8:
+            # the update is at round-off: the residual floor of the discrete system is reached
+            solve, scale = system.linearize(z)
+            res = float(np.max(np.abs(R / scale)))
+            history.append({"iteration": it + 1, "residual": res, "step": 0.0, "damping": 0.0})
+            return NewtonResult(z, history, it + 1, res)
+    raise ReferenceSolveError(
+        f"{label}: Newton did not converge in {max_iter} iterations (scaled residual {res:.2e} > tol {tol:.0e}); fix: {fix}"
+    )

@@ -1,0 +1,216 @@
+"""The result of :func:`~mfgsolve.reference.reference_solve`: fields on a grid, evaluated by
+interpolation, saved and loaded safely."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.interpolate import RegularGridInterpolator
+
+from .._io import CheckpointError, atomic_write_bytes, atomic_write_json, read_json
+
+_FORMAT = "mfgsolve-reference-1"
+
+
+class ReferenceSolution:
+    """Finite-difference solution of an MFG on a tensor grid.
+
+    Attributes:
+        problem: the problem solved.
+        grid: tuple of 1-D arrays, the space nodes per axis.
+        times: 1-D array of time nodes (finite horizon) or None (ergodic).
+        u, m: arrays of shape ``(n1, ..., nd)`` (ergodic) or ``(nt, n1, ..., nd)``.
+        constant: the ergodic constant (None for finite horizon).
+        error_estimate: the solver's own error estimate (``m_rel_l2``, ``u_l2``, ``constant_abs``,
+            ``observed_order`` when Richardson extrapolation ran).
+        history: one dict per Newton iteration (all grids and stages, tagged).
+        info: scheme, grid sizes, seconds, Newton iterations, mass drift, ...
+    """
+
+    def __init__(
+        self,
+        problem: Any,
+        grid: tuple[np.ndarray, ...],
+        u: np.ndarray,
+        m: np.ndarray,
+        *,
+        times: np.ndarray | None = None,
+        constant: float | None = None,
+        error_estimate: dict | None = None,
+        history: list[dict] | None = None,
+        info: dict | None = None,
+    ):
+        self.problem = problem
+        self.grid = tuple(np.asarray(a, dtype=float) for a in grid)
+        self.times = None if times is None else np.asarray(times, dtype=float)
+        self.u = np.asarray(u, dtype=float)
+        self.m = np.asarray(m, dtype=float)
+        self.constant = None if constant is None else float(constant)
+        self.error_estimate = dict(error_estimate or {})
+        self.history = list(history or [])
+        self.info = dict(info or {})
+        self._interp: dict[str, RegularGridInterpolator] = {}
+
+    # --- evaluation -------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return len(self.grid)
+
+    def quadrature_weights(self) -> np.ndarray:
+        """Weights of the grid's quadrature (rectangle rule on a torus, midpoint rule on a box),
+        with the shape of the space part of ``u``."""
+        steps = [self._step(k) for k in range(self.dim)]
+        return np.full(tuple(len(a) for a in self.grid), float(np.prod(steps)))
+
+    def _step(self, k: int) -> float:
+        lo, hi = self.problem.domain.lower[k], self.problem.domain.upper[k]
+        return float((hi - lo) / len(self.grid[k]))
+
+    def _interpolator(self, which: str) -> RegularGridInterpolator:
+        if which in self._interp:
+            return self._interp[which]
+        values = self.u if which == "u" else self.m
+        domain = self.problem.domain
+        lead = 0 if self.times is None else 1
+        axes = [] if self.times is None else [self.times]
+        for k, nodes in enumerate(self.grid):
+            ax = lead + k
+            if domain.periodic:  # wrap: append the node at x = L with the values at x = 0
+                nodes = np.append(nodes, domain.upper[k])
+                first = np.take(values, [0], axis=ax)
+                values = np.concatenate([values, first], axis=ax)
+            else:  # Neumann: flat extension to the walls
+                nodes = np.concatenate([[domain.lower[k]], nodes, [domain.upper[k]]])
+                values = np.concatenate(
+                    [np.take(values, [0], axis=ax), values, np.take(values, [-1], axis=ax)],
+                    axis=ax,
+                )
+            axes.append(nodes)
+        interp = RegularGridInterpolator(
+            tuple(axes), values, method="linear", bounds_error=False, fill_value=None
+        )
+        self._interp[which] = interp
+        return interp
+
+    def _points(self, points: np.ndarray) -> np.ndarray:
+        pts = np.asarray(points, dtype=float)
+        width = self.dim + (0 if self.times is None else 1)
+        if pts.ndim == 1 and width == 1:
+            pts = pts[:, None]
+        if pts.ndim != 2 or pts.shape[1] != width:
+            layout = "(n, d)" if self.times is None else "(n, 1 + d) with time first"
+            raise ValueError(
+                f"reference solution of '{self.problem.name}': points have shape {pts.shape}, "
+                f"expected {layout} with d = {self.dim}; fix: pass an array of that shape"
+            )
+        pts = pts.copy()
+        domain = self.problem.domain
+        lead = 0 if self.times is None else 1
+        if domain.periodic:
+            lo, period = domain.lower, np.asarray(domain.lengths)
+            pts[:, lead:] = lo + np.mod(pts[:, lead:] - lo, period)
+        return pts
+
+    def value(self, points: np.ndarray) -> np.ndarray:
+        """u at ``points`` ((n, d), or (n, 1 + d) time first), by multilinear interpolation."""
+        return self._interpolator("u")(self._points(points))
+
+    def density(self, points: np.ndarray) -> np.ndarray:
+        """m at ``points``, by multilinear interpolation."""
+        return self._interpolator("m")(self._points(points))
+
+    # --- persistence ------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write ``reference.npz`` (arrays) and ``reference.json`` (metadata) atomically.
+
+        Returns:
+            The directory.
+        """
+        directory = Path(directory)
+        arrays = {"u": self.u, "m": self.m}
+        for k, nodes in enumerate(self.grid):
+            arrays[f"axis{k}"] = nodes
+        if self.times is not None:
+            arrays["times"] = self.times
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(directory / "reference.npz", buf.getvalue())
+        meta = {
+            "format": _FORMAT,
+            "problem": self.problem.name,
+            "source": getattr(self.problem, "source", None),
+            "kind": getattr(self.problem, "kind", None),
+            "dim": self.dim,
+            "constant": self.constant,
+            "error_estimate": self.error_estimate,
+            "history": self.history,
+            "info": self.info,
+        }
+        atomic_write_json(directory / "reference.json", meta)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, problem: Any = None) -> ReferenceSolution:
+        """Read a solution written by :meth:`save`.
+
+        Args:
+            directory: the folder holding ``reference.npz`` and ``reference.json``.
+            problem: the problem; if None it is re-loaded from the saved source path.
+
+        Raises:
+            CheckpointError: missing or damaged files, or no way to recover the problem.
+        """
+        directory = Path(directory)
+        meta = read_json(directory / "reference.json")
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            raise CheckpointError(
+                f"{directory}: not a reference solution written by mfgsolve; fix: point to a folder written by ReferenceSolution.save"
+            )
+        path = directory / "reference.npz"
+        if not path.is_file():
+            raise CheckpointError(f"{path}: file not found; fix: re-run the reference solve")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: np.array(data[k]) for k in data.files}
+        except Exception as exc:  # noqa: BLE001 - any failure means a damaged file
+            raise CheckpointError(
+                f"{path}: damaged ({type(exc).__name__}); fix: delete it and re-run the reference solve"
+            ) from None
+        if problem is None:
+            source = meta.get("source")
+            if not source:
+                raise CheckpointError(
+                    f"{directory}: the problem was not loaded from a file, so it cannot be recovered; fix: pass problem=..."
+                )
+            from ..problem import load_problem
+
+            problem = load_problem(source)
+        dim = int(meta["dim"])
+        missing = [k for k in ["u", "m", *(f"axis{k}" for k in range(dim))] if k not in arrays]
+        if missing:
+            raise CheckpointError(
+                f"{path}: arrays {missing} missing; fix: delete it and re-run the reference solve"
+            )
+        if getattr(problem, "dim", dim) != dim:
+            raise CheckpointError(
+                f"{directory}: saved in {dim} dimensions but problem '{problem.name}' has {problem.dim}; fix: pass the matching problem"
+            )
+        return cls(
+            problem,
+            tuple(arrays[f"axis{k}"] for k in range(dim)),
+            arrays["u"],
+            arrays["m"],
+            times=arrays.get("times"),
+            constant=meta.get("constant"),
+            error_estimate=meta.get("error_estimate"),
+            history=meta.get("history"),
+            info=meta.get("info"),
+        )
+
+    def __repr__(self) -> str:
+        shape = "x".join(str(len(a)) for a in self.grid)
+        t = "" if self.times is None else f", nt={len(self.times)}"
+        return f"ReferenceSolution(problem={self.problem.name!r}, grid={shape}{t})"

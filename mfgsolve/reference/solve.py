@@ -1,0 +1,411 @@
+"""``reference_solve``: choose a discretisation, run Newton on one or three grids, extrapolate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..problem import MFG, ErgodicMFG, ProblemError
+from ._grid import Grid
+from .errors import ReferenceSolveError, SchemeNotApplicable
+from .solution import ReferenceSolution
+
+_SCHEMES = ("auto", "monotone", "generic")
+
+
+@dataclass
+class Fields:
+    """One grid's discrete solution (``u``, ``m`` with time first for finite horizon)."""
+
+    u: np.ndarray
+    m: np.ndarray
+    constant: float | None
+    history: list[dict] = field(default_factory=list)
+    iterations: int = 0
+
+
+def _default_grid(problem, scheme: str) -> tuple[int, ...]:
+    d = problem.dim
+    if problem.kind == "ergodic":
+        n = (
+            {1: 1600, 2: 128, 3: 24}.get(d, 16)
+            if scheme == "monotone"
+            else {1: 400, 2: 64}.get(d, 16)
+        )
+    else:
+        n = {1: 200, 2: 32}.get(d, 12)
+    return (n,) * d
+
+
+def _parse_grid(problem, grid) -> tuple[int, ...] | None:
+    if grid is None:
+        return None
+    sizes = (grid,) * problem.dim if np.isscalar(grid) else tuple(grid)
+    if len(sizes) != problem.dim or not all(
+        isinstance(n, (int, np.integer)) and n >= 4 for n in sizes
+    ):
+        raise ProblemError(
+            f"problem '{problem.name}': grid={grid!r} is not {problem.dim} integer size(s) >= 4; "
+            f"fix: pass grid=200 or grid=({', '.join(['64'] * problem.dim)})"
+        )
+    return tuple(int(n) for n in sizes)
+
+
+def _choose_scheme(problem, scheme: str):
+    """Return (scheme name, numeric parts or None)."""
+    from ._hamiltonian import monotone_parts
+
+    if scheme not in _SCHEMES:
+        raise ProblemError(
+            f"problem '{problem.name}': unknown scheme {scheme!r}; fix: use one of {', '.join(_SCHEMES)}"
+        )
+    if scheme in ("auto", "monotone"):
+        try:
+            return "monotone", monotone_parts(problem)
+        except SchemeNotApplicable as exc:
+            if scheme == "monotone":
+                raise SchemeNotApplicable(
+                    f"{exc}; fix: use scheme='generic' or build the problem with from_hamiltonian"
+                ) from None
+    return "generic", None
+
+
+def _prolong(problem, coarse: Grid, fields: Fields, fine: Grid, times=None, fine_times=None):
+    """Interpolate a coarse solution onto a finer grid (initial guess for Newton)."""
+    sol = ReferenceSolution(problem, coarse.axes, fields.u, fields.m, times=times)
+    if times is None:
+        pts = fine.points
+        shape = fine.shape
+    else:
+        tt = np.repeat(fine_times, fine.size)
+        pts = np.column_stack([tt, np.tile(fine.points, (len(fine_times), 1))])
+        shape = (len(fine_times), *fine.shape)
+    return Fields(sol.value(pts).reshape(shape), sol.density(pts).reshape(shape), fields.constant)
+
+
+def _rel(diff: np.ndarray, ref: np.ndarray, w: np.ndarray) -> float:
+    den = np.sqrt(np.sum(w * ref**2))
+    return float(np.sqrt(np.sum(w * diff**2)) / den) if den > 0 else float("nan")
+
+
+def _abs(diff: np.ndarray, w: np.ndarray) -> float:
+    return float(np.sqrt(np.sum(w * diff**2)))
+
+
+def reference_solve(
+    problem: ErgodicMFG | MFG,
+    *,
+    grid: int | Sequence[int] | None = None,
+    scheme: str = "auto",
+    richardson: bool | None = None,
+    time_steps: int | None = None,
+    tol: float = 1e-11,
+    max_iter: int = 30,
+    continuation: bool | None = None,
+    linear_solver: str = "auto",
+) -> ReferenceSolution:
+    """Solve an MFG by finite differences and Newton's method.
+
+    Args:
+        problem: an :class:`~mfgsolve.ErgodicMFG` or :class:`~mfgsolve.MFG`.
+        grid: nodes per space axis (an int for all axes, or one per axis). The returned solution
+            lives on this grid. Default: 1,600 (1-D) / 128^2 (2-D) for the monotone ergodic scheme.
+        scheme: ``"monotone"`` (structure-preserving, needs ``from_hamiltonian``), ``"generic"``
+            (centred differences of the sympy residuals), or ``"auto"`` (monotone when possible).
+        richardson: extrapolate from the grid and its refinement, with the observed order checked
+            on a third, coarser grid. Default: on for ergodic problems in d <= 2 and finite-horizon
+            problems in 1-D.
+        time_steps: number of time steps (finite horizon; default: as many as space nodes in 1-D).
+        tol: Newton tolerance on the row-scaled residual (infinity norm).
+        max_iter: Newton iterations per grid.
+        continuation: if Newton fails, continue from a larger viscosity down to the problem's
+            (monotone scheme). Default: on failure only.
+        linear_solver: finite horizon: ``"direct"`` (sparse LU of the space-time Jacobian),
+            ``"gmres"`` (preconditioned by one backward HJB and one forward FP sweep) or ``"auto"``.
+
+    Returns:
+        A :class:`ReferenceSolution` with its error estimate, Newton history and run info.
+
+    Raises:
+        ProblemError: bad options or a problem the reference solver does not cover.
+        ReferenceSolveError: Newton (with its fallbacks) did not converge; one line with the fix.
+    """
+    if not isinstance(problem, (ErgodicMFG, MFG)):
+        raise ProblemError(
+            f"reference_solve needs an ErgodicMFG or MFG, got {type(problem).__name__}; "
+            "fix: FBSDE problems have no grid reference (use their closed form)"
+        )
+    if problem.dim > 3 or (problem.kind != "ergodic" and problem.dim > 2):
+        raise ProblemError(
+            f"problem '{problem.name}' is {problem.dim}-dimensional: the grid reference covers "
+            "d <= 3 (ergodic) and d <= 2 (finite horizon); fix: compare against problem.exact instead"
+        )
+    start = time.perf_counter()
+    name, parts = _choose_scheme(problem, scheme)
+    sizes = _parse_grid(problem, grid) or _default_grid(problem, name)
+    if richardson is None:
+        richardson = problem.dim <= 2 if problem.kind == "ergodic" else problem.dim == 1
+    if richardson and any(n % 2 for n in sizes):
+        raise ProblemError(
+            f"problem '{problem.name}': Richardson extrapolation needs even grid sizes, got {sizes}; "
+            "fix: use an even grid or richardson=False"
+        )
+    if problem.kind == "ergodic":
+        solver = _ergodic_solver(problem, name, parts, tol, max_iter, continuation)
+        nt = None
+    else:
+        nt = (
+            int(time_steps)
+            if time_steps is not None
+            else max(16, sizes[0] if problem.dim == 1 else 32)
+        )
+        if richardson and nt % 2:
+            raise ProblemError(
+                f"problem '{problem.name}': Richardson extrapolation needs an even time_steps, got {nt}; fix: use an even number"
+            )
+        solver = _finite_horizon_solver(problem, name, parts, tol, max_iter, linear_solver)
+    order = 1.0 if name == "monotone" else 2.0
+    label_grids = []
+    if not richardson:
+        g = Grid(problem.domain, sizes)
+        f = solver(g, nt, None)
+        label_grids.append(_label(sizes, nt))
+        out_grid, out_fields, estimate, rich_info = g, f, {}, {"richardson": "off"}
+        history = f.history
+    else:
+        grids = [Grid(problem.domain, [n // 2 for n in sizes]), Grid(problem.domain, sizes)]
+        grids.append(grids[1].refined(2))
+        nts = [None] * 3 if nt is None else [nt // 2, nt, 2 * nt]
+        results: list[Fields] = []
+        history = []
+        for level, (g, n_t) in enumerate(zip(grids, nts)):
+            guess = None
+            if results:
+                guess = _prolong(
+                    problem,
+                    grids[level - 1],
+                    results[-1],
+                    g,
+                    _times(problem, nts[level - 1]),
+                    _times(problem, n_t),
+                )
+            f = solver(g, n_t, guess)
+            for h in f.history:
+                history.append({"grid": _label(g.shape, n_t), **h})
+            results.append(f)
+            label_grids.append(_label(g.shape, n_t))
+        out_grid, out_fields, estimate, rich_info = _extrapolate(problem, grids, results, order, nt)
+    times = _times(problem, nt)
+    w = out_grid.weights()
+    if out_fields.m.ndim == out_grid.dim:
+        mass_drift = abs(float(np.sum(w * out_fields.m)) - 1.0)
+    else:
+        mass_drift = float(
+            np.max(np.abs(np.sum(w * out_fields.m, axis=tuple(range(1, out_fields.m.ndim))) - 1.0))
+        )
+    info = {
+        "scheme": name,
+        "grid": list(out_grid.shape),
+        "time_steps": None if nt is None else len(times) - 1,
+        "grids_solved": label_grids,
+        "newton_iterations": out_fields.iterations,
+        "seconds": time.perf_counter() - start,
+        "mass_drift": mass_drift,
+        "m_min": float(out_fields.m.min()),
+        **rich_info,
+    }
+    return ReferenceSolution(
+        problem,
+        out_grid.axes,
+        out_fields.u,
+        out_fields.m,
+        times=times,
+        constant=out_fields.constant,
+        error_estimate=estimate,
+        history=history,
+        info=info,
+    )
+
+
+def _label(shape, nt) -> str:
+    s = "x".join(str(n) for n in shape)
+    return s if nt is None else f"{s}|{nt}"
+
+
+def _times(problem, nt):
+    if nt is None:
+        return None
+    return np.linspace(problem.t0, problem.T, nt + 1)
+
+
+def _extrapolate(problem, grids: list[Grid], res: list[Fields], order: float, nt):
+    """Richardson extrapolation from grids (h/2 -> res[2], h -> res[1]) with the order observed
+    against the coarse grid (2h -> res[0])."""
+    g0, g1, _g2 = grids
+    time_axis = nt is not None
+
+    def restrict(coarse: Grid, fine_field: np.ndarray) -> np.ndarray:
+        out = coarse.restrict(fine_field)
+        return out[::2] if time_axis else out
+
+    def weights(g: Grid, field_: np.ndarray) -> np.ndarray:
+        w = g.weights()
+        return np.broadcast_to(w, field_.shape) / (field_.shape[0] if time_axis else 1)
+
+    m1_on0 = restrict(g0, res[1].m)
+    m2_on0 = restrict(g0, restrict(g1, res[2].m))
+    u1_on0 = restrict(g0, res[1].u)
+    u2_on0 = restrict(g0, restrict(g1, res[2].u))
+    w0 = weights(g0, res[0].m)
+    e01 = _rel(m1_on0 - res[0].m, res[0].m, w0)
+    e12 = _rel(m2_on0 - m1_on0, res[0].m, w0)
+    eu01 = _abs(u1_on0 - res[0].u, w0)
+    eu12 = _abs(u2_on0 - u1_on0, w0)
+    roundoff = 1e-11
+    observed = float(np.log2(e01 / e12)) if e12 > roundoff and e01 > 0 else float("nan")
+    observed_u = float(np.log2(eu01 / eu12)) if eu12 > roundoff and eu01 > 0 else float("nan")
+    info = {"richardson_order": order, "observed_order_m": observed, "observed_order_u": observed_u}
+    c = None
+    if res[0].constant is not None:
+        c = [r.constant for r in res]
+        dc01, dc12 = abs(c[1] - c[0]), abs(c[2] - c[1])
+        info["observed_order_constant"] = (
+            float(np.log2(dc01 / dc12)) if dc12 > roundoff and dc01 > 0 else float("nan")
+        )
+    if e12 <= roundoff and eu12 <= roundoff:
+        # the discrete solution does not change with the grid: nothing to extrapolate
+        info["richardson"] = "not needed (grid-independent to round-off)"
+        est = {"m_rel_l2": e12, "u_l2": eu12, "observed_order": observed}
+        if c is not None:
+            est["constant_abs"] = abs(c[2] - c[1])
+        return g1, res[1], est, info
+    good = np.isfinite(observed) and abs(observed - order) <= 0.5 * order
+    if not good:
+        info["richardson"] = (
+            f"rejected (observed order {observed:.2f} vs scheme order {order:g}); finest grid returned"
+        )
+        factor = 2**order - 1
+        est = {
+            "m_rel_l2": e12 / factor,
+            "u_l2": eu12 / factor,
+            "observed_order": observed,
+        }
+        if c is not None:
+            est["constant_abs"] = abs(c[2] - c[1]) / factor
+        return grids[2], res[2], est, info
+    k = 2.0**order
+    m2_on1, u2_on1 = restrict(g1, res[2].m), restrict(g1, res[2].u)
+    m_ex = (k * m2_on1 - res[1].m) / (k - 1)
+    u_ex = (k * u2_on1 - res[1].u) / (k - 1)
+    w1 = g1.weights()
+    if time_axis:
+        mass = np.sum(w1 * m_ex, axis=tuple(range(1, m_ex.ndim)), keepdims=True)
+    else:
+        mass = np.sum(w1 * m_ex)
+        u_ex = u_ex - np.sum(w1 * u_ex) / np.sum(w1)
+    m_ex = m_ex / mass
+    # error estimate: the extrapolant from (2h, h) against the one from (h, h/2), on the 2h nodes;
+    # it bounds the error of the coarser extrapolant, hence (conservatively) of the one returned
+    m_ex0 = (k * m1_on0 - res[0].m) / (k - 1)
+    u_ex0 = (k * u1_on0 - res[0].u) / (k - 1)
+    m_ex_on0, u_ex_on0 = restrict(g0, m_ex), restrict(g0, u_ex)
+    if not time_axis:
+        u_ex0 = u_ex0 - np.sum(w0 * u_ex0) / np.sum(w0)
+        u_ex_on0 = u_ex_on0 - np.sum(w0 * u_ex_on0) / np.sum(w0)
+    est = {
+        "m_rel_l2": _rel(m_ex_on0 - m_ex0, m_ex_on0, w0),
+        "u_l2": _abs(u_ex_on0 - u_ex0, w0),
+        "observed_order": observed,
+        "unextrapolated_m_rel_l2": e12 / (k - 1),
+    }
+    constant = None
+    if c is not None:
+        constant = (k * c[2] - c[1]) / (k - 1)
+        est["constant_abs"] = abs(constant - (k * c[1] - c[0]) / (k - 1))
+    info["richardson"] = "applied"
+    fields = Fields(u_ex, m_ex, constant, [], res[1].iterations + res[2].iterations)
+    fields.iterations = max(r.iterations for r in res)
+    return g1, fields, est, info
+
+
+# --- per-problem-kind solvers on one grid ----------------------------------------------------
+
+
+def _ergodic_solver(problem, scheme, parts, tol, max_iter, continuation) -> Callable:
+    from ._newton import newton
+
+    label = f"reference solve of problem '{problem.name}'"
+
+    if scheme == "monotone":
+        from ._monotone_ergodic import ErgodicMonotoneSystem
+
+        def solve(grid: Grid, nt, guess: Fields | None) -> Fields:
+            system = ErgodicMonotoneSystem(grid, parts)
+            z0 = system.initial_guess() if guess is None else _pack(guess)
+            try:
+                if continuation:
+                    raise ReferenceSolveError("continuation requested")
+                r = newton(system, z0, tol=tol, max_iter=max_iter, label=label)
+                hist = r.history
+            except ReferenceSolveError:
+                if continuation is False:
+                    raise
+                r, hist = _viscosity_continuation(grid, parts, system, z0, tol, max_iter, label)
+            u, m, lam = system.split(r.z)
+            return Fields(u.reshape(grid.shape), m.reshape(grid.shape), lam, hist, r.iterations)
+
+        return solve
+
+    from ._generic import GenericErgodicSystem
+
+    def solve_generic(grid: Grid, nt, guess: Fields | None) -> Fields:
+        system = GenericErgodicSystem(problem, grid)
+        z0 = system.initial_guess() if guess is None else system.pack(guess)
+        r = newton(
+            system,
+            z0,
+            tol=tol,
+            max_iter=max_iter,
+            label=label,
+            fix="try a finer grid or scheme='monotone'",
+        )
+        u, m, lam = system.split(r.z)
+        return Fields(u.reshape(grid.shape), m.reshape(grid.shape), lam, r.history, r.iterations)
+
+    return solve_generic
+
+
+def _pack(f: Fields) -> np.ndarray:
+    return np.concatenate([f.u.ravel(), f.m.ravel(), [f.constant or 0.0]])
+
+
+def _viscosity_continuation(grid, parts, system, z0, tol, max_iter, label):
+    """Solve with viscosities nu + c 2^-j, each from the previous solution, down to nu."""
+    from ._monotone_ergodic import ErgodicMonotoneSystem
+    from ._newton import newton
+
+    nu = parts.viscosity
+    base = max(0.1, nu)
+    history = []
+    z = z0
+    total = 0
+    for j in range(0, 12):
+        stage = ErgodicMonotoneSystem(grid, parts, viscosity=nu + base * 2.0**-j)
+        r = newton(stage, z, tol=max(tol, 1e-9), max_iter=max_iter, label=label)
+        history += [{"stage_viscosity": stage.nu, **h} for h in r.history]
+        z, total = r.z, total + r.iterations
+    r = newton(
+        system, z, tol=tol, max_iter=max_iter, label=label + " (after viscosity continuation)"
+    )
+    history += [{"stage_viscosity": nu, **h} for h in r.history]
+    r.history = history
+    return r, history
+
+
+def _finite_horizon_solver(problem, scheme, parts, tol, max_iter, linear_solver) -> Callable:
+    from ._finite_horizon import finite_horizon_solver
+
+    return finite_horizon_solver(problem, scheme, parts, tol, max_iter, linear_solver)

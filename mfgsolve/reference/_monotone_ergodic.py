@@ -99,26 +99,78 @@ class ErgodicMonotoneSystem:
     def linearize(self, z: np.ndarray):
         N = self.N
         A, Jum, Jmu = self.jacobian_blocks(z)
+        d = -Jum.diagonal()  # dF/dm
+        scale = np.concatenate(
+            [
+                np.asarray(abs(A).sum(axis=1)).ravel() + np.abs(d) + 2.0,
+                np.asarray(abs(Jmu).sum(axis=1) + abs(A.T).sum(axis=1)).ravel() + 1.0,
+                [1.0 + self.w.sum()],
+            ]
+        )
+        if np.all(d > 0):
+            return self._schur_solver(A, d, Jmu), scale
+        return self._full_solver(A, Jum, Jmu), scale
+
+    def _schur_solver(self, A, d, Jmu):
+        """Eliminate m with the HJB rows (dF/dm > 0): ``S = dFP/du + A^T D^-1 A`` is symmetric
+        positive semi-definite with constants in its kernel; pinning u at one node fixes that."""
+        N, pin = self.N, self.pin
+        AT = sps.csr_matrix(A.T)
+        S = sps.csr_matrix(Jmu + AT @ sps.diags(1 / d) @ A)
+        keep = np.ones(N, dtype=bool)
+        keep[pin] = False
+        idx = np.flatnonzero(keep)
+        S_red = S[idx][:, idx]
+        state: dict = {}
+
+        def solve_S(rhs: np.ndarray) -> np.ndarray:
+            if "f" not in state:
+                state["f"] = factorize(S_red)
+            out = np.zeros(N)
+            out[idx] = state["f"](rhs[idx])
+            return out
+
+        ones = np.ones(N)
+
+        def solve(rhs: np.ndarray) -> np.ndarray:
+            rH, rF, s = rhs[:N], rhs[N : 2 * N], rhs[2 * N]
+            if "y2" not in state:
+                y2 = solve_S(AT @ (ones / d))
+                state["y2"] = y2
+                state["wy2"] = self.w @ ((A @ y2 - ones) / d)
+            y2 = state["y2"]
+            y1 = solve_S(rF + AT @ (rH / d))
+            dlam = (s - self.w @ ((A @ y1 - rH) / d)) / state["wy2"]
+            du = y1 + dlam * y2
+            dm = (A @ du - dlam - rH) / d
+            return np.concatenate([du, dm, [dlam]])
+
+        return solve
+
+    def _full_solver(self, A, Jum, Jmu):
+        """Factor the (u, m) block with one FP row replaced by a pin on u; eliminate the constant
+        and the mass row with a second solve."""
+        N = self.N
         K = sps.bmat([[A, Jum], [Jmu, A.T]], format="csr")
-        absK = abs(K)
-        scale = np.concatenate([np.asarray(absK.sum(axis=1)).ravel() + 1.0, [1.0 + self.w.sum()]])
-        scale[:N] += 1.0  # d HJB / d lambda
         keep = np.ones(2 * N)
         keep[N + self.pin] = 0.0
         pin = sps.csr_matrix(([1.0], ([N + self.pin], [self.pin])), shape=(2 * N, 2 * N))
-        solve_K = factorize(sps.diags(keep) @ K + pin)
+        state: dict = {}
         c = np.concatenate([-np.ones(N), np.zeros(N)])
-        y2 = solve_K(c)
-        wy2 = self.w @ y2[N:]
 
         def solve(rhs: np.ndarray) -> np.ndarray:
+            if "f" not in state:
+                state["f"] = factorize(sps.diags(keep) @ K + pin)
+                state["y2"] = state["f"](c)
+                state["wy2"] = self.w @ state["y2"][N:]
+            y2 = state["y2"]
             r = rhs[: 2 * N].copy()
             r[N + self.pin] = 0.0
-            y1 = solve_K(r)
-            dlam = (self.w @ y1[N:] - rhs[2 * N]) / wy2
+            y1 = state["f"](r)
+            dlam = (self.w @ y1[N:] - rhs[2 * N]) / state["wy2"]
             return np.concatenate([y1 - dlam * y2, [dlam]])
 
-        return solve, scale
+        return solve
 
     def max_step(self, z: np.ndarray, dz: np.ndarray) -> float:
         m, dm = z[self.N : 2 * self.N], dz[self.N : 2 * self.N]

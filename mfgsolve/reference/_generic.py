@@ -1,0 +1,167 @@
+"""Generic finite-difference discretisation of any sympy residual (smooth viscous problems).
+
+Every derivative of u or m in a residual is replaced by a sparse stencil on the grid: centred
+first differences, the three-point second difference, and products of centred differences for
+mixed derivatives (all second order). The residual becomes a pointwise function
+``f(x, U, M, dU..., dM..., lambda)`` of the stencil values, and its exact Jacobian is the chain rule
+``sum_s diag(df/ds) @ stencil_s`` with ``df/ds`` from sympy. A centred discretisation of the FP
+equation need not conserve mass exactly, so the FP rows get one extra unknown ``mu`` (a constant
+source, ``O(h^2)`` at the solution) that makes the system with ``int m = 1`` square.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sps
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from ._grid import Grid
+from ._hamiltonian import _evalf_constants, _lambdify
+from ._monotone_ergodic import factorize
+from .errors import SchemeNotApplicable
+
+
+class _Stencils:
+    """Symbols standing for u, m and their derivatives, and the grid operator of each."""
+
+    def __init__(self, problem, grid: Grid, exprs: list[sp.Expr]):
+        xs = tuple(problem.space)
+        self.symbols: list[sp.Symbol] = []
+        self.owner: list[str] = []  # "u" or "m"
+        self.ops: list[sps.spmatrix] = []
+        self.repl: dict = {}
+        eye = sps.identity(grid.size, format="csr")
+        for role, fn in (("u", problem.value), ("m", problem.density)):
+            sym = sp.Symbol(f"_{role}")
+            self.repl[fn] = sym
+            self.symbols.append(sym)
+            self.owner.append(role)
+            self.ops.append(eye)
+        derivs = set()
+        for e in exprs:
+            derivs |= {d for d in e.atoms(sp.Derivative) if isinstance(d.expr, AppliedUndef)}
+        for d in sorted(derivs, key=sp.default_sort_key):
+            role = "u" if d.expr.func == problem.value.func else "m"
+            counts = [0] * len(xs)
+            for var, c in d.variable_count:
+                counts[xs.index(var)] += int(c)
+            order = sum(counts)
+            if order > 2:
+                raise SchemeNotApplicable(
+                    f"problem '{problem.name}': the generic scheme handles derivatives up to order 2, found {d}"
+                )
+            axes = [k for k, c in enumerate(counts) for _ in range(c)]
+            if order == 1:
+                op = grid.centred[axes[0]]
+            elif axes[0] == axes[1]:
+                op = grid.second[axes[0]]
+            else:
+                op = sps.csr_matrix(grid.centred[axes[0]] @ grid.centred[axes[1]])
+            sym = sp.Symbol(f"_{role}_{''.join(map(str, axes))}")
+            self.repl[d] = sym
+            self.symbols.append(sym)
+            self.owner.append(role)
+            self.ops.append(op)
+
+    def values(self, u: np.ndarray, m: np.ndarray) -> list[np.ndarray]:
+        return [op @ (u if o == "u" else m) for op, o in zip(self.ops, self.owner)]
+
+
+class _Pointwise:
+    """A residual as a pointwise function of the stencil values, with its partial derivatives."""
+
+    def __init__(self, expr: sp.Expr, args: tuple, stencils: _Stencils, extra: list[sp.Symbol]):
+        e = expr.xreplace({k: v for k, v in stencils.repl.items() if isinstance(k, sp.Derivative)})
+        e = _evalf_constants(e.xreplace(stencils.repl))
+        full = (*args, *stencils.symbols, *extra)
+        self.f = _lambdify(full, e)
+        self.partials = [
+            (i, _lambdify(full, sp.diff(e, s))) for i, s in enumerate(stencils.symbols) if e.has(s)
+        ]
+        self.extra = [_lambdify(full, sp.diff(e, s)) for s in extra]
+
+
+class GenericErgodicSystem:
+    """Unknowns ``(u, m, lambda, mu)``; equations HJB, FP + mu, int m = 1, int u = 0."""
+
+    def __init__(self, problem, grid: Grid):
+        self.problem = problem
+        self.grid = grid
+        self.N = grid.size
+        self.w = grid.weights().ravel()
+        self.volume = float(self.w.sum())
+        hjb = problem.substitute(problem.hjb)
+        fp = problem.substitute(problem.fp)
+        self.st = _Stencils(problem, grid, [hjb, fp])
+        self.args = tuple(grid.points[:, k] for k in range(grid.dim))
+        lam = problem.constant
+        self.hjb = _Pointwise(hjb, problem.space, self.st, [lam])
+        self.fp = _Pointwise(fp, problem.space, self.st, [lam])
+
+    def split(self, z: np.ndarray):
+        N = self.N
+        return z[:N], z[N : 2 * N], float(z[2 * N])
+
+    def initial_guess(self) -> np.ndarray:
+        return np.concatenate([np.zeros(self.N), np.full(self.N, 1 / self.volume), [0.0, 0.0]])
+
+    def pack(self, f) -> np.ndarray:
+        return np.concatenate([f.u.ravel(), f.m.ravel(), [f.constant or 0.0, 0.0]])
+
+    def _eval(self, z):
+        u, m, lam = self.split(z)
+        vals = self.st.values(u, m)
+        return (*self.args, *vals, lam), z[2 * self.N + 1]
+
+    def residual(self, z: np.ndarray) -> np.ndarray:
+        a, mu = self._eval(z)
+        u, m, _ = self.split(z)
+        return np.concatenate(
+            [self.hjb.f(*a), self.fp.f(*a) + mu, [self.w @ m - 1.0, self.w @ u / self.volume]]
+        )
+
+    def _block(self, pw: _Pointwise, a) -> tuple[sps.csr_matrix, sps.csr_matrix]:
+        blocks = {"u": sps.csr_matrix((self.N, self.N)), "m": sps.csr_matrix((self.N, self.N))}
+        for i, d in pw.partials:
+            blocks[self.st.owner[i]] = blocks[self.st.owner[i]] + sps.diags(d(*a)) @ self.st.ops[i]
+        return blocks["u"], blocks["m"]
+
+    def linearize(self, z: np.ndarray):
+        a, _ = self._eval(z)
+        N = self.N
+        Huu, Hum = self._block(self.hjb, a)
+        Fmu, Fmm = self._block(self.fp, a)
+        col_lam = sps.csr_matrix(
+            np.concatenate([self.hjb.extra[0](*a), self.fp.extra[0](*a)])[:, None]
+        )
+        col_mu = sps.csr_matrix(np.concatenate([np.zeros(N), np.ones(N)])[:, None])
+        row_mass = sps.csr_matrix(np.concatenate([np.zeros(N), self.w])[None, :])
+        row_mean = sps.csr_matrix(np.concatenate([self.w / self.volume, np.zeros(N)])[None, :])
+        J = sps.bmat(
+            [
+                [sps.bmat([[Huu, Hum], [Fmu, Fmm]]), col_lam, col_mu],
+                [row_mass, None, None],
+                [row_mean, None, None],
+            ],
+            format="csr",
+        )
+        scale = np.asarray(abs(J).sum(axis=1)).ravel() + 1.0
+        state: dict = {}
+
+        def solve(rhs: np.ndarray) -> np.ndarray:
+            if "f" not in state:
+                state["f"] = factorize(J)
+            return state["f"](rhs)
+
+        return solve, scale
+
+    def max_step(self, z: np.ndarray, dz: np.ndarray) -> float:
+        m, dm = z[self.N : 2 * self.N], dz[self.N : 2 * self.N]
+        neg = dm < 0
+        if not np.any(neg):
+            return 1.0
+        return float(min(1.0, 0.9 * np.min(m[neg] / -dm[neg])))
+
+    def normalize(self, z: np.ndarray) -> np.ndarray:
+        return z

@@ -5,7 +5,9 @@ Public API (see docs/): problems (:class:`Torus`, :class:`Box`, :class:`ErgodicM
 (:func:`reference_solve`, :class:`ReferenceSolution`) and :func:`compare`.
 """
 
+from .compare import compare
 from .problem import MFG, Box, ErgodicMFG, ProblemError, Torus, load_problem
+from .solution import Solution, solve
 
 __version__ = "0.1.0"
 
@@ -15,5 +17,8 @@ __all__ = [
     "MFG",
     "ProblemError",
     "Torus",
+    "Solution",
+    "compare",
     "load_problem",
+    "solve",
 ]

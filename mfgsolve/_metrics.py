@@ -1,0 +1,66 @@
+"""Error integrals shared by the solvers' history and :func:`mfgsolve.compare`.
+
+All integrals are taken in float64 with a stated quadrature rule (see :mod:`mfgsolve.sampling`).
+Definitions (``|.|`` is the L2 norm on the domain, time-averaged for finite-horizon problems):
+- ``m_rel_l2 = |m - m_ref| / |m_ref|``;
+- ``u_l2 = |u - u_ref|`` (absolute: the exact u may be 0);
+- ``u_rel_l2 = |u - u_ref| / |u_ref|`` when ``|u_ref|`` is not ~0;
+- ``constant_abs = |Hbar - Hbar_ref|`` (ergodic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import sympy as sp
+
+ArrayFn = Callable[[np.ndarray], np.ndarray]
+
+
+def exact_functions(problem) -> tuple[ArrayFn | None, ArrayFn | None, float | None]:
+    """numpy callables of points for the problem's exact u and m (or None), and the exact constant."""
+    coords = tuple(problem.value.args)
+    out: list[ArrayFn | None] = []
+    for role in ("value", "density"):
+        expr = problem.exact.get(role) if problem.exact else None
+        if expr is None:
+            out.append(None)
+            continue
+        fn = sp.lambdify(coords, sp.sympify(expr), ["scipy", "numpy"])
+
+        def evaluate(points: np.ndarray, fn=fn) -> np.ndarray:
+            points = np.asarray(points, dtype=float)
+            vals = fn(*[points[:, i] for i in range(points.shape[1])])
+            return np.broadcast_to(np.asarray(vals, dtype=float), (points.shape[0],)).copy()
+
+        out.append(evaluate)
+    constant = problem.exact.get("constant") if problem.exact else None
+    return out[0], out[1], constant
+
+
+def field_errors(
+    u: np.ndarray,
+    m: np.ndarray,
+    u_ref: np.ndarray | None,
+    m_ref: np.ndarray | None,
+    weights: np.ndarray,
+    constant: float | None = None,
+    constant_ref: float | None = None,
+) -> dict[str, float]:
+    """Errors of (u, m, constant) against reference values at quadrature nodes with ``weights``."""
+    out: dict[str, float] = {}
+    w = np.asarray(weights, dtype=float)
+    if m_ref is not None:
+        norm = np.sqrt(np.sum(w * m_ref**2))
+        out["m_rel_l2"] = float(np.sqrt(np.sum(w * (m - m_ref) ** 2)) / norm)
+        out["m_max_rel"] = float(np.max(np.abs(m - m_ref)) / np.max(np.abs(m_ref)))
+    if u_ref is not None:
+        err = float(np.sqrt(np.sum(w * (u - u_ref) ** 2)))
+        out["u_l2"] = err
+        norm = float(np.sqrt(np.sum(w * u_ref**2)))
+        if norm > 1e-8 * max(1.0, float(np.sqrt(np.sum(w)))):
+            out["u_rel_l2"] = err / norm
+    if constant is not None and constant_ref is not None:
+        out["constant_abs"] = float(abs(constant - constant_ref))
+    return out

@@ -1,0 +1,580 @@
+"""The generic adversarial solver for ergodic MFGs (Cao, Guo & Lauriere 2020) and its joint baseline.
+
+Generator: u_theta (and the ergodic constant), minimising ``L_G = L_HJB + beta * (int u)^2``.
+Discriminator: f_omega with m = exp(f)/Z, minimising ``L_D = L_FP``.
+Updates alternate, each player stepping only its own parameters; the other player's field enters
+as a constant (its x-derivatives are still exact: the FP flux (m u')' keeps u'').
+
+``method="joint"`` minimises ``L_HJB + L_FP + beta * (int u)^2`` over all parameters with one
+optimiser: the plain DGM / PINN baseline on the same networks.
+
+Stabilisation used by default (measured in docs/solver.md): Adam with betas (0.5, 0.9), cosine
+learning-rate decay, gradient-norm clipping, the ergodic constant at its least-squares value when
+it enters linearly, and evaluation with an exponential moving average (EMA) of the weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ._io import atomic_torch_save, safe_torch_load
+from ._metrics import exact_functions, field_errors
+from .lowering import Residuals, lower
+from .nets import DensityNetwork, InputMap, ValueNetwork, make_body
+from .problem import ErgodicMFG, ProblemError
+from .sampling import CollocationSampler, quadrature
+
+__all__ = ["SolverOptions", "TrainingDiverged", "train"]
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced NaN/Inf and could not recover. The message names the iteration and loss."""
+
+
+@dataclass
+class SolverOptions:
+    """Options of the adversarial and joint solvers (all can be passed to ``solve`` as keywords).
+
+    Attributes:
+        iterations: generator updates.
+        batch_size: collocation points per iteration.
+        lr: generator learning rate (peak).
+        lr_ratio: discriminator lr / generator lr.
+        lr_final: learning rate at the end of the cosine schedule, as a fraction of ``lr``.
+        schedule: "cosine" or "constant".
+        warmup: iterations of linear warm-up.
+        betas: Adam betas.
+        optimizer: "adam" or "sgd".
+        disc_steps: discriminator updates per generator update.
+        grad_clip: max gradient norm per player (0 disables).
+        beta: weight of the (int u)^2 penalty.
+        architecture: "mlp" or "dgm"; width, depth, activation, harmonics: network shape.
+        ema: decay of the weight average used for evaluation (0 disables).
+        sampling: "sobol" or "uniform" collocation points.
+        quadrature_points: nodes for Z and int u (grid in d <= 2, Sobol above).
+        constant: "auto" (least squares when linear), "least_squares" or "trained".
+        eval_every: iterations between error evaluations recorded in ``history``.
+        eval_points: quadrature nodes for the errors recorded in ``history``.
+        max_recoveries: NaN/Inf rollbacks (with halved lr) before giving up.
+        checkpoint_dir, checkpoint_every: periodic checkpoints (atomic) and resume.
+        diagnostics: record gradient-noise and SDE-correction diagnostics (see mfgsolve.dynamics).
+    """
+
+    iterations: int = 3000
+    batch_size: int = 512
+    lr: float = 2e-3
+    lr_ratio: float = 1.0
+    lr_final: float = 0.02
+    schedule: str = "cosine"
+    warmup: int = 0
+    betas: tuple[float, float] = (0.5, 0.9)
+    optimizer: str = "adam"
+    disc_steps: int = 1
+    grad_clip: float = 1.0
+    beta: float = 1.0
+    architecture: str = "mlp"
+    width: int = 48
+    depth: int = 3
+    activation: str = "tanh"
+    harmonics: int = 1
+    ema: float = 0.99
+    sampling: str = "sobol"
+    quadrature_points: int = 0
+    constant: str = "auto"
+    eval_every: int = 50
+    eval_points: int = 0
+    max_recoveries: int = 3
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 500
+    diagnostics: bool = False
+
+    @classmethod
+    def build(cls, problem, overrides: dict[str, Any]) -> SolverOptions:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ProblemError(
+                f"unknown solver option(s) {unknown}; fix: use some of {sorted(names)}"
+            )
+        opts = cls(**{k: v for k, v in overrides.items() if v is not None})
+        d = problem.dim
+        if opts.quadrature_points <= 0:
+            opts.quadrature_points = 256 if d == 1 else (64 * 64 if d == 2 else 4096)
+        if opts.eval_points <= 0:
+            opts.eval_points = 1024 if d == 1 else (128 * 128 if d == 2 else 2**15)
+        opts.validate()
+        return opts
+
+    def validate(self) -> None:
+        checks = [
+            (self.iterations >= 1, "iterations must be >= 1"),
+            (self.batch_size >= 2, "batch_size must be >= 2"),
+            (self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number"),
+            (self.lr_ratio > 0, "lr_ratio must be > 0"),
+            (0 < self.lr_final <= 1, "lr_final is a fraction of lr in (0, 1]"),
+            (self.schedule in ("cosine", "constant"), "schedule must be 'cosine' or 'constant'"),
+            (self.optimizer in ("adam", "sgd"), "optimizer must be 'adam' or 'sgd'"),
+            (self.disc_steps >= 1, "disc_steps must be >= 1"),
+            (self.grad_clip >= 0, "grad_clip must be >= 0 (0 disables)"),
+            (self.beta >= 0, "beta must be >= 0"),
+            (0 <= self.ema < 1, "ema must be in [0, 1)"),
+            (
+                self.constant in ("auto", "least_squares", "trained"),
+                "constant must be 'auto', 'least_squares' or 'trained'",
+            ),
+            (self.width >= 1 and self.depth >= 1, "width and depth must be >= 1"),
+            (self.harmonics >= 1, "harmonics must be >= 1"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ProblemError(f"bad solver option: {msg}; fix: change that option")
+
+
+class _EMA:
+    """Exponential moving average of a module's parameters (a shadow copy used for evaluation)."""
+
+    def __init__(self, module: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.shadow = copy.deepcopy(module).requires_grad_(False)
+        self.count = 0
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module) -> None:
+        self.count += 1
+        # Bias-corrected decay: the average starts as a plain mean and tends to `decay`.
+        d = min(self.decay, (1 + self.count) / (10 + self.count))
+        src = [p.detach() for p in module.parameters()]
+        torch._foreach_lerp_(list(self.shadow.parameters()), src, 1 - d)
+
+
+class _Fields:
+    """u and log m of the current networks (``log_z`` precomputed by quadrature)."""
+
+    def __init__(self, value_net, density_net, log_z):
+        self.value_net, self.density_net, self.log_z = value_net, density_net, log_z
+
+    def value(self, points):
+        return self.value_net(points)
+
+    def log_density(self, points):
+        return self.density_net(points) - self.log_z
+
+
+def _schedule(opts: SolverOptions) -> Callable[[int], float]:
+    total = max(1, opts.iterations)
+
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / opts.warmup) if opts.warmup > 0 else 1.0
+        if opts.schedule == "constant":
+            return warm
+        progress = min(1.0, step / total)
+        return warm * (
+            opts.lr_final + (1 - opts.lr_final) * 0.5 * (1 + math.cos(math.pi * progress))
+        )
+
+    return factor
+
+
+def _optimizer(params, lr: float, opts: SolverOptions) -> torch.optim.Optimizer:
+    if opts.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(opts.betas))
+    return torch.optim.SGD(params, lr=lr)
+
+
+@dataclass
+class TrainState:
+    """Everything a run needs to continue: networks, optimisers, EMA, RNG, history."""
+
+    value_net: ValueNetwork
+    density_net: DensityNetwork
+    constant: torch.Tensor | None  # trained constant (None when least squares)
+    optimizers: list[torch.optim.Optimizer]
+    schedulers: list[torch.optim.lr_scheduler.LambdaLR]
+    ema_value: _EMA | None
+    ema_density: _EMA | None
+    sampler: CollocationSampler
+    iteration: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    constant_estimate: float = float("nan")
+    seconds: float = 0.0
+
+
+def build_networks(
+    problem, opts: SolverOptions, device, dtype
+) -> tuple[ValueNetwork, DensityNetwork]:
+    time_interval = (problem.t0, problem.T) if hasattr(problem, "T") else None
+    nets = []
+    for _ in range(2):
+        inputs = InputMap(problem.domain, time_interval, opts.harmonics)
+        body = make_body(
+            opts.architecture, inputs.out_features, opts.width, opts.depth, opts.activation
+        )
+        nets.append((inputs, body))
+    value_net = ValueNetwork(*nets[0]).to(device, dtype)
+    density_net = DensityNetwork(*nets[1]).to(device, dtype)
+    return value_net, density_net
+
+
+class _Trainer:
+    def __init__(
+        self,
+        problem: ErgodicMFG,
+        method: str,
+        opts: SolverOptions,
+        seed: int,
+        device,
+        dtype,
+        progress: bool,
+        callbacks: Sequence[Callable],
+    ):
+        if not isinstance(problem, ErgodicMFG):
+            raise ProblemError(
+                f"problem '{problem.name}': the network solver handles ErgodicMFG problems; fix: finite-horizon MFG solving is not available yet"
+            )
+        if method not in ("adversarial", "joint"):
+            raise ProblemError(
+                f"unknown method {method!r}; fix: use method='adversarial' or 'joint'"
+            )
+        self.problem, self.method, self.opts = problem, method, opts
+        self.seed, self.device, self.dtype = seed, torch.device(device), dtype
+        self.progress, self.callbacks = progress, list(callbacks)
+        self.residuals: Residuals = lower(problem)
+        use_ls = self.residuals.constant_coefficient is not None and opts.constant != "trained"
+        if opts.constant == "least_squares" and self.residuals.constant_coefficient is None:
+            raise ProblemError(
+                f"problem '{problem.name}': constant='least_squares' needs the constant to enter the HJB linearly; fix: use constant='trained'"
+            )
+        self.least_squares = use_ls
+        self.quad = quadrature(problem.domain, opts.quadrature_points, seed=seed).to(
+            self.device, dtype
+        )
+        self.eval_quad = quadrature(problem.domain, opts.eval_points, seed=seed + 1)
+        u_ex, m_ex, c_ex = exact_functions(problem)
+        nodes = self.eval_quad.nodes.numpy()
+        self.exact = (u_ex(nodes) if u_ex else None, m_ex(nodes) if m_ex else None, c_ex)
+
+    # ----- state -----------------------------------------------------------------------------
+    def init_state(self) -> TrainState:
+        torch.manual_seed(self.seed)
+        opts = self.opts
+        value_net, density_net = build_networks(self.problem, opts, self.device, self.dtype)
+        constant = None
+        if not self.least_squares:
+            constant = torch.zeros((), device=self.device, dtype=self.dtype, requires_grad=True)
+        gen_params = list(value_net.parameters()) + ([constant] if constant is not None else [])
+        disc_params = list(density_net.parameters())
+        if self.method == "adversarial":
+            optimizers = [
+                _optimizer(gen_params, opts.lr, opts),
+                _optimizer(disc_params, opts.lr * opts.lr_ratio, opts),
+            ]
+        else:
+            optimizers = [_optimizer(gen_params + disc_params, opts.lr, opts)]
+        factor = _schedule(opts)
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in optimizers]
+        ema_v = _EMA(value_net, opts.ema) if opts.ema > 0 else None
+        ema_d = _EMA(density_net, opts.ema) if opts.ema > 0 else None
+        generator = torch.Generator().manual_seed(self.seed)
+        sampler = CollocationSampler(self.problem.domain, opts.batch_size, opts.sampling, generator)
+        return TrainState(
+            value_net, density_net, constant, optimizers, schedulers, ema_v, ema_d, sampler
+        )
+
+    def state_dict(self, st: TrainState) -> dict[str, Any]:
+        return {
+            "format": "mfgsolve-train-state-1",
+            "iteration": st.iteration,
+            "value_net": st.value_net.state_dict(),
+            "density_net": st.density_net.state_dict(),
+            "constant": st.constant.detach().clone() if st.constant is not None else None,
+            "optimizers": [o.state_dict() for o in st.optimizers],
+            "schedulers": [s.state_dict() for s in st.schedulers],
+            "ema_value": st.ema_value.shadow.state_dict() if st.ema_value else None,
+            "ema_density": st.ema_density.shadow.state_dict() if st.ema_density else None,
+            "ema_count": st.ema_value.count if st.ema_value else 0,
+            "sampler": st.sampler.state_dict(),
+            "history": st.history,
+            "seconds": st.seconds,
+            "constant_estimate": st.constant_estimate,
+        }
+
+    def load_state_dict(self, st: TrainState, sd: dict[str, Any]) -> None:
+        if sd.get("format") != "mfgsolve-train-state-1":
+            raise ProblemError(
+                "checkpoint is not an mfgsolve training state; fix: point to a run folder written by mfgsolve"
+            )
+        try:
+            st.value_net.load_state_dict(sd["value_net"])
+            st.density_net.load_state_dict(sd["density_net"])
+            if st.constant is not None and sd["constant"] is not None:
+                with torch.no_grad():
+                    st.constant.copy_(sd["constant"])
+            for o, s in zip(st.optimizers, sd["optimizers"]):
+                o.load_state_dict(s)
+            for s, d in zip(st.schedulers, sd["schedulers"]):
+                s.load_state_dict(d)
+            if st.ema_value is not None:
+                st.ema_value.shadow.load_state_dict(sd["ema_value"])
+                st.ema_density.shadow.load_state_dict(sd["ema_density"])
+                st.ema_value.count = st.ema_density.count = int(sd["ema_count"])
+            st.sampler.load_state_dict(sd["sampler"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            msg = str(exc).splitlines()[0][:160]
+            raise ProblemError(
+                f"checkpoint does not match this problem and options ({msg}); fix: resume with the same problem file and options, or start afresh"
+            ) from None
+        st.iteration = int(sd["iteration"])
+        st.history = list(sd["history"])
+        st.seconds = float(sd["seconds"])
+        st.constant_estimate = float(sd["constant_estimate"])
+
+    # ----- losses ----------------------------------------------------------------------------
+    def _log_z(self, density_net: DensityNetwork) -> torch.Tensor:
+        return density_net.log_normalizer(self.quad.nodes, self.quad.log_weights)
+
+    def _int_u(self, value_net: ValueNetwork) -> torch.Tensor:
+        return self.quad.integrate(value_net(self.quad.nodes)) / self.problem.domain.volume
+
+    def _hjb_loss(self, points, caches, constant) -> tuple[torch.Tensor, torch.Tensor]:
+        res = self.residuals
+        if self.least_squares:
+            rest = res.hjb(points, caches)
+            c_star = -rest.mean() / res.constant_coefficient
+            r = rest + res.constant_coefficient * c_star
+            return (r**2).mean(), c_star.detach()
+        r = res.hjb(points, caches, [constant])
+        return (r**2).mean(), constant.detach()
+
+    def losses(
+        self, st: TrainState, points: torch.Tensor, frozen: Sequence[str]
+    ) -> dict[str, torch.Tensor]:
+        """HJB, FP and int-u losses at ``points``; fields listed in ``frozen`` act as constants."""
+        log_z = self._log_z(st.density_net)
+        if "m" in frozen:
+            log_z = log_z.detach()
+        fields = _Fields(st.value_net, st.density_net, log_z)
+        caches = self.residuals.caches(points, fields, frozen=frozen)
+        out: dict[str, torch.Tensor] = {}
+        if "u" not in frozen or self.method == "joint":
+            out["hjb"], out["constant"] = self._hjb_loss(points, caches, st.constant)
+            out["int_u"] = self._int_u(st.value_net) ** 2
+        if "m" not in frozen or self.method == "joint":
+            out["fp"] = (self.residuals.fp(points, caches) ** 2).mean()
+        return out
+
+    # ----- one iteration ---------------------------------------------------------------------
+    def _points(self, st: TrainState) -> torch.Tensor:
+        return st.sampler.sample().to(self.device, self.dtype).requires_grad_(True)
+
+    def _step(
+        self, opt: torch.optim.Optimizer, loss: torch.Tensor, params: list[torch.Tensor]
+    ) -> float:
+        opt.zero_grad(set_to_none=True)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        for p, g in zip(params, grads):
+            p.grad = g if g is not None else torch.zeros_like(p)
+        norm = torch.nn.utils.clip_grad_norm_(
+            params, self.opts.grad_clip if self.opts.grad_clip > 0 else float("inf")
+        )
+        if not torch.isfinite(norm):
+            return float("nan")
+        opt.step()
+        return float(norm)
+
+    def iterate(self, st: TrainState) -> dict[str, float]:
+        opts = self.opts
+        record: dict[str, float] = {}
+        gen_params = [p for g in st.optimizers[0].param_groups for p in g["params"]]
+        if self.method == "adversarial":
+            disc_params = [p for g in st.optimizers[1].param_groups for p in g["params"]]
+            for _ in range(opts.disc_steps):
+                pts = self._points(st)
+                loss = self.losses(st, pts, frozen=("u",))["fp"]
+                record["loss_fp"] = float(loss.detach())
+                record["grad_disc"] = self._guarded_step(
+                    st.optimizers[1], loss, disc_params, "FP", st
+                )
+            pts = self._points(st)
+            out = self.losses(st, pts, frozen=("m",))
+            loss = out["hjb"] + opts.beta * out["int_u"]
+            record["loss_hjb"], record["loss_int_u"] = (
+                float(out["hjb"].detach()),
+                float(out["int_u"].detach()),
+            )
+            record["grad_gen"] = self._guarded_step(st.optimizers[0], loss, gen_params, "HJB", st)
+        else:
+            pts = self._points(st)
+            out = self.losses(st, pts, frozen=())
+            loss = out["hjb"] + out["fp"] + opts.beta * out["int_u"]
+            record["loss_hjb"], record["loss_fp"], record["loss_int_u"] = (
+                float(out["hjb"].detach()),
+                float(out["fp"].detach()),
+                float(out["int_u"].detach()),
+            )
+            record["grad_gen"] = self._guarded_step(
+                st.optimizers[0], loss, gen_params, "HJB+FP", st
+            )
+        record["constant_batch"] = float(out["constant"])
+        for s in st.schedulers:
+            s.step()
+        if st.ema_value is not None:
+            st.ema_value.update(st.value_net)
+            st.ema_density.update(st.density_net)
+        return record
+
+    def _guarded_step(self, opt, loss, params, label, st) -> float:
+        if not torch.isfinite(loss):
+            raise _NonFinite(f"{label} loss became {float(loss)}")
+        norm = self._step(opt, loss, params)
+        if not math.isfinite(norm):
+            raise _NonFinite(f"gradient of the {label} loss became non-finite")
+        return norm
+
+    # ----- evaluation ------------------------------------------------------------------------
+    def eval_nets(self, st: TrainState) -> tuple[ValueNetwork, DensityNetwork]:
+        if st.ema_value is not None:
+            return st.ema_value.shadow, st.ema_density.shadow
+        return st.value_net, st.density_net
+
+    def final_constant(self, value_net, density_net, constant) -> float:
+        """The ergodic constant: least squares over the evaluation quadrature, or the trained one."""
+        if not self.least_squares:
+            return float(constant)
+        nodes = self.eval_quad.nodes.to(self.device, self.dtype)
+        total, weight = 0.0, 0.0
+        for chunk, w in zip(nodes.split(4096), self.eval_quad.weights.split(4096)):
+            pts = chunk.clone().requires_grad_(True)
+            with torch.no_grad():
+                log_z = self._log_z(density_net)
+            caches = self.residuals.caches(
+                pts, _Fields(value_net, density_net, log_z), create_graph=False
+            )
+            rest = self.residuals.hjb(pts, caches).detach().double().cpu()
+            total += float((w * rest).sum())
+            weight += float(w.sum())
+        return -total / weight / self.residuals.constant_coefficient
+
+    def evaluate(self, st: TrainState) -> dict[str, float]:
+        value_net, density_net = self.eval_nets(st)
+        nodes = self.eval_quad.nodes.to(self.device, self.dtype)
+        with torch.no_grad():
+            log_z = self._log_z(density_net)
+            u = torch.cat([value_net(c) for c in nodes.split(8192)]).double().cpu().numpy()
+            m = (
+                torch.exp(torch.cat([density_net(c) for c in nodes.split(8192)]) - log_z)
+                .double()
+                .cpu()
+                .numpy()
+            )
+        constant = self.final_constant(value_net, density_net, st.constant)
+        st.constant_estimate = constant
+        u_ref, m_ref, c_ref = self.exact
+        out = {"constant": constant}
+        out.update(
+            field_errors(u, m, u_ref, m_ref, self.eval_quad.weights.numpy(), constant, c_ref)
+        )
+        return out
+
+    # ----- main loop -------------------------------------------------------------------------
+    def run(self, st: TrainState) -> TrainState:
+        opts = self.opts
+        ckpt = Path(opts.checkpoint_dir) / "train_state.pt" if opts.checkpoint_dir else None
+        good = copy.deepcopy(self.state_dict(st))
+        recoveries = 0
+        bar = tqdm(
+            total=opts.iterations,
+            initial=st.iteration,
+            disable=None if self.progress else True,
+            desc=f"{self.method} {self.problem.name}",
+            unit="it",
+            dynamic_ncols=True,
+        )
+        start = time.perf_counter() - st.seconds
+        try:
+            while st.iteration < opts.iterations:
+                try:
+                    record = self.iterate(st)
+                except _NonFinite as exc:
+                    recoveries += 1
+                    if recoveries > opts.max_recoveries:
+                        raise TrainingDiverged(
+                            f"problem '{self.problem.name}': iteration {st.iteration + 1}: {exc} after {opts.max_recoveries} rollbacks with halved learning rate; "
+                            "fix: lower lr (e.g. --lr), raise batch_size, or tighten grad_clip"
+                        ) from None
+                    it = st.iteration
+                    self.load_state_dict(st, good)
+                    for s in st.schedulers:
+                        s.base_lrs = [lr / 2 for lr in s.base_lrs]
+                    bar.write(
+                        f"warning: iteration {it + 1}: {exc}; rolled back to iteration {st.iteration} and halved the learning rate"
+                    )
+                    continue
+                st.iteration += 1
+                if st.iteration % opts.eval_every == 0 or st.iteration == opts.iterations:
+                    record.update(self.evaluate(st))
+                    st.seconds = time.perf_counter() - start
+                    record["iteration"] = st.iteration
+                    record["seconds"] = st.seconds
+                    record["lr"] = st.optimizers[0].param_groups[0]["lr"]
+                    st.history.append(record)
+                    post = {
+                        k: f"{record[k]:.2e}"
+                        for k in ("loss_hjb", "loss_fp", "m_rel_l2")
+                        if k in record
+                    }
+                    bar.set_postfix(post, refresh=False)
+                    good = copy.deepcopy(self.state_dict(st))
+                    for cb in self.callbacks:
+                        cb(dict(record))
+                if ckpt is not None and (
+                    st.iteration % opts.checkpoint_every == 0 or st.iteration == opts.iterations
+                ):
+                    st.seconds = time.perf_counter() - start
+                    atomic_torch_save(ckpt, self.state_dict(st))
+                bar.update(1)
+        finally:
+            bar.close()
+        st.seconds = time.perf_counter() - start
+        return st
+
+
+class _NonFinite(Exception):
+    pass
+
+
+def train(
+    problem: ErgodicMFG,
+    *,
+    method: str,
+    opts: SolverOptions,
+    seed: int,
+    device,
+    dtype,
+    progress: bool,
+    callbacks: Sequence[Callable],
+    resume: bool = False,
+):
+    """Run (or resume) training; returns (trainer, final state)."""
+    trainer = _Trainer(problem, method, opts, seed, device, dtype, progress, callbacks)
+    st = trainer.init_state()
+    if resume and opts.checkpoint_dir:
+        path = Path(opts.checkpoint_dir) / "train_state.pt"
+        if path.exists():
+            trainer.load_state_dict(st, safe_torch_load(path, map_location=trainer.device))
+    trainer.run(st)
+    return trainer, st
+
+
+def options_dict(opts: SolverOptions) -> dict[str, Any]:
+    d = asdict(opts)
+    d["betas"] = list(d["betas"])
+    return d

@@ -1,0 +1,333 @@
+"""The ``mfgsolve`` command: check, solve, reference, compare, bench.
+
+Exit status: 0 done; 2 bad input (one line on stderr naming the file, the problem and the fix);
+1 a run that failed (diverged training, a reference solve that did not converge).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+
+class _BadInput(Exception):
+    pass
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise _BadInput(f"--option {text!r} is not KEY=VALUE; fix: write e.g. --option width=64")
+    key, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key.strip().replace("-", "_"), value
+
+
+def _load(path: str):
+    from .problem import load_problem
+
+    return load_problem(path)
+
+
+def _out_dir(args, problem, leaf: str) -> Path:
+    return Path(args.out) if args.out else Path("runs") / problem.name / leaf
+
+
+def _print_metrics(metrics: dict[str, Any], title: str) -> None:
+    print(title)
+    for key, val in metrics.items():
+        print(f"  {key:16s} {val:.4g}" if isinstance(val, float) else f"  {key:16s} {val}")
+
+
+# ----- commands ----------------------------------------------------------------------------------
+
+
+def cmd_check(args) -> int:
+    from .lowering import lower
+    from .problem import MFG, ErgodicMFG
+
+    problem = _load(args.file)
+    print(f"problem '{problem.name}' ({type(problem).__name__}) from {args.file}")
+    print(f"  domain      {problem.domain!r}, dimension {problem.dim}")
+    if not isinstance(problem, (ErgodicMFG, MFG)):
+        print(f"  {problem!r}")
+        print("ok")
+        return 0
+    unknowns = f"value {problem.value}, density {problem.density}"
+    if isinstance(problem, ErgodicMFG):
+        unknowns += f", constant {problem.constant}"
+    else:
+        unknowns += f"; time {problem.time} in [{problem.t0}, {problem.T}]"
+    print(f"  unknowns    {unknowns}")
+    res = lower(problem)
+    coords = [str(s) for s in problem.value.args]
+    for label, lowered in (("HJB", res.hjb), ("FP", res.fp)):
+        terms = []
+        for name, index in lowered.terms:
+            if name == "logm":
+                terms.append("log m (exact: f - log Z)")
+            else:
+                terms.append(name + ("_" + "".join(coords[i] for i in index) if index else ""))
+        print(f"  {label:11s} uses {', '.join(terms)}")
+    if isinstance(problem, ErgodicMFG):
+        how = (
+            "enters linearly: least-squares value each step"
+            if res.constant_coefficient is not None
+            else "nonlinear: trained"
+        )
+        print(f"  constant    {problem.constant} {how}")
+    else:
+        print(f"  terminal    u(T, x) = {problem.terminal}")
+        print(f"  initial     m(t0, x) = {problem.initial}")
+    print(f"  params      {({str(k): v for k, v in problem.params.items()}) or 'none'}")
+    print(f"  exact       {', '.join(sorted(problem.exact)) or 'none'}")
+    print(
+        f"  structure   {'from_hamiltonian (monotone reference scheme)' if problem.hamiltonian_form else 'generic residuals'}"
+    )
+    print("ok")
+    return 0
+
+
+def _options(args) -> dict[str, Any]:
+    opts = dict(_parse_option(o) for o in (args.option or []))
+    for key in ("iterations", "batch_size", "lr"):
+        val = getattr(args, key, None)
+        if val is not None:
+            opts[key] = val
+    return opts
+
+
+def cmd_solve(args) -> int:
+    from ._io import atomic_write_csv, atomic_write_json
+    from .compare import compare, figures
+    from .solution import solve
+
+    problem = _load(args.file)
+    out = _out_dir(args, problem, f"solve-{args.method}-seed{args.seed}")
+    opts = _options(args)
+    opts.setdefault("checkpoint_dir", str(out / "checkpoint"))
+    progress = not args.quiet and sys.stderr.isatty()
+    sol = solve(
+        problem,
+        method=args.method,
+        seed=args.seed,
+        device=args.device,
+        dtype=args.dtype,
+        progress=progress,
+        resume=args.resume,
+        **opts,
+    )
+    if hasattr(sol, "figures"):  # FBSDE solutions draw their own figures
+        from .fbsde import compare_fbsde
+
+        metrics = compare_fbsde(sol)
+        sol.save(out / "solution")
+        paths = sol.figures(out)
+    else:
+        metrics = compare(sol) if sol.problem.exact else {"constant": sol.constant}
+        sol.save(out / "solution")
+        paths = figures(sol, None, out)
+    atomic_write_csv(out / "history.csv", sol.history)
+    metrics = {
+        **metrics,
+        "seconds": sol.info.get("seconds"),
+        "iterations": sol.info.get("iterations"),
+    }
+    atomic_write_json(out / "metrics.json", metrics)
+    _print_metrics(metrics, f"{problem.name}: {args.method}, seed {args.seed}")
+    print(f"wrote {out}/metrics.json, history.csv, {', '.join(p.name for p in paths)}, solution/")
+    return 0
+
+
+def cmd_reference(args) -> int:
+    from ._io import atomic_write_json
+    from .compare import compare
+    from .reference import reference_solve
+
+    problem = _load(args.file)
+    out = _out_dir(args, problem, "reference")
+    kwargs = dict(_parse_option(o) for o in (args.option or []))
+    ref = reference_solve(problem, grid=args.grid, **kwargs)
+    ref.save(out / "solution")
+    metrics: dict[str, Any] = {"info": ref.info, "error_estimate": ref.error_estimate}
+    if problem.exact:
+        metrics["exact"] = compare(ref)
+    atomic_write_json(out / "metrics.json", metrics)
+    if hasattr(ref, "figures"):
+        ref.figures(out)
+    _print_metrics(
+        {
+            **{f"estimate_{k}": v for k, v in ref.error_estimate.items()},
+            **{f"exact_{k}": v for k, v in metrics.get("exact", {}).items()},
+        },
+        f"{problem.name}: reference",
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from ._io import atomic_write_json
+    from .compare import compare, figures
+    from .solution import Solution
+
+    problem = _load(args.file)
+    out = _out_dir(args, problem, "compare")
+    sol_dir = (
+        Path(args.solution)
+        if args.solution
+        else Path("runs") / problem.name / "solve-adversarial-seed0" / "solution"
+    )
+    if (
+        not (sol_dir / "solution.json").exists()
+        and (sol_dir / "solution" / "solution.json").exists()
+    ):
+        sol_dir = sol_dir / "solution"
+    sol = Solution.load(sol_dir, problem=problem)
+    if args.exact:
+        ref = None
+    else:
+        from .reference import ReferenceSolution, reference_solve
+
+        ref_dir = Path(args.reference) if args.reference else None
+        ref = (
+            ReferenceSolution.load(ref_dir, problem=problem)
+            if ref_dir
+            else reference_solve(problem)
+        )
+    metrics = compare(sol, ref)
+    atomic_write_json(out / "metrics.json", metrics)
+    paths = figures(sol, ref, out)
+    _print_metrics(metrics, f"{problem.name}: network vs {'exact' if ref is None else 'reference'}")
+    print(f"wrote {out}/metrics.json, {', '.join(p.name for p in paths)}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import BENCHMARKS, format_table, run_benchmark
+
+    if args.name is None:
+        for name, (_, text) in BENCHMARKS.items():
+            print(f"  {name:10s} {text}")
+        return 0
+    if args.name not in BENCHMARKS:
+        raise _BadInput(f"unknown benchmark {args.name!r}; fix: use one of {', '.join(BENCHMARKS)}")
+    out = Path(args.out) if args.out else Path("runs") / "bench" / args.name
+    rows = run_benchmark(args.name, out, quick=args.quick)
+    print(format_table(rows))
+    print(f"wrote {out}/bench.json")
+    return 0
+
+
+# ----- parser ------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mfgsolve",
+        description="Solve mean field games written in sympy with GANs; check them against finite differences.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="validate a problem file and show what the lowering found")
+    c.add_argument("file")
+    c.set_defaults(func=cmd_check)
+
+    s = sub.add_parser(
+        "solve", help="train the networks; write metrics.json, history.csv, figures, checkpoints"
+    )
+    s.add_argument("file")
+    s.add_argument(
+        "--method",
+        default="adversarial",
+        help="adversarial (default) or joint; deep_bsde for FBSDEs",
+    )
+    s.add_argument("--iterations", type=int)
+    s.add_argument("--batch-size", type=int, dest="batch_size")
+    s.add_argument("--lr", type=float)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    s.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any solver option, e.g. --option width=64",
+    )
+    s.add_argument("--out", help="output folder (default runs/<problem>/solve-<method>-seed<k>)")
+    s.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint in the output folder"
+    )
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_solve)
+
+    r = sub.add_parser("reference", help="finite-difference reference solution")
+    r.add_argument("file")
+    r.add_argument("--grid", type=int, help="grid points per axis")
+    r.add_argument("--option", action="append", metavar="KEY=VALUE")
+    r.add_argument("--out")
+    r.set_defaults(func=cmd_reference)
+
+    k = sub.add_parser(
+        "compare", help="errors and figures of a saved solution against the reference or exact"
+    )
+    k.add_argument("file")
+    k.add_argument(
+        "--solution", help="folder written by `mfgsolve solve` (default: its default folder)"
+    )
+    k.add_argument(
+        "--reference", help="folder written by `mfgsolve reference` (default: solve it now)"
+    )
+    k.add_argument(
+        "--exact", action="store_true", help="compare with the problem's exact solution instead"
+    )
+    k.add_argument("--out")
+    k.set_defaults(func=cmd_compare)
+
+    b = sub.add_parser("bench", help="run a benchmark and write its table (no NAME: list them)")
+    b.add_argument("name", nargs="?")
+    b.add_argument("--quick", action="store_true", help="a short smoke version")
+    b.add_argument("--out")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mfgsolve`` console script."""
+    from ._io import CheckpointError
+    from .problem import ProblemError
+
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ProblemError, CheckpointError, _BadInput) as exc:
+        print(f"mfgsolve: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mfgsolve: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - failures of a run get one line and exit 1
+        from .adversarial import TrainingDiverged
+
+        failed_types: tuple[type, ...] = (TrainingDiverged,)
+        try:
+            from .reference import ReferenceSolveError
+
+            failed_types += (ReferenceSolveError,)
+        except ImportError:
+            pass
+        if isinstance(exc, failed_types):
+            print(f"mfgsolve: failed: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

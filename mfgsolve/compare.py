@@ -1,0 +1,315 @@
+"""Error metrics of a solution against an exact solution or a reference, and the standard figures.
+
+Quadrature (stated in the result under ``"quadrature"``): the reference's own grid and weights when
+a reference with a grid is given; otherwise the periodic trapezoidal grid (torus, d <= 2),
+tensor Gauss-Legendre (box, d <= 2), or 2**15 scrambled Sobol points (d >= 3). Finite-horizon errors
+are averaged over time (uniform time nodes) and also reported at the initial and final times.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ._metrics import exact_functions, field_errors  # noqa: E402
+from .problem import ErgodicMFG, ProblemError  # noqa: E402
+from .sampling import quadrature  # noqa: E402
+
+__all__ = ["compare", "figures", "residual_norms"]
+
+
+def _quadrature_for(problem, reference, points) -> tuple[np.ndarray, np.ndarray, str]:
+    """Space(-time) nodes, weights normalised so that sum(w) = |domain| (time-averaged)."""
+    if points is not None:
+        pts = np.asarray(points, dtype=float)
+        vol = problem.domain.volume
+        return pts, np.full(len(pts), vol / len(pts)), f"user points ({len(pts)}, equal weights)"
+    if (
+        reference is not None
+        and hasattr(reference, "grid")
+        and hasattr(reference, "quadrature_weights")
+    ):
+        axes = reference.grid
+        mesh = np.meshgrid(*axes, indexing="ij")
+        nodes = np.stack([a.ravel() for a in mesh], axis=1)
+        weights = np.asarray(reference.quadrature_weights(), dtype=float).ravel()
+        times = getattr(reference, "times", None)
+        if times is not None:
+            return _space_time(nodes, weights, np.asarray(times, dtype=float)) + (
+                f"reference grid {tuple(len(a) for a in axes)} x {len(times)} times",
+            )
+        return nodes, weights, f"reference grid {tuple(len(a) for a in axes)}"
+    d = problem.dim
+    q = quadrature(problem.domain, 1024 if d == 1 else (128 * 128 if d == 2 else 2**15), seed=12345)
+    nodes, weights = q.nodes.numpy(), q.weights.numpy()
+    if not isinstance(problem, ErgodicMFG):
+        times = np.linspace(problem.t0, problem.T, 33)
+        return _space_time(nodes, weights, times) + (f"{q.rule} ({len(nodes)} nodes) x 33 times",)
+    return nodes, weights, f"{q.rule} ({len(nodes)} nodes)"
+
+
+def _space_time(
+    nodes: np.ndarray, weights: np.ndarray, times: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    nt = len(times)
+    pts = np.concatenate([np.repeat(times, len(nodes))[:, None], np.tile(nodes, (nt, 1))], axis=1)
+    return pts, np.tile(weights, nt) / nt
+
+
+def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """RMS (quadrature-weighted, per unit volume) of the HJB and FP residuals of a network solution."""
+    from .lowering import lower
+
+    value_net, density_net, log_z = solution.fields()
+    res = lower(solution.problem)
+    dtype = next(value_net.parameters()).dtype
+    device = next(value_net.parameters()).device
+
+    class _F:
+        def value(self, p):
+            return value_net(p)
+
+        def log_density(self, p):
+            return density_net(p) - log_z
+
+    sq = {"hjb": 0.0, "fp": 0.0}
+    for chunk, w in zip(
+        np.array_split(nodes, max(1, len(nodes) // 4096)),
+        np.array_split(weights, max(1, len(nodes) // 4096)),
+    ):
+        pts = torch.as_tensor(chunk, dtype=dtype, device=device).requires_grad_(True)
+        caches = res.caches(pts, _F(), create_graph=False)
+        consts = [torch.tensor(solution.constant, dtype=dtype, device=device)] * len(
+            res.hjb.constants
+        )
+        hjb = res.hjb(pts, caches, consts)
+        if res.constant_coefficient is not None:
+            hjb = hjb + res.constant_coefficient * solution.constant
+        fp = res.fp(pts, caches)
+        sq["hjb"] += float((torch.as_tensor(w) * hjb.detach().double().cpu() ** 2).sum())
+        sq["fp"] += float((torch.as_tensor(w) * fp.detach().double().cpu() ** 2).sum())
+    total = float(np.sum(weights))
+    return {"hjb_residual": (sq["hjb"] / total) ** 0.5, "fp_residual": (sq["fp"] / total) ** 0.5}
+
+
+def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
+    """Errors of ``a`` against ``b`` (a reference or another solution) or, if None, ``problem.exact``.
+
+    Args:
+        a: a ``Solution`` or ``ReferenceSolution`` (anything with problem, value, density, constant).
+        b: the reference; None uses the closed forms in ``a.problem.exact``.
+        points: optional (n, d) evaluation points (equal weights) instead of the default quadrature.
+
+    Returns:
+        dict with ``m_rel_l2``, ``u_l2``, ``u_rel_l2`` (when the reference u is not ~0),
+        ``constant_abs`` (ergodic), ``hjb_residual`` and ``fp_residual`` (network solutions), and
+        ``quadrature`` (how the integrals were taken).
+    """
+    problem = a.problem
+    nodes, weights, rule = _quadrature_for(problem, b, points)
+    if b is None:
+        u_ex, m_ex, c_ref = exact_functions(problem)
+        if u_ex is None and m_ex is None:
+            raise ProblemError(
+                f"problem '{problem.name}': no exact solution to compare with; fix: pass a reference (reference_solve) or add exact= to the problem"
+            )
+        u_ref = u_ex(nodes) if u_ex else None
+        m_ref = m_ex(nodes) if m_ex else None
+    else:
+        u_ref, m_ref, c_ref = b.value(nodes), b.density(nodes), getattr(b, "constant", None)
+    constant = getattr(a, "constant", None)
+    out: dict[str, Any] = field_errors(
+        a.value(nodes), a.density(nodes), u_ref, m_ref, weights, constant, c_ref
+    )
+    if constant is not None:
+        out["constant"] = float(constant)
+    if c_ref is not None:
+        out["constant_ref"] = float(c_ref)
+    if not isinstance(problem, ErgodicMFG):
+        out.update(_endpoint_errors(a, b, problem))
+    if hasattr(a, "fields"):
+        out.update(residual_norms(a, nodes, weights))
+    out["quadrature"] = rule
+    return out
+
+
+def _endpoint_errors(a, b, problem) -> dict[str, float]:
+    q = quadrature(
+        problem.domain,
+        1024 if problem.dim == 1 else 128 * 128 if problem.dim == 2 else 2**14,
+        seed=7,
+    )
+    nodes, w = q.nodes.numpy(), q.weights.numpy()
+    u_ex, m_ex, _ = exact_functions(problem) if b is None else (b.value, b.density, None)
+    out = {}
+    for label, t in (("initial", problem.t0), ("final", problem.T)):
+        pts = np.concatenate([np.full((len(nodes), 1), t), nodes], axis=1)
+        errs = field_errors(
+            a.value(pts),
+            a.density(pts),
+            u_ex(pts) if u_ex else None,
+            m_ex(pts) if m_ex else None,
+            w,
+        )
+        out.update(
+            {f"{k}_{label}": v for k, v in errs.items() if k in ("m_rel_l2", "u_l2", "u_rel_l2")}
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+
+
+def _history_curve(ax, history, keys, title, ylabel):
+    plotted = False
+    for key, label in keys:
+        its = [h["iteration"] for h in history if key in h and h[key] is not None]
+        vals = [h[key] for h in history if key in h and h[key] is not None]
+        if its:
+            ax.semilogy(its, np.abs(vals), label=label)
+            plotted = True
+    ax.set_title(title)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel)
+    if plotted:
+        ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+    else:
+        ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes)
+
+
+def _slice_points(problem, n: int = 400) -> tuple[np.ndarray, np.ndarray, str]:
+    """Points along the first coordinate (others at the quarter point), for 1-D panels in any d."""
+    lo, hi = problem.domain.lower, problem.domain.upper
+    xs = np.linspace(lo[0], hi[0], n, endpoint=not problem.domain.periodic)
+    pts = np.tile(lo + 0.25 * (hi - lo), (n, 1))
+    pts[:, 0] = xs
+    label = str(problem.domain.symbols[0])
+    if problem.dim > 1:
+        others = ", ".join(f"{s}={v:.3g}" for s, v in zip(problem.domain.symbols[1:], pts[0, 1:]))
+        label += f"  ({others})"
+    return pts, xs, label
+
+
+def figures(
+    solution: Any, reference: Any = None, out_dir: str | Path = ".", prefix: str = ""
+) -> list[Path]:
+    """Draw the standard panels into ``out_dir`` as PNG; returns the paths written.
+
+    ``panels.png`` (2 x 3, as in the seed paper): u with the reference, error of u vs iterations, HJB
+    residual vs iterations, m with the reference, relative error of m vs iterations, FP residual vs
+    iterations. For d = 2 also ``maps.png`` (u, m and pointwise error of m).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    problem = solution.problem
+    if not isinstance(problem, ErgodicMFG):
+        raise ProblemError(
+            f"problem '{problem.name}': figures for finite-horizon problems are not available yet; fix: use compare() for the numbers"
+        )
+    pts, xs, xlabel = _slice_points(problem)
+    u_ex, m_ex, _ = exact_functions(problem)
+    ref_u = reference.value if reference is not None else u_ex
+    ref_m = reference.density if reference is not None else m_ex
+    ref_label = "reference" if reference is not None else "exact"
+    history = getattr(solution, "history", []) or []
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), constrained_layout=True)
+    ax = axes[0, 0]
+    ax.plot(xs, solution.value(pts), label="network")
+    if ref_u is not None:
+        ax.plot(xs, ref_u(pts), "--", label=ref_label)
+    ax.set_title("value u")
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=8)
+    _history_curve(axes[0, 1], history, [("u_l2", "L2 error of u")], "error of u", "L2 error")
+    _history_curve(
+        axes[0, 2],
+        history,
+        [("loss_hjb", "HJB loss (batch)")],
+        "HJB residual",
+        "mean squared residual",
+    )
+    ax = axes[1, 0]
+    ax.plot(xs, solution.density(pts), label="network")
+    if ref_m is not None:
+        ax.plot(xs, ref_m(pts), "--", label=ref_label)
+    ax.set_title("density m")
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=8)
+    _history_curve(
+        axes[1, 1],
+        history,
+        [("m_rel_l2", "relative L2 error of m")],
+        "relative error of m",
+        "relative L2 error",
+    )
+    _history_curve(
+        axes[1, 2],
+        history,
+        [("loss_fp", "FP loss (batch)")],
+        "FP residual",
+        "mean squared residual",
+    )
+    fig.suptitle(
+        f"{problem.name}: {solution.info.get('method', '') if hasattr(solution, 'info') else ''}"
+    )
+    paths = [out_dir / f"{prefix}panels.png"]
+    _save(fig, paths[0])
+    if problem.dim == 2:
+        paths.append(_maps(solution, reference, m_ex, u_ex, out_dir / f"{prefix}maps.png"))
+    return paths
+
+
+def _maps(solution, reference, m_ex, u_ex, path: Path) -> Path:
+    problem = solution.problem
+    lo, hi = problem.domain.lower, problem.domain.upper
+    n = 128
+    gx = np.linspace(lo[0], hi[0], n)
+    gy = np.linspace(lo[1], hi[1], n)
+    X, Y = np.meshgrid(gx, gy, indexing="ij")
+    pts = np.stack([X.ravel(), Y.ravel()], axis=1)
+    m = solution.density(pts).reshape(n, n)
+    u = solution.value(pts).reshape(n, n)
+    m_ref = (
+        reference.density(pts).reshape(n, n)
+        if reference is not None
+        else (m_ex(pts).reshape(n, n) if m_ex else None)
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
+    names = [str(s) for s in problem.domain.symbols]
+    for ax, data, title in ((axes[0], u, "value u"), (axes[1], m, "density m")):
+        im = ax.pcolormesh(X, Y, data, shading="auto", cmap="viridis")
+        fig.colorbar(im, ax=ax)
+        ax.set_title(title)
+    if m_ref is not None:
+        im = axes[2].pcolormesh(
+            X, Y, (m - m_ref) / np.max(np.abs(m_ref)), shading="auto", cmap="RdBu_r"
+        )
+        fig.colorbar(im, ax=axes[2])
+        axes[2].set_title("error of m / max m_ref")
+    for ax in axes:
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        ax.set_aspect("equal")
+    _save(fig, path)
+    return path
+
+
+def _save(fig, path: Path) -> None:
+    import io
+
+    from ._io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,202 @@
+"""Networks for the unknowns: MLP and DGM bodies, exact periodic embedding, density head exp(f)/Z.
+
+- :class:`InputMap` turns raw coordinates into network features: on a torus each space coordinate
+  becomes (cos, sin) of 2 pi k x / L for k = 1..K (so every network is exactly periodic); on a box
+  coordinates are scaled to [-1, 1]; time is scaled to [-1, 1].
+- :class:`MLP` and :class:`DGM` (Sirignano & Spiliopoulos 2018) are the bodies.
+- :class:`ValueNetwork` is u_theta; :class:`DensityNetwork` is f_omega with m = exp(f)/Z, Z computed
+  by quadrature (per time slice for finite-horizon problems), so m > 0 and int m = 1 by construction.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .problem import Box, Torus
+
+__all__ = ["InputMap", "MLP", "DGM", "ValueNetwork", "DensityNetwork", "make_body"]
+
+_ACTIVATIONS = {
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+    "softplus": nn.Softplus,
+    "gelu": nn.GELU,
+    "sin": None,
+}
+
+
+class _Sin(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(x)
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; fix: use one of {sorted(_ACTIVATIONS)}")
+    return _Sin() if name == "sin" else _ACTIVATIONS[name]()
+
+
+class InputMap(nn.Module):
+    """Feature map of (time?, space) coordinates.
+
+    Args:
+        domain: the problem's Torus or Box.
+        time_interval: (t0, T) for finite-horizon problems (time is the first input column), else None.
+        harmonics: number K of Fourier modes per periodic coordinate.
+    """
+
+    def __init__(
+        self,
+        domain: Torus | Box,
+        time_interval: tuple[float, float] | None = None,
+        harmonics: int = 1,
+    ):
+        super().__init__()
+        self.periodic = bool(domain.periodic)
+        self.has_time = time_interval is not None
+        lower = torch.as_tensor(domain.lower, dtype=torch.float64)
+        upper = torch.as_tensor(domain.upper, dtype=torch.float64)
+        self.register_buffer("lower", lower)
+        self.register_buffer("length", upper - lower)
+        self.register_buffer("modes", torch.arange(1, harmonics + 1, dtype=torch.float64))
+        t0, T = time_interval if time_interval is not None else (0.0, 1.0)
+        self.t0, self.T = float(t0), float(T)
+        self.harmonics = harmonics
+        space = domain.dim * (2 * harmonics if self.periodic else 1)
+        self.out_features = space + (1 if self.has_time else 0)
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        feats = []
+        if self.has_time:
+            feats.append(2 * (points[:, :1] - self.t0) / (self.T - self.t0) - 1)
+            x = points[:, 1:]
+        else:
+            x = points
+        lower = self.lower.to(x.dtype)
+        length = self.length.to(x.dtype)
+        if self.periodic:
+            phase = (2 * math.pi) * (x - lower) / length  # (n, d)
+            angles = (phase[:, :, None] * self.modes.to(x.dtype)).flatten(1)  # (n, d*K)
+            feats += [torch.cos(angles), torch.sin(angles)]
+        else:
+            feats.append(2 * (x - lower) / length - 1)
+        return torch.cat(feats, dim=1)
+
+
+class MLP(nn.Module):
+    """Fully connected network ``in -> [width] * depth -> out``."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int = 1,
+        width: int = 48,
+        depth: int = 3,
+        activation: str = "tanh",
+    ):
+        super().__init__()
+        layers: list[nn.Module] = []
+        size = in_features
+        for _ in range(depth):
+            layers += [nn.Linear(size, width), _activation(activation)]
+            size = width
+        layers.append(nn.Linear(size, out_features))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class _DGMLayer(nn.Module):
+    """One gated layer of Sirignano & Spiliopoulos (2018), eq. (4.2)."""
+
+    def __init__(self, in_features: int, width: int, activation: str):
+        super().__init__()
+        self.U = nn.Linear(in_features, 4 * width)
+        self.W = nn.Linear(width, 3 * width, bias=False)
+        self.Wh = nn.Linear(width, width, bias=False)
+        self.act = _activation(activation)
+        self.width = width
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        ux = self.U(x)
+        uz, ug, ur, uh = ux.split(self.width, dim=1)
+        wz, wg, wr = self.W(s).split(self.width, dim=1)
+        z = self.act(uz + wz)
+        g = self.act(ug + wg)
+        r = self.act(ur + wr)
+        h = self.act(uh + self.Wh(s * r))
+        return (1 - g) * h + z * s
+
+
+class DGM(nn.Module):
+    """The DGM architecture: an input layer, ``depth`` gated layers fed with the input, a linear output."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int = 1,
+        width: int = 48,
+        depth: int = 3,
+        activation: str = "tanh",
+    ):
+        super().__init__()
+        self.inp = nn.Linear(in_features, width)
+        self.act = _activation(activation)
+        self.layers = nn.ModuleList(_DGMLayer(in_features, width, activation) for _ in range(depth))
+        self.out = nn.Linear(width, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.act(self.inp(x))
+        for layer in self.layers:
+            s = layer(x, s)
+        return self.out(s)
+
+
+def make_body(
+    architecture: str, in_features: int, width: int, depth: int, activation: str
+) -> nn.Module:
+    """Build an ``"mlp"`` or ``"dgm"`` body."""
+    if architecture == "mlp":
+        return MLP(in_features, 1, width, depth, activation)
+    if architecture == "dgm":
+        return DGM(in_features, 1, width, depth, activation)
+    raise ValueError(f"unknown architecture {architecture!r}; fix: use 'mlp' or 'dgm'")
+
+
+class ValueNetwork(nn.Module):
+    """u_theta(points) -> (n,)."""
+
+    def __init__(self, inputs: InputMap, body: nn.Module):
+        super().__init__()
+        self.inputs = inputs
+        self.body = body
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        return self.body(self.inputs(points)).squeeze(-1)
+
+
+class DensityNetwork(nn.Module):
+    """f_omega with m = exp(f) / Z; Z = int exp(f) by the quadrature given at each call.
+
+    ``log_density(points, log_z)`` returns f - log Z; ``log_normalizer(nodes, log_weights)`` returns
+    log Z = logsumexp(f(nodes) + log w), a scalar (ergodic) or, for finite-horizon problems, one
+    value per time slice (nodes of shape (nt, nq, 1 + d)).
+    """
+
+    def __init__(self, inputs: InputMap, body: nn.Module):
+        super().__init__()
+        self.inputs = inputs
+        self.body = body
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        return self.body(self.inputs(points)).squeeze(-1)
+
+    def log_normalizer(self, nodes: torch.Tensor, log_weights: torch.Tensor) -> torch.Tensor:
+        """log int exp(f) by quadrature: nodes (nq, D) or (nt, nq, D); log_weights (nq,)."""
+        shape = nodes.shape[:-1]
+        f = self.forward(nodes.reshape(-1, nodes.shape[-1])).reshape(shape)
+        return torch.logsumexp(f + log_weights, dim=-1)

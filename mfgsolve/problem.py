@@ -328,6 +328,15 @@ class _ProblemBase:
                 f"{label} residual is an equation",
                 "write the residual lhs - rhs (equal to zero at the solution)",
             )
+        coords = set(self.value.args)
+        for d in expr.atoms(sp.Derivative):  # before doit(): d/dz of u(x) would silently become 0
+            for var, _count in d.variable_count:
+                if var not in coords:
+                    raise _fail(
+                        self.name,
+                        f"{label} residual differentiates with respect to {var}, which is not a coordinate",
+                        f"differentiate only in {tuple(self.value.args)}",
+                    )
         expr = expr.doit() if expr.has(sp.Derivative) else expr
         if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
             raise _fail(
@@ -349,15 +358,7 @@ class _ProblemBase:
                     f"{label} residual evaluates {f} at {f.args} instead of the coordinates {self.value.args}",
                     "nonlocal terms are not supported yet; use the plain unknown",
                 )
-        coords = set(self.value.args)
         for d in expr.atoms(sp.Derivative):
-            for var, _count in d.variable_count:
-                if var not in coords:
-                    raise _fail(
-                        self.name,
-                        f"{label} residual differentiates with respect to {var}, which is not a coordinate",
-                        f"differentiate only in {tuple(self.value.args)}",
-                    )
             if not isinstance(d.expr, AppliedUndef):
                 raise _fail(
                     self.name,
@@ -482,13 +483,13 @@ class ErgodicMFG(_ProblemBase):
         self.hjb = self._check_residual(
             "HJB", hjb, {constant}, [(value, "the value"), (constant, "the ergodic constant")]
         )
-        self.fp = self._check_residual("FP", fp, set(), [(density, "the density")])
-        if constant in self.fp.free_symbols:
+        if isinstance(fp, sp.Basic) and constant in fp.free_symbols:
             raise _fail(
                 self.name,
                 f"FP residual contains the ergodic constant {constant}",
                 "the constant belongs in the HJB equation",
             )
+        self.fp = self._check_residual("FP", fp, set(), [(density, "the density")])
         self.exact = self._check_exact(exact, constant)
         self.hamiltonian_form: HamiltonianForm | None = None
 

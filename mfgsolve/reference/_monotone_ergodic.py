@@ -97,7 +97,6 @@ class ErgodicMonotoneSystem:
         return sps.csr_matrix(A), Jum, sps.csr_matrix(Jmu)
 
     def linearize(self, z: np.ndarray):
-        N = self.N
         A, Jum, Jmu = self.jacobian_blocks(z)
         d = -Jum.diagonal()  # dF/dm
         scale = np.concatenate(

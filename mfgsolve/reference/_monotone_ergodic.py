@@ -26,13 +26,17 @@ from ._hamiltonian import MonotoneParts
 
 
 def factorize(K: sps.spmatrix) -> Callable[[np.ndarray], np.ndarray]:
-    """Sparse LU with a symmetric fill-reducing ordering (fast for these saddle-like systems)."""
-    lu = spla.splu(
-        sps.csc_matrix(K),
-        permc_spec="MMD_AT_PLUS_A",
-        diag_pivot_thresh=0.1,
-        options={"SymmetricMode": True},
-    )
+    """Sparse LU with a symmetric fill-reducing ordering (fast for these saddle-like systems).
+    A singular matrix gives a solver that returns NaN (reported by Newton as a singular system)."""
+    try:
+        lu = spla.splu(
+            sps.csc_matrix(K),
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.1,
+            options={"SymmetricMode": True},
+        )
+    except RuntimeError:  # "Factor is exactly singular"
+        return lambda rhs: np.full(np.shape(rhs), np.nan)
     return lu.solve
 
 
@@ -147,27 +151,29 @@ class ErgodicMonotoneSystem:
         return solve
 
     def _full_solver(self, A, Jum, Jmu):
-        """Factor the (u, m) block with one FP row replaced by a pin on u; eliminate the constant
-        and the mass row with a second solve."""
-        N = self.N
-        K = sps.bmat([[A, Jum], [Jmu, A.T]], format="csr")
-        keep = np.ones(2 * N)
-        keep[N + self.pin] = 0.0
-        pin = sps.csr_matrix(([1.0], ([N + self.pin], [self.pin])), shape=(2 * N, 2 * N))
+        """The bordered system with the constant's column, one FP row replaced by the mass row and
+        a pin on u (used when dF/dm > 0 fails somewhere, e.g. without coupling)."""
+        N, pin = self.N, self.pin
+        mass_row = sps.csr_matrix(self.w[None, :])
+        FP = sps.bmat([[Jmu, A.T]], format="lil")
+        FP[pin, :] = sps.hstack([sps.csr_matrix((1, N)), mass_row]).tolil()
+        pin_row = sps.csr_matrix(([1.0], ([0], [pin])), shape=(1, 2 * N))
+        J = sps.bmat(
+            [
+                [sps.bmat([[A, Jum]]), sps.csr_matrix(-np.ones((N, 1)))],
+                [sps.csr_matrix(FP), None],
+                [pin_row, sps.csr_matrix((1, 1))],
+            ],
+            format="csc",
+        )
         state: dict = {}
-        c = np.concatenate([-np.ones(N), np.zeros(N)])
 
         def solve(rhs: np.ndarray) -> np.ndarray:
             if "f" not in state:
-                state["f"] = factorize(sps.diags(keep) @ K + pin)
-                state["y2"] = state["f"](c)
-                state["wy2"] = self.w @ state["y2"][N:]
-            y2 = state["y2"]
-            r = rhs[: 2 * N].copy()
-            r[N + self.pin] = 0.0
-            y1 = state["f"](r)
-            dlam = (self.w @ y1[N:] - rhs[2 * N]) / state["wy2"]
-            return np.concatenate([y1 - dlam * y2, [dlam]])
+                state["f"] = factorize(J)
+            r = np.concatenate([rhs[:N], rhs[N : 2 * N], [0.0]])
+            r[N + pin] = rhs[2 * N]
+            return state["f"](r)
 
         return solve
 

@@ -1,0 +1,270 @@
+"""Reference solver: checked against exact and manufactured solutions (small grids, fast)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from mfgsolve import ErgodicMFG, ProblemError, Torus, load_problem
+from mfgsolve._io import CheckpointError
+from mfgsolve.reference import (
+    ReferenceSolution,
+    ReferenceSolveError,
+    SchemeNotApplicable,
+    reference_solve,
+)
+from mfgsolve.reference._hamiltonian import _evalf_constants
+
+PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
+
+
+def _load(name: str):
+    return load_problem(PROBLEMS / name)
+
+
+def _exact_on(problem, ref: ReferenceSolution, role: str) -> np.ndarray:
+    expr = _evalf_constants(sp.sympify(problem.exact[role]))
+    if ref.times is None:
+        mesh = np.meshgrid(*ref.grid, indexing="ij")
+        fn = sp.lambdify(problem.space, expr, "numpy")
+    else:
+        mesh = np.meshgrid(ref.times, *ref.grid, indexing="ij")
+        fn = sp.lambdify((problem.time, *problem.space), expr, "numpy")
+    return np.broadcast_to(np.asarray(fn(*mesh), float), mesh[0].shape)
+
+
+def _errors(problem, ref: ReferenceSolution) -> tuple[float, float]:
+    m_ex, u_ex = _exact_on(problem, ref, "density"), _exact_on(problem, ref, "value")
+    m_rel = np.linalg.norm(ref.m - m_ex) / np.linalg.norm(m_ex)
+    u_err = np.sqrt(np.mean((ref.u - u_ex) ** 2))
+    return float(m_rel), float(u_err)
+
+
+def test_seed_problem_reproduced_to_roundoff():
+    problem = _load("ergodic_torus_1d_hamiltonian.py")
+    ref = reference_solve(problem, grid=200, richardson=False)
+    m_rel, u_err = _errors(problem, ref)
+    assert ref.info["scheme"] == "monotone"
+    assert m_rel < 1e-12 and u_err < 1e-12
+    assert abs(ref.constant - np.log(np.i0(1.0))) < 1e-12
+    assert ref.info["mass_drift"] <= 1e-12
+    assert ref.info["newton_iterations"] <= 20
+
+
+def test_monotone_first_order_and_richardson_on_viscous_1d():
+    problem = _load("viscous_torus_1d.py")
+    errs = []
+    for n in (100, 200, 400):
+        ref = reference_solve(problem, grid=n, richardson=False)
+        errs.append(_errors(problem, ref)[0])
+        assert ref.m.min() > 0
+    orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    assert np.all(orders > 0.9), orders
+    ref = reference_solve(problem, grid=400)  # Richardson over 200, 400, 800
+    m_rel, u_err = _errors(problem, ref)
+    assert ref.info["richardson"] == "applied"
+    assert abs(ref.error_estimate["observed_order"] - 1) < 0.2
+    assert m_rel < errs[-1] / 20
+    # the solver's own estimate must not understate the true error
+    assert ref.error_estimate["m_rel_l2"] >= m_rel
+    assert abs(ref.constant - problem.exact["constant"]) < 1e-3
+
+
+def test_default_1d_meets_accuracy_target():
+    problem = _load("viscous_torus_1d.py")
+    ref = reference_solve(problem)
+    m_rel, u_err = _errors(problem, ref)
+    assert m_rel <= 1e-4 and u_err <= 1e-4
+    assert ref.info["mass_drift"] <= 1e-12
+
+
+def test_generic_scheme_second_order_1d():
+    problem = _load("viscous_torus_1d.py")
+    errs = [
+        _errors(problem, reference_solve(problem, grid=n, scheme="generic", richardson=False))[0]
+        for n in (50, 100, 200)
+    ]
+    orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    assert np.all(np.abs(orders - 2) < 0.2), orders
+
+
+def test_generic_scheme_on_plain_residual_problem():
+    # written with raw residuals (no from_hamiltonian): auto picks the generic scheme
+    x = sp.Symbol("x")
+    u, m = sp.Function("u")(x), sp.Function("m")(x)
+    H = sp.Symbol("H")
+    nu = sp.Rational(1, 2)
+    u_star = sp.sin(2 * sp.pi * x) / 5
+    Z = float(sp.Integral(sp.exp(-u_star / nu), (x, 0, 1)).evalf(20))
+    m_star = sp.exp(-u_star / nu) / Z
+    V = nu * u_star.diff(x, 2) - u_star.diff(x) ** 2 / 2 + m_star
+    problem = ErgodicMFG(
+        Torus([x]),
+        u,
+        m,
+        H,
+        hjb=-nu * u.diff(x, 2) + u.diff(x) ** 2 / 2 + V - m - H,
+        fp=-nu * m.diff(x, 2) - (m * u.diff(x)).diff(x),
+        exact={u: u_star, m: m_star, H: 0},
+        name="plain-viscous",
+    )
+    ref = reference_solve(problem, grid=128)
+    assert ref.info["scheme"] == "generic"
+    m_rel, u_err = _errors(problem, ref)
+    assert m_rel < 1e-6 and u_err < 1e-6
+    assert abs(ref.constant) < 1e-6
+    with pytest.raises(SchemeNotApplicable, match="from_hamiltonian"):
+        reference_solve(problem, scheme="monotone")
+
+
+def test_viscous_2d_first_order_and_richardson():
+    problem = _load("viscous_torus_2d.py")
+    e16 = _errors(problem, reference_solve(problem, grid=16, richardson=False))[0]
+    e32 = _errors(problem, reference_solve(problem, grid=32, richardson=False))[0]
+    assert 0.8 < np.log2(e16 / e32) < 1.3
+    ref = reference_solve(problem, grid=32)
+    assert _errors(problem, ref)[0] < e32 / 5
+
+
+def test_nonseparable_2d_exact():
+    problem = _load("nonseparable_torus_2d.py")
+    ref = reference_solve(problem, grid=24, richardson=False)
+    m_rel, u_err = _errors(problem, ref)
+    assert m_rel < 1e-12 and u_err < 1e-12
+    # the discrete constant is ln of the trapezoid rule for Z: spectrally close to ln Z
+    assert abs(ref.constant - problem.exact["constant"]) < 1e-9
+
+
+def test_no_coupling_uses_full_newton_system():
+    # F = 0 makes dF/dm = 0: the Schur elimination is impossible and the full system is used;
+    # u solves -nu u'' + u'^2/2 + V = Hbar for V built from u*, m = exp(-u/nu)/Z
+    x, p = sp.symbols("x p")
+    u, m = sp.Function("u")(x), sp.Function("m")(x)
+    H = sp.Symbol("H")
+    nu = sp.Rational(1, 2)
+    u_star = sp.cos(2 * sp.pi * x) / 5
+    Z = float(sp.Integral(sp.exp(-u_star / nu), (x, 0, 1)).evalf(20))
+    V = nu * u_star.diff(x, 2) - u_star.diff(x) ** 2 / 2 + sp.Rational(1, 3)
+    problem = ErgodicMFG.from_hamiltonian(
+        Torus([x]),
+        u,
+        m,
+        H,
+        hamiltonian=p**2 / 2 + V,
+        momenta=[p],
+        coupling=0 * m,
+        viscosity=nu,
+        exact={u: u_star, m: sp.exp(-u_star / nu) / Z, H: sp.Rational(1, 3)},
+        name="no-coupling",
+    )
+    ref = reference_solve(problem, grid=400)
+    m_rel, u_err = _errors(problem, ref)
+    assert m_rel < 1e-4 and u_err < 1e-4
+    assert abs(ref.constant - 1 / 3) < 1e-4
+
+
+def test_finite_horizon_torus_1d_order_and_mass():
+    problem = _load("fh_torus_1d.py")
+    errs = []
+    for n in (25, 50, 100):
+        ref = reference_solve(problem, grid=n, richardson=False)
+        errs.append(_errors(problem, ref)[0])
+        assert ref.info["mass_drift"] <= 1e-12
+        assert ref.m.shape == (n + 1, n) and ref.times.shape == (n + 1,)
+    orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    assert np.all(orders > 0.85), orders
+
+
+def test_finite_horizon_gmres_matches_direct():
+    problem = _load("fh_torus_1d.py")
+    a = reference_solve(problem, grid=40, richardson=False, linear_solver="direct")
+    b = reference_solve(problem, grid=40, richardson=False, linear_solver="gmres")
+    assert np.max(np.abs(a.m - b.m)) < 1e-9 and np.max(np.abs(a.u - b.u)) < 1e-9
+
+
+def test_finite_horizon_box_richardson():
+    problem = _load("fh_box_1d.py")
+    ref = reference_solve(problem, grid=40)
+    m_rel, u_err = _errors(problem, ref)
+    assert ref.info["richardson"] == "applied"
+    assert m_rel < 2e-4 and u_err < 2e-4
+
+
+def test_finite_horizon_2d_small():
+    problem = _load("fh_torus_2d.py")
+    e8 = _errors(problem, reference_solve(problem, grid=8, time_steps=8, richardson=False))[0]
+    e16 = _errors(problem, reference_solve(problem, grid=16, time_steps=16, richardson=False))[0]
+    assert 0.7 < np.log2(e8 / e16) < 1.5
+
+
+def test_interpolation_and_save_load(tmp_path):
+    problem = _load("viscous_torus_1d.py")
+    ref = reference_solve(problem, grid=200)
+    pts = np.array([[0.0], [0.25], [0.999], [1.25], [-0.75]])
+    exact_m = sp.lambdify(problem.space, _evalf_constants(problem.exact["density"]), "numpy")
+    np.testing.assert_allclose(ref.density(pts), exact_m(np.mod(pts[:, 0], 1)), rtol=1e-3)
+    assert ref.density(pts)[1] == pytest.approx(ref.density(pts)[3])  # periodic wrap
+    assert ref.quadrature_weights().sum() == pytest.approx(1.0)
+    ref.save(tmp_path / "ref")
+    back = ReferenceSolution.load(tmp_path / "ref")
+    np.testing.assert_array_equal(back.u, ref.u)
+    np.testing.assert_array_equal(back.m, ref.m)
+    assert back.constant == ref.constant and back.info["scheme"] == ref.info["scheme"]
+    np.testing.assert_array_equal(back.value(pts), ref.value(pts))
+    (tmp_path / "ref" / "reference.npz").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="damaged"):
+        ReferenceSolution.load(tmp_path / "ref")
+    with pytest.raises(CheckpointError):
+        ReferenceSolution.load(tmp_path / "nowhere")
+
+
+def test_finite_horizon_interpolation_time_first():
+    problem = _load("fh_box_1d.py")
+    ref = reference_solve(problem, grid=40, richardson=False)
+    pts = np.array([[0.0, 0.5], [1.0, 0.0], [0.5, 1.0]])
+    fn = sp.lambdify((problem.time, *problem.space), problem.exact["density"], "numpy")
+    np.testing.assert_allclose(ref.density(pts), fn(pts[:, 0], pts[:, 1]), rtol=2e-2)
+    with pytest.raises(ValueError, match="time first"):
+        ref.density(np.zeros((3, 1)))
+
+
+def test_bad_options_and_newton_failure():
+    problem = _load("viscous_torus_1d.py")
+    with pytest.raises(ProblemError, match="grid"):
+        reference_solve(problem, grid=(10, 10))
+    with pytest.raises(ProblemError, match="even"):
+        reference_solve(problem, grid=101)
+    with pytest.raises(ProblemError, match="scheme"):
+        reference_solve(problem, scheme="spectral")
+    with pytest.raises(ReferenceSolveError, match="did not converge.*fix:") as info:
+        reference_solve(problem, grid=100, richardson=False, max_iter=1, continuation=False)
+    assert "\n" not in str(info.value)
+    four_d = _load("ergodic_torus_4d.py")
+    with pytest.raises(ProblemError, match="d <= 3"):
+        reference_solve(four_d)
+
+
+def test_continuation_in_viscosity_reaches_the_same_solution():
+    problem = _load("viscous_torus_1d.py")
+    a = reference_solve(problem, grid=100, richardson=False)
+    b = reference_solve(problem, grid=100, richardson=False, continuation=True)
+    np.testing.assert_allclose(b.m, a.m, atol=1e-10)
+    assert any("stage_viscosity" in h for h in b.history)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ergodic_torus_1d_hamiltonian.py",
+        "viscous_torus_1d.py",
+        "fh_torus_1d.py",
+        "fh_box_1d.py",
+    ],
+)
+def test_newton_iterations_bounded(name):
+    ref = reference_solve(_load(name), grid=32, richardson=False)
+    assert ref.info["newton_iterations"] <= 20
+    assert ref.info["mass_drift"] <= 1e-12

@@ -1,0 +1,240 @@
+"""The two FBSDE models: deep BSDE (Han, Jentzen & E 2018) and the adversarial (weak-form) variant.
+
+Both simulate X by Euler-Maruyama on a uniform grid of ``steps`` intervals with Brownian increments
+drawn from a seeded ``torch.Generator``; McKean-Vlasov terms ``E(...)`` are means over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._nets import MLP
+from .problem import FBSDE
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model (saved next to its weights)."""
+
+    method: str
+    dim: int
+    steps: int
+    width: int
+    depth: int
+    activation: str
+    network: str  # "shared" (one net of (t, x)) or "per_step" (deep BSDE only)
+    y0_init: float
+    y_scale: float
+    random_x0: bool
+    z_scale: float = 1.0
+    skip: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Normalizer(nn.Module):
+    """Affine input scaling of x (per component) measured on pilot paths."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class FBSDEModel(nn.Module):
+    """Base class: the dynamics of the problem and the Euler-Maruyama forward step."""
+
+    def __init__(self, problem: FBSDE, config: ModelConfig):
+        super().__init__()
+        self.problem = problem
+        self.config = config
+        self.fns = problem.compiled()
+        self.norm = _Normalizer(problem.dim)
+        self.register_buffer("x0", torch.tensor(problem.x0))
+
+    @property
+    def h(self) -> float:
+        return self.problem.horizon / self.config.steps
+
+    def times(self) -> list[float]:
+        return [self.problem.t0 + n * self.h for n in range(self.config.steps + 1)]
+
+    def features(self, t: float, x: torch.Tensor) -> torch.Tensor:
+        tau = torch.full_like(x[:, :1], (t - self.problem.t0) / self.problem.horizon)
+        return torch.cat([tau, self.norm(x)], dim=1)
+
+    def initial_state(self, batch: int, gen: torch.Generator) -> torch.Tensor:
+        x = self.x0.to(self._dtype).expand(batch, -1).clone()
+        if self.problem.x0_std > 0:
+            x = x + self.problem.x0_std * torch.randn(x.shape, generator=gen, dtype=self._dtype)
+        return x
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        return self.norm.mean.dtype
+
+    def env(self, t: float, x, y, z) -> dict[str, torch.Tensor]:
+        return {"t": torch.full_like(x[:, :1], t), "x": x, "y": y, "z": z}
+
+    def forward_step(self, env: dict[str, torch.Tensor], dw: torch.Tensor) -> torch.Tensor:
+        x = env["x"]
+        drift = self.fns["drift"](env)
+        if self.problem.full_diffusion:
+            noise = dw @ self.fns["diffusion"](env["t"]).to(x.dtype).T
+        else:
+            noise = self.fns["diffusion"](env) * dw
+        return x + drift * self.h + noise
+
+    def driver(self, env: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.as_tensor(self.fns["driver"](env)).expand_as(env["y"])
+
+    def terminal(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(self.fns["terminal"]({"x": x})).expand(x.shape[0], 1)
+
+    def increments(self, batch: int, gen: torch.Generator) -> torch.Tensor:
+        shape = (self.config.steps, batch, self.problem.dim)
+        return math.sqrt(self.h) * torch.randn(shape, generator=gen, dtype=self._dtype)
+
+
+class DeepBSDE(FBSDEModel):
+    """Y_0 (a number, or a network of X_0) and Z_n = z(t_n, X_n); Y is run forward by Euler.
+
+    The loss is the terminal mismatch E|Y_N - g(X_N)|^2 (Han, Jentzen & E 2018).
+    """
+
+    def __init__(self, problem: FBSDE, config: ModelConfig):
+        super().__init__(problem, config)
+        d = problem.dim
+        if config.random_x0:
+            self.y0_net = MLP(d, 1, config.width, config.depth, config.activation)
+        else:
+            self.y0_param = nn.Parameter(torch.zeros(1))
+        if config.network == "per_step":
+            self.z_nets = nn.ModuleList(
+                MLP(d, d, config.width, config.depth, config.activation, skip=config.skip)
+                for _ in range(config.steps)
+            )
+        else:
+            self.z_net = MLP(
+                1 + d, d, config.width, config.depth, config.activation, skip=config.skip
+            )
+
+    def y_initial(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        if c.random_x0:
+            return c.y0_init + c.y_scale * self.y0_net(self.norm(x))
+        return (c.y0_init + c.y_scale * self.y0_param).expand(x.shape[0], 1)
+
+    def z(self, n: int, t: float, x: torch.Tensor) -> torch.Tensor:
+        if self.config.network == "per_step":
+            return self.config.z_scale * self.z_nets[n](self.norm(x))
+        return self.config.z_scale * self.z_net(self.features(t, x))
+
+    def simulate(self, batch: int, gen: torch.Generator) -> dict[str, Any]:
+        """Run X and Y forward; returns lists of X_n, Y_n, Z_n (tensors) and the loss."""
+        x = self.initial_state(batch, gen)
+        y = self.y_initial(x)
+        dws = self.increments(batch, gen)
+        xs, ys, zs = [x], [y], []
+        for n, t in enumerate(self.times()[:-1]):
+            z = self.z(n, t, x)
+            env = self.env(t, x, y, z)
+            f = self.driver(env)
+            x_next = self.forward_step(env, dws[n])
+            y = y - f * self.h + (z * dws[n]).sum(dim=1, keepdim=True)
+            x = x_next
+            xs.append(x)
+            ys.append(y)
+            zs.append(z)
+        mismatch = (y - self.terminal(x)) / self.config.y_scale
+        return {"x": xs, "y": ys, "z": zs, "loss": mismatch.pow(2).mean()}
+
+    def y0_at(self, x: torch.Tensor) -> torch.Tensor:
+        return self.y_initial(x).reshape(-1)
+
+
+class Adversarial(FBSDEModel):
+    """Generator u(t, x), z(t, x) against a discriminator a(t, x), c(t, x) testing the weak form.
+
+    With r_n = [u(t_{n+1}, X_{n+1}) - u(t_n, X_n) + f_n h - z_n . dW_n] / (s sqrt(h)) (and g(X_N)
+    in place of u at t_N), the discrete BSDE is equivalent to the two conditional moment conditions
+    E[r_n | X_n] = 0 and E[r_n xi_n | X_n] = 0 (xi_n = dW_n / sqrt(h)). The discriminator is the test
+    function phi = a(t_n, X_n) + c(t_n, X_n) . xi_n and the game is
+
+        min_gen max_disc  E[phi r] - 1/2 E[a^2 + |c|^2],
+
+    whose inner maximum is 1/2 E[E[r|X]^2 + |E[r xi|X]|^2]: zero exactly at the discrete solution.
+    """
+
+    def __init__(self, problem: FBSDE, config: ModelConfig):
+        super().__init__(problem, config)
+        d = problem.dim
+        self.generator = MLP(
+            1 + d, 1 + d, config.width, config.depth, config.activation, skip=config.skip
+        )
+        self.discriminator = MLP(
+            1 + d, 1 + d, config.width, config.depth, config.activation, 1.0, skip=config.skip
+        )
+
+    def uz(self, t: float, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.generator(self.features(t, x))
+        c = self.config
+        return c.y0_init + c.y_scale * out[:, :1], c.z_scale * out[:, 1:]
+
+    def test_functions(self, t: float, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.discriminator(self.features(t, x))
+        return out[:, :1], out[:, 1:]
+
+    def simulate(self, batch: int, gen: torch.Generator) -> dict[str, Any]:
+        """Paths X_n (forward with the generator's y, z; detached), u_n, z_n and residuals r_n."""
+        x = self.initial_state(batch, gen)
+        dws = self.increments(batch, gen)
+        times = self.times()
+        xs, ys, zs, rs = [x], [], [], []
+        y, z = self.uz(times[0], x)
+        sqrt_h = math.sqrt(self.h)
+        for n, t in enumerate(times[:-1]):
+            env = self.env(t, x, y, z)
+            f = self.driver(env)
+            x_next = self.forward_step(env, dws[n]).detach()
+            if n + 1 < self.config.steps:
+                y_next, z_next = self.uz(times[n + 1], x_next)
+            else:
+                y_next, z_next = self.terminal(x_next), None
+            r = (y_next - y + f * self.h - (z * dws[n]).sum(dim=1, keepdim=True)) / (
+                self.config.y_scale * sqrt_h
+            )
+            xs.append(x_next)
+            ys.append(y)
+            zs.append(z)
+            rs.append(r)
+            x, y, z = x_next, y_next, z_next
+        ys.append(y)
+        return {"x": xs, "y": ys, "z": zs, "r": rs, "dw": dws}
+
+    def game(self, sim: dict[str, Any], detach_residual: bool) -> torch.Tensor:
+        """The game value E[phi r] - 1/2 E[a^2 + |c|^2] averaged over steps."""
+        total = 0.0
+        sqrt_h = math.sqrt(self.h)
+        for n, t in enumerate(self.times()[:-1]):
+            x = sim["x"][n]
+            a, c = self.test_functions(t, x)
+            if not detach_residual:
+                a, c = a.detach(), c.detach()
+            r = sim["r"][n].detach() if detach_residual else sim["r"][n]
+            xi = sim["dw"][n] / sqrt_h
+            phi = a + (c * xi).sum(dim=1, keepdim=True)
+            total = total + (phi * r).mean() - 0.5 * (a.pow(2).mean() + c.pow(2).sum(1).mean())
+        return total / self.config.steps
+
+    def y0_at(self, x: torch.Tensor) -> torch.Tensor:
+        return self.uz(self.problem.t0, x)[0].reshape(-1)

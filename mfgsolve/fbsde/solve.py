@@ -1,0 +1,290 @@
+"""``solve_fbsde``: train the deep BSDE or the adversarial model on an :class:`FBSDE`."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+from ._models import Adversarial, DeepBSDE, FBSDEModel, ModelConfig
+from .problem import FBSDE
+from .solution import FBSDESolution
+
+__all__ = ["solve_fbsde", "FBSDEDivergedError", "DEFAULTS"]
+
+METHODS = ("deep_bsde", "adversarial")
+
+#: Defaults per method (chosen to meet the d = 100 targets on a 2-core CPU; see docs/fbsde.md).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "deep_bsde": {
+        "iterations": 3000,
+        "batch_size": 64,
+        "lr": 1e-2,
+        "steps": 20,
+        "width": None,  # d + 10
+        "depth": 2,
+        "activation": "relu",
+        "network": "shared",
+        "skip": True,
+        "lr_final": 1e-4,
+        "y0_lr_factor": 10.0,
+    },
+    "adversarial": {
+        "iterations": 3000,
+        "batch_size": 64,
+        "lr": 2e-3,
+        "steps": 20,
+        "width": None,
+        "depth": 2,
+        "activation": "tanh",
+        "network": "shared",
+        "skip": True,
+        "lr_final": 2e-5,
+        "disc_lr": None,  # 5 x lr
+    },
+}
+
+_OPTIONS = {
+    "_debug_ls",
+    "skip",
+    "y0_lr_factor",
+    "steps",
+    "width",
+    "depth",
+    "activation",
+    "network",
+    "lr_final",
+    "disc_lr",
+    "pilot_size",
+}
+
+
+class FBSDEDivergedError(RuntimeError):
+    """Training produced a non-finite loss (one line: when, and what to change)."""
+
+
+def _bad(problem: FBSDE, what: str, fix: str) -> ValueError:
+    return ValueError(f"problem '{problem.name}': {what}; fix: {fix}")
+
+
+def _positive_int(problem, value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _bad(problem, f"{name}={value!r} is not a positive integer", f"give {name}=1000")
+    return value
+
+
+def _pilot(problem: FBSDE, steps: int, n: int, dtype: torch.dtype, seed: int) -> dict[str, Any]:
+    """Simulate X with y = z = 0 to set the input normalisation and the scale of Y."""
+    config = ModelConfig("pilot", problem.dim, steps, 1, 0, "relu", "shared", 0.0, 1.0, False)
+    model = FBSDEModel(problem, config).to(dtype)
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    with torch.no_grad():
+        x = model.initial_state(n, gen)
+        dws = model.increments(n, gen)
+        zero_y = torch.zeros(n, 1, dtype=dtype)
+        zero_z = torch.zeros(n, problem.dim, dtype=dtype)
+        xs = [x]
+        for k, t in enumerate(model.times()[:-1]):
+            x = model.forward_step(model.env(t, x, zero_y, zero_z), dws[k])
+            xs.append(x)
+        g = model.terminal(x).reshape(-1)
+    if not torch.all(torch.isfinite(g)):
+        raise _bad(
+            problem,
+            "the forward SDE blows up on the time grid (non-finite g(X_T))",
+            "use more steps or check drift and diffusion",
+        )
+    allx = torch.cat(xs)
+    std = allx.std(dim=0)
+    std = torch.where(std > 1e-6, std, torch.ones_like(std))
+    y_scale = float(g.std()) if float(g.std()) > 1e-8 else max(abs(float(g.mean())), 1.0)
+    return {"mean": allx.mean(dim=0), "std": std, "y0_init": float(g.mean()), "y_scale": y_scale}
+
+
+def solve_fbsde(
+    problem: FBSDE,
+    *,
+    method: str = "adversarial",
+    iterations: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    dtype: torch.dtype | None = None,
+    progress: bool = True,
+    callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
+    **options: Any,
+) -> FBSDESolution:
+    """Solve an FBSDE for Y_0 = u(t0, x0) and the maps (t, x) -> (Y, Z).
+
+    Args:
+        problem: the :class:`FBSDE`.
+        method: ``"deep_bsde"`` (Han, Jentzen & E 2018: Y_0 and a Z network, terminal mismatch loss)
+            or ``"adversarial"`` (generator u, z against a weak-form discriminator; docs/fbsde.md).
+        iterations, batch_size, lr: training sizes (defaults in :data:`DEFAULTS`).
+        seed: fixes the initialisation and every Brownian path.
+        device, dtype: torch device and dtype (default float32).
+        progress: show a tqdm bar.
+        callbacks: called each iteration with ``{"iteration", "losses", "y0"}``.
+        **options: ``steps`` (time steps, 20), ``width`` (d + 10), ``depth`` (2), ``activation``,
+            ``network`` (``"shared"`` or ``"per_step"``, deep BSDE), ``lr_final`` (end of the cosine
+            schedule), ``disc_lr`` (adversarial), ``pilot_size``.
+
+    Returns:
+        An :class:`FBSDESolution`.
+
+    Raises:
+        ValueError: bad arguments (one line). FBSDEDivergedError: the loss became non-finite.
+    """
+    if not isinstance(problem, FBSDE):
+        raise ValueError(
+            f"solve_fbsde needs an FBSDE, got {type(problem).__name__}; fix: build it with FBSDE(...)"
+        )
+    if method not in METHODS:
+        raise _bad(problem, f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise _bad(problem, f"unknown options {sorted(unknown)}", f"use {sorted(_OPTIONS)}")
+    cfg = dict(DEFAULTS[method])
+    cfg.update({k: v for k, v in options.items() if v is not None})
+    iterations = _positive_int(problem, iterations or cfg["iterations"], "iterations")
+    batch_size = _positive_int(problem, batch_size or cfg["batch_size"], "batch_size")
+    steps = _positive_int(problem, cfg["steps"], "steps")
+    lr = float(lr if lr is not None else cfg["lr"])
+    if not (lr > 0 and math.isfinite(lr)):
+        raise _bad(problem, f"lr={lr!r} is not a positive number", "give lr=1e-3")
+    if cfg["network"] not in ("shared", "per_step") or (
+        method == "adversarial" and cfg["network"] != "shared"
+    ):
+        raise _bad(
+            problem,
+            f"network={cfg['network']!r} is not available for {method}",
+            "use network='shared' (or 'per_step' with deep_bsde)",
+        )
+    dtype = dtype or torch.float32
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise _bad(problem, f"unknown device {device!r}", "use device='cpu'") from None
+
+    torch.manual_seed(seed)
+    pilot = _pilot(problem, steps, int(cfg.get("pilot_size", 4096)), torch.float64, seed)
+    width = int(cfg["width"] or problem.dim + 10)
+    config = ModelConfig(
+        method=method,
+        dim=problem.dim,
+        steps=steps,
+        width=width,
+        depth=int(cfg["depth"]),
+        activation=str(cfg["activation"]),
+        network=str(cfg["network"]),
+        y0_init=pilot["y0_init"],
+        y_scale=pilot["y_scale"],
+        random_x0=problem.x0_std > 0,
+        skip=bool(cfg["skip"]),
+        z_scale=pilot["y_scale"] / math.sqrt(problem.horizon * problem.dim),
+    )
+    model: DeepBSDE | Adversarial = (DeepBSDE if method == "deep_bsde" else Adversarial)(
+        problem, config
+    )
+    model.norm.mean.copy_(pilot["mean"])
+    model.norm.std.copy_(pilot["std"])
+    model = model.to(device=device, dtype=dtype)
+
+    lr_final = float(cfg["lr_final"])
+
+    def schedule(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        # cosine decay of every group's lr to lr_final / lr of its start value
+        ratio = lr_final / lr
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt,
+            lambda k: (
+                ratio
+                + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * min(k, iterations) / iterations))
+            ),
+        )
+
+    if method == "deep_bsde":
+        y0_params = [p for n, p in model.named_parameters() if n == "y0_param"]
+        other = [p for n, p in model.named_parameters() if n != "y0_param"]
+        groups = [{"params": other}]
+        if y0_params:
+            groups.append({"params": y0_params, "lr": float(cfg["y0_lr_factor"]) * lr})
+        opts = [torch.optim.Adam(groups, lr=lr)]
+    else:
+        disc_lr = float(cfg["disc_lr"] or 5 * lr)
+        opts = [
+            torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.9)),
+            torch.optim.Adam(model.discriminator.parameters(), lr=disc_lr, betas=(0.5, 0.9)),
+        ]
+    scheds = [schedule(o) for o in opts]
+    gen = torch.Generator().manual_seed(seed)
+    x0 = torch.tensor(problem.x0[None, :], dtype=dtype)
+    y0_exact = problem.exact.get("y0") if problem.exact else None
+    callbacks = list(callbacks)
+    history: list[dict[str, Any]] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=iterations, desc=f"{problem.name} [{method}]", leave=False)
+    start = time.perf_counter()
+    for it in range(1, iterations + 1):
+        if method == "deep_bsde":
+            sim = model.simulate(batch_size, gen)
+            loss = sim["loss"]
+            opts[0].zero_grad(set_to_none=True)
+            loss.backward()
+            opts[0].step()
+            losses = {"terminal": float(loss.detach())}
+        else:
+            sim = model.simulate(batch_size, gen)
+            gen_opt, disc_opt = opts
+            disc_opt.zero_grad(set_to_none=True)
+            (-model.game(sim, detach_residual=True)).backward()
+            disc_opt.step()
+            gen_opt.zero_grad(set_to_none=True)
+            game = model.game(sim, detach_residual=False)
+            if cfg.get("_debug_ls"):
+                torch.cat(sim["r"]).pow(2).mean().backward()
+            else:
+                game.backward()
+            gen_opt.step()
+            residual = torch.cat(sim["r"]).detach().pow(2).mean()
+            losses = {"game": float(game.detach()), "residual": float(residual)}
+        for s in scheds:
+            s.step()
+        main = losses.get("terminal", losses.get("residual"))
+        if not math.isfinite(main):
+            if bar is not None:
+                bar.close()
+            raise FBSDEDivergedError(
+                f"problem '{problem.name}': {method} diverged at iteration {it} (loss {main}); "
+                "fix: lower lr or use more time steps"
+            )
+        with torch.no_grad():
+            y0 = float(model.y0_at(x0)[0])
+        row: dict[str, Any] = {
+            "iteration": it,
+            "loss": main,
+            **{f"loss_{k}": v for k, v in losses.items()},
+            "y0": y0,
+            "seconds": time.perf_counter() - start,
+        }
+        if y0_exact is not None and problem.x0_std == 0 and y0_exact != 0:
+            row["y0_rel_error"] = abs(y0 - y0_exact) / abs(y0_exact)
+        history.append(row)
+        info = {"iteration": it, "losses": losses, "y0": y0}
+        for cb in callbacks:
+            cb(info)
+        if bar is not None:
+            bar.update(1)
+            if it % 50 == 0:
+                bar.set_postfix(loss=f"{main:.3g}", y0=f"{y0:.5g}")
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return FBSDESolution(problem, model, history, seed=seed)

@@ -7,6 +7,7 @@ Public API (see docs/): problems (:class:`Torus`, :class:`Box`, :class:`ErgodicM
 
 from .compare import compare
 from .problem import MFG, Box, ErgodicMFG, ProblemError, Torus, load_problem
+from .reference import ReferenceSolution, ReferenceSolveError, reference_solve
 from .solution import Solution, solve
 
 __version__ = "0.1.0"
@@ -16,9 +17,12 @@ __all__ = [
     "ErgodicMFG",
     "MFG",
     "ProblemError",
+    "ReferenceSolution",
+    "ReferenceSolveError",
     "Torus",
     "Solution",
     "compare",
     "load_problem",
+    "reference_solve",
     "solve",
 ]

@@ -69,7 +69,7 @@ class SolverOptions:
         diagnostics: record gradient-noise and SDE-correction diagnostics (see mfgsolve.dynamics).
     """
 
-    iterations: int = 3000
+    iterations: int = 2000
     batch_size: int = 512
     lr: float = 2e-3
     lr_ratio: float = 1.0
@@ -78,7 +78,7 @@ class SolverOptions:
     warmup: int = 0
     betas: tuple[float, float] = (0.5, 0.9)
     optimizer: str = "adam"
-    disc_steps: int = 1
+    disc_steps: int = 2
     grad_clip: float = 1.0
     beta: float = 1.0
     architecture: str = "mlp"
@@ -433,7 +433,7 @@ class _Trainer:
 
     def _guarded_step(self, opt, loss, params, label, st) -> float:
         if not torch.isfinite(loss):
-            raise _NonFinite(f"{label} loss became {float(loss)}")
+            raise _NonFinite(f"{label} loss became {float(loss.detach())}")
         norm = self._step(opt, loss, params)
         if not math.isfinite(norm):
             raise _NonFinite(f"gradient of the {label} loss became non-finite")
@@ -446,22 +446,30 @@ class _Trainer:
         return st.value_net, st.density_net
 
     def final_constant(self, value_net, density_net, constant) -> float:
-        """The ergodic constant: least squares over the evaluation quadrature, or the trained one."""
+        """The ergodic constant of the current networks.
+
+        When the constant enters linearly (HJB = rest + c * Hbar) it is the density-weighted least-squares
+        value ``-int m rest / c`` over the evaluation quadrature: the average of the rest of the residual
+        under the computed invariant measure m. With a log coupling, first-order errors of log m average
+        out under this measure (int m = 1), so the estimate is second order in the error of m; a uniform
+        average would be first order. Otherwise the trained constant is returned.
+        """
         if not self.least_squares:
             return float(constant)
         nodes = self.eval_quad.nodes.to(self.device, self.dtype)
-        total, weight = 0.0, 0.0
+        with torch.no_grad():
+            log_z = self._log_z(density_net)
+        total, mass = 0.0, 0.0
         for chunk, w in zip(nodes.split(4096), self.eval_quad.weights.split(4096)):
             pts = chunk.clone().requires_grad_(True)
-            with torch.no_grad():
-                log_z = self._log_z(density_net)
             caches = self.residuals.caches(
                 pts, _Fields(value_net, density_net, log_z), create_graph=False
             )
             rest = self.residuals.hjb(pts, caches).detach().double().cpu()
-            total += float((w * rest).sum())
-            weight += float(w.sum())
-        return -total / weight / self.residuals.constant_coefficient
+            m = torch.exp(caches["logm"](()).detach().double().cpu())
+            total += float((w * m * rest).sum())
+            mass += float((w * m).sum())
+        return -total / mass / self.residuals.constant_coefficient
 
     def evaluate(self, st: TrainState) -> dict[str, float]:
         value_net, density_net = self.eval_nets(st)

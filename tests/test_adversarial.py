@@ -1,0 +1,153 @@
+"""The adversarial and joint solvers on the seed problem (short runs, fixed seeds)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from mfgsolve import ErgodicMFG, Solution, Torus, compare, load_problem, solve
+from mfgsolve.adversarial import SolverOptions, TrainingDiverged, _Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = load_problem(ROOT / "problems" / "ergodic_torus_1d.py")
+
+
+def test_short_adversarial_run_moves_towards_the_exact_solution():
+    sol = solve(SEED, iterations=300, seed=0, progress=False, eval_every=50)
+    first, last = sol.history[0], sol.history[-1]
+    # exact: u = 0, m = exp(sin 2 pi x)/I0(1) (the initial density is ~uniform: error ~0.5)
+    assert last["m_rel_l2"] < 0.15 < compare_uniform()
+    assert last["u_l2"] < 0.05
+    assert abs(sol.constant - float(sp.log(sp.besseli(0, 1)))) < 0.05
+    assert last["loss_hjb"] < first["loss_hjb"] or last["m_rel_l2"] < first["m_rel_l2"]
+
+
+def compare_uniform() -> float:
+    """Relative L2 error of the uniform density against the exact one (independent of the solver)."""
+    xs = np.arange(4096) / 4096
+    m = np.exp(np.sin(2 * np.pi * xs))
+    m /= m.mean()
+    return float(np.sqrt(np.mean((1 - m) ** 2) / np.mean(m**2)))
+
+
+def test_joint_baseline_runs_on_the_same_networks():
+    sol = solve(SEED, method="joint", iterations=200, seed=0, progress=False)
+    assert sol.info["method"] == "joint"
+    assert sol.history[-1]["m_rel_l2"] < 0.2
+
+
+def test_each_player_steps_only_its_own_parameters():
+    opts = SolverOptions.build(SEED, {"iterations": 1, "ema": 0})
+    trainer = _Trainer(SEED, "adversarial", opts, 0, "cpu", torch.float32, False, ())
+    st = trainer.init_state()
+    u0 = [p.detach().clone() for p in st.value_net.parameters()]
+    f0 = [p.detach().clone() for p in st.density_net.parameters()]
+    disc_params = list(st.density_net.parameters())
+    pts = trainer._points(st)
+    loss = trainer.losses(st, pts, frozen=("u",))["fp"]
+    trainer._step(st.optimizers[1], loss, disc_params)
+    assert all(torch.equal(a, b) for a, b in zip(u0, st.value_net.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(f0, st.density_net.parameters()))
+    f1 = [p.detach().clone() for p in st.density_net.parameters()]
+    out = trainer.losses(st, trainer._points(st), frozen=("m",))
+    trainer._step(st.optimizers[0], out["hjb"] + out["int_u"], list(st.value_net.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(f1, st.density_net.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(u0, st.value_net.parameters()))
+
+
+def test_discriminator_sees_u_second_derivative():
+    """The FP flux -(m u')' keeps u'' when u is frozen for the discriminator step (m uniform: FP = -u'')."""
+    opts = SolverOptions.build(SEED, {"iterations": 1})
+    trainer = _Trainer(SEED, "adversarial", opts, 0, "cpu", torch.float64, False, ())
+    # Evaluate the FP residual of u = sin(2 pi x)/10 (exactly representable via a closed form check)
+    x = sp.Symbol("x")
+    pts = torch.linspace(0, 1, 65, dtype=torch.float64)[:-1, None].requires_grad_(True)
+
+    class F:
+        def value(self, p):
+            return torch.sin(2 * torch.pi * p[:, 0]) / 10
+
+        def log_density(self, p):
+            return torch.zeros(p.shape[0], dtype=p.dtype)
+
+    caches = trainer.residuals.caches(pts, F(), frozen=("u",))
+    fp = trainer.residuals.fp(pts, caches)
+    want = sp.lambdify(x, -sp.diff(sp.sin(2 * sp.pi * x) / 10, x, 2), "numpy")(
+        pts.detach().numpy()[:, 0]
+    )
+    np.testing.assert_allclose(fp.detach().numpy(), want, rtol=1e-10, atol=1e-10)
+
+
+def test_same_seed_same_numbers_and_different_seeds_differ():
+    a = solve(SEED, iterations=40, seed=3, progress=False, eval_every=20)
+    b = solve(SEED, iterations=40, seed=3, progress=False, eval_every=20)
+    c = solve(SEED, iterations=40, seed=4, progress=False, eval_every=20)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(a.history) == strip(b.history)
+    assert strip(a.history) != strip(c.history)
+    pts = np.linspace(0, 1, 11)[:, None]
+    assert np.array_equal(a.density(pts), b.density(pts))
+
+
+def test_solution_save_load_roundtrip(tmp_path):
+    sol = solve(SEED, iterations=20, seed=0, progress=False, eval_every=10)
+    sol.save(tmp_path / "sol")
+    back = Solution.load(tmp_path / "sol")
+    pts = np.random.default_rng(0).random((20, 1))
+    assert np.array_equal(sol.value(pts), back.value(pts))
+    assert np.array_equal(sol.density(pts), back.density(pts))
+    assert back.constant == sol.constant and back.history == sol.history
+    assert np.isclose(compare(back)["m_rel_l2"], compare(sol)["m_rel_l2"])
+
+
+def test_corrupted_solution_is_refused(tmp_path):
+    from mfgsolve._io import CheckpointError
+
+    sol = solve(SEED, iterations=10, seed=0, progress=False, eval_every=10)
+    sol.save(tmp_path / "sol")
+    (tmp_path / "sol" / "solution.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a valid mfgsolve checkpoint"):
+        Solution.load(tmp_path / "sol")
+
+
+def test_nan_in_training_stops_with_a_clear_message():
+    x, H = sp.Symbol("x"), sp.Symbol("H")
+    u, m = sp.Function("u")(x), sp.Function("m")(x)
+    bad = ErgodicMFG(
+        Torus([x]), u, m, H, sp.sqrt(u - 100) - sp.log(m) - H, -(m * u.diff(x)).diff(x), name="bad"
+    )
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"problem 'bad': iteration 1: HJB loss became nan after 3 rollbacks.*fix:",
+    ):
+        solve(bad, iterations=50, progress=False)
+
+
+def test_unknown_option_is_a_clear_error():
+    from mfgsolve import ProblemError
+
+    with pytest.raises(ProblemError, match="unknown solver option.*'widht'"):
+        solve(SEED, iterations=5, progress=False, widht=3)
+    with pytest.raises(ProblemError, match="lr must be a positive number"):
+        solve(SEED, iterations=5, lr=-1.0, progress=False)
+
+
+def test_checkpoint_resume_gives_the_same_result(tmp_path):
+    """A run interrupted after its iteration-40 checkpoint and resumed ends bitwise equal."""
+    kw = dict(iterations=60, seed=1, progress=False, eval_every=10, checkpoint_every=20)
+    full = solve(SEED, checkpoint_dir=str(tmp_path / "full"), **kw)
+
+    def crash(record):
+        if record["iteration"] == 50:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        solve(SEED, checkpoint_dir=str(tmp_path / "run"), callbacks=[crash], **kw)
+    resumed = solve(SEED, checkpoint_dir=str(tmp_path / "run"), resume=True, **kw)
+    pts = np.linspace(0, 1, 9)[:, None]
+    assert np.array_equal(resumed.density(pts), full.density(pts))
+    assert np.array_equal(resumed.value(pts), full.value(pts))
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(resumed.history) == strip(full.history)

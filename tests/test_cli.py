@@ -1,0 +1,146 @@
+"""The mfgsolve command: outputs, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mfgsolve.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = str(ROOT / "problems" / "ergodic_torus_1d.py")
+HEADER = "import sympy as sp\nfrom mfgsolve import ErgodicMFG, Torus\nx = sp.Symbol('x')\nu, m = sp.Function('u')(x), sp.Function('m')(x)\nH = sp.Symbol('H')\n"
+
+
+def test_check_prints_what_the_lowering_found(capsys):
+    assert main(["check", SEED]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "dimension 1" in out
+        and "u_x" in out
+        and "u_xx" in out
+        and "log m (exact" in out
+        and out.strip().endswith("ok")
+    )
+
+
+@pytest.mark.parametrize(
+    "body, pattern",
+    [
+        (
+            "problem = ErgodicMFG(Torus([x]), u, m, H, u.diff(x)**2 - sp.log(m) - H, -(m*u.diff(x)).diff(x)\n",
+            "syntax error",
+        ),
+        (
+            "problem = ErgodicMFG(Torus([x]), u, m, H, u.diff(x)**2 - sp.log(m) - H, -(u.diff(x)).diff(x))\n",
+            "FP residual does not contain the density",
+        ),
+        (
+            "s = sp.Symbol('s')\nproblem = ErgodicMFG(Torus([x]), u, m, H, s*u.diff(x)**2 - sp.log(m) - H, -(m*u.diff(x)).diff(x))\n",
+            "free symbols without a value: s",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["check", "solve"])
+def test_bad_problem_files_exit_2_with_one_line(tmp_path, capsys, body, pattern, command):
+    path = tmp_path / "bad.py"
+    path.write_text(HEADER + body)
+    assert (
+        main(
+            [command, str(path), "--out", str(tmp_path / "o")]
+            if command == "solve"
+            else [command, str(path)]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert str(path) in err and "fix:" in err
+    assert pattern in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_solve_writes_metrics_history_figures_and_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "solve",
+                SEED,
+                "--iterations",
+                "30",
+                "--quiet",
+                "--out",
+                str(out),
+                "--option",
+                "eval_every=10",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "m_rel_l2" in printed and "u_l2" in printed and "constant_abs" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"m_rel_l2", "u_l2", "constant_abs", "hjb_residual", "fp_residual", "quadrature"} <= set(
+        metrics
+    )
+    lines = (out / "history.csv").read_text().splitlines()
+    assert lines[0].startswith("loss_fp") or "iteration" in lines[0]
+    assert len(lines) == 1 + 3
+    assert (out / "panels.png").stat().st_size > 10_000
+    assert (out / "solution" / "solution.pt").exists() and (
+        out / "checkpoint" / "train_state.pt"
+    ).exists()
+    # compare against the exact solution from the saved run
+    assert (
+        main(["compare", SEED, "--solution", str(out), "--exact", "--out", str(tmp_path / "cmp")])
+        == 0
+    )
+    assert json.loads((tmp_path / "cmp" / "metrics.json").read_text())["m_rel_l2"] == pytest.approx(
+        metrics["m_rel_l2"], rel=1e-9
+    )
+
+
+def test_diverging_run_exits_1_and_keeps_files_intact(tmp_path, capsys):
+    path = tmp_path / "nan.py"
+    path.write_text(
+        HEADER
+        + "problem = ErgodicMFG(Torus([x]), u, m, H, sp.sqrt(u - 100) - sp.log(m) - H, -(m*u.diff(x)).diff(x), name='nan')\n"
+    )
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"kept": true}')
+    assert main(["solve", str(path), "--iterations", "20", "--quiet", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "iteration 1" in err and "nan" in err and len(err.splitlines()) == 1
+    assert json.loads((out / "metrics.json").read_text()) == {"kept": True}
+
+
+def test_unknown_benchmark_and_bad_option_exit_2(capsys):
+    assert main(["bench", "nope"]) == 2
+    assert "unknown benchmark 'nope'" in capsys.readouterr().err
+    assert main(["solve", SEED, "--option", "widht=3", "--quiet", "--iterations", "1"]) == 2
+    assert "unknown solver option" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run(
+        [sys.executable, "-m", "mfgsolve", "check", SEED],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and "ok" in proc.stdout
+    proc = subprocess.run(
+        [sys.executable, "-m", "mfgsolve", "check", "missing.py"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (
+        proc.returncode == 2
+        and proc.stderr.count("\n") == 1
+        and "no such problem file" in proc.stderr
+    )

@@ -148,7 +148,7 @@ def cmd_solve(args) -> int:
 
 def cmd_reference(args) -> int:
     from ._io import atomic_write_json
-    from .compare import compare
+    from .compare import compare, reference_figures
     from .reference import reference_solve
 
     problem = _load(args.file)
@@ -160,8 +160,7 @@ def cmd_reference(args) -> int:
     if problem.exact:
         metrics["exact"] = compare(ref)
     atomic_write_json(out / "metrics.json", metrics)
-    if hasattr(ref, "figures"):
-        ref.figures(out)
+    reference_figures(ref, out)
     _print_metrics(
         {
             **{f"estimate_{k}": v for k, v in ref.error_estimate.items()},

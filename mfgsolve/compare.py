@@ -313,3 +313,62 @@ def _save(fig, path: Path) -> None:
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def reference_figures(reference: Any, out_dir: str | Path) -> list[Path]:
+    """Figures of a finite-difference reference: u, m (with the exact solution when known) and the
+    Newton residual history; 2-D: maps; finite horizon 1-D: space-time maps. Returns the paths."""
+    out_dir = Path(out_dir)
+    problem = reference.problem
+    u_ex, m_ex, _ = exact_functions(problem)
+    hist = [h for h in reference.history if h.get("residual") is not None]
+    ncols = 3
+    fig, axes = plt.subplots(1, ncols, figsize=(15, 4.2), constrained_layout=True)
+    names = [str(s) for s in problem.domain.symbols]
+    if reference.times is None and reference.dim == 1:
+        xs = reference.grid[0]
+        for ax, data, fn, title in (
+            (axes[0], reference.u, u_ex, "value u"),
+            (axes[1], reference.m, m_ex, "density m"),
+        ):
+            ax.plot(xs, data, label="reference")
+            if fn is not None:
+                ax.plot(xs, fn(xs[:, None]), "--", label="exact")
+            ax.set_title(title)
+            ax.set_xlabel(names[0])
+            ax.legend(fontsize=8)
+    else:
+        if reference.times is None:
+            X, Y = np.meshgrid(reference.grid[0], reference.grid[1], indexing="ij")
+            panels = ((reference.u, "value u"), (reference.m, "density m"))
+            labels = (names[0], names[1])
+        elif reference.dim == 1:
+            X, Y = np.meshgrid(reference.times, reference.grid[0], indexing="ij")
+            panels = ((reference.u, "value u(t, x)"), (reference.m, "density m(t, x)"))
+            labels = (str(problem.time), names[0])
+        else:
+            X, Y = np.meshgrid(reference.grid[0], reference.grid[1], indexing="ij")
+            panels = (
+                (reference.u[0], f"value u(t={reference.times[0]:.3g})"),
+                (reference.m[-1], f"density m(t={reference.times[-1]:.3g})"),
+            )
+            labels = (names[0], names[1])
+        for ax, (data, title) in zip(axes[:2], panels):
+            im = ax.pcolormesh(X, Y, data, shading="auto", cmap="viridis")
+            fig.colorbar(im, ax=ax)
+            ax.set_title(title)
+            ax.set_xlabel(labels[0])
+            ax.set_ylabel(labels[1])
+    ax = axes[2]
+    if hist:
+        ax.semilogy(range(1, len(hist) + 1), [h["residual"] for h in hist], "o-")
+        ax.set_xlabel("Newton iteration (all grids)")
+        ax.set_ylabel("residual norm")
+        ax.grid(True, which="both", alpha=0.3)
+    ax.set_title("Newton convergence")
+    fig.suptitle(
+        f"{problem.name}: finite-difference reference ({reference.info.get('scheme', '')})"
+    )
+    path = out_dir / "reference.png"
+    _save(fig, path)
+    return [path]

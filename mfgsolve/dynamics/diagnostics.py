@@ -186,8 +186,9 @@ def suggest(diag: dict[str, float], batch_size: int, lrs: dict[str, float]) -> s
             new_lr = lr * CORRECTION_TARGET / corr if math.isfinite(corr) else lr / 10
             parts.append(
                 f"{p}: the eta/2 correction is {corr:.2g}x its drift (> {CORRECTION_WARN}), "
-                f"lower its lr from {lr:.3g} to {new_lr:.2g} and keep batch_size/lr >= "
-                f"{batch_size / lr:.3g} (beta = 2B/eta)"
+                f"lower its lr from {lr:.3g} to {new_lr:.3g} (beta = 2B/eta then rises from "
+                f"{2 * batch_size / lr:.3g} to {2 * batch_size / new_lr:.3g} at batch_size "
+                f"{batch_size}; keep batch_size/lr fixed to keep the noise level)"
             )
         elif noise > NOISE_WARN:
             new_b = (

@@ -209,6 +209,37 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def _floats(text: str, what: str, cast=float) -> list:
+    try:
+        return [cast(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise _BadInput(
+            f"--{what} {text!r} is not a comma-separated list of numbers; fix: write e.g. --{what} 1e-3,3e-4"
+        ) from None
+
+
+def cmd_sweep(args) -> int:
+    from .bench import format_table
+    from .sweep import run_sweep
+
+    problem = _load(args.file)
+    out = _out_dir(args, problem, "sweep")
+    lrs = _floats(args.lr, "lr")
+    batches = _floats(args.batch_size, "batch-size", int)
+    opts = dict(_parse_option(o) for o in (args.option or []))
+    if args.iterations:
+        opts["iterations"] = args.iterations
+    from .adversarial import SolverOptions
+
+    SolverOptions.build(
+        problem, {"lr": lrs[0], "batch_size": batches[0], **opts}
+    )  # bad options: exit 2 now
+    rows = run_sweep(args.file, lrs, batches, args.seeds, out, jobs=args.jobs, **opts)
+    print(format_table(rows))
+    print(f"wrote {out}/sweep.json, sweep.csv, sweep.png")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import BENCHMARKS, format_table, run_benchmark
 
@@ -289,6 +320,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     k.add_argument("--out")
     k.set_defaults(func=cmd_compare)
+
+    w = sub.add_parser(
+        "sweep", help="ablation grid of lr x batch size x seeds (parallel, resumable)"
+    )
+    w.add_argument("file")
+    w.add_argument("--lr", default="1e-3,3e-4,1e-4", help="comma-separated learning rates")
+    w.add_argument(
+        "--batch-size", default="64,256,1024", dest="batch_size", help="comma-separated batch sizes"
+    )
+    w.add_argument("--seeds", type=int, default=3)
+    w.add_argument("--iterations", type=int)
+    w.add_argument("--jobs", type=int, help="parallel processes (default: number of cores)")
+    w.add_argument("--option", action="append", metavar="KEY=VALUE")
+    w.add_argument("--out")
+    w.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", help="run a benchmark and write its table (no NAME: list them)")
     b.add_argument("name", nargs="?")

@@ -1,0 +1,161 @@
+"""Ablation sweeps: a grid of learning rates x batch sizes x seeds, in parallel processes, resumable.
+
+Each run writes ``<out>/lr<lr>-bs<batch>-seed<k>/`` (``metrics.json``, ``history.csv``); a run whose
+``metrics.json`` exists is not run again, so an interrupted sweep resumes where it stopped. The
+sweep then writes ``sweep.json``/``sweep.csv`` (one row per run: final errors and an oscillation
+measure) and ``sweep.png`` (error curves per setting; final error vs lr and vs batch size).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import statistics
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._io import atomic_write_csv, atomic_write_json, read_json
+
+__all__ = ["run_sweep", "oscillation"]
+
+
+def oscillation(values: list[float]) -> float:
+    """Oscillation of an error curve: median |log10 e_{k+1} - log10 e_k| over its second half."""
+    vals = np.log10(
+        np.maximum(np.asarray([v for v in values if v is not None], dtype=float), 1e-300)
+    )
+    tail = vals[len(vals) // 2 :]
+    return float(np.median(np.abs(np.diff(tail)))) if len(tail) > 1 else 0.0
+
+
+def _run_dir(out: Path, lr: float, batch: int, seed: int) -> Path:
+    return out / f"lr{lr:g}-bs{batch}-seed{seed}"
+
+
+def _one_run(args: tuple[str, float, int, int, dict[str, Any], str]) -> dict[str, Any]:
+    problem_file, lr, batch, seed, options, out = args
+    import torch
+
+    torch.set_num_threads(1)
+    from .compare import compare
+    from .problem import load_problem
+    from .solution import solve
+
+    run_dir = _run_dir(Path(out), lr, batch, seed)
+    if (run_dir / "metrics.json").exists():
+        return read_json(run_dir / "metrics.json")
+    problem = load_problem(problem_file)
+    sol = solve(
+        problem,
+        lr=lr,
+        batch_size=batch,
+        seed=seed,
+        progress=False,
+        checkpoint_dir=str(run_dir / "checkpoint"),
+        resume=True,
+        **options,
+    )
+    metrics = compare(sol) if problem.exact else {}
+    curve = [h.get("m_rel_l2") for h in sol.history if h.get("m_rel_l2") is not None]
+    row = {
+        "lr": lr,
+        "batch_size": batch,
+        "seed": seed,
+        "seconds": sol.info["seconds"],
+        "m_rel_l2": metrics.get("m_rel_l2"),
+        "u_l2": metrics.get("u_l2"),
+        "constant_abs": metrics.get("constant_abs"),
+        "oscillation": oscillation(curve) if curve else None,
+    }
+    atomic_write_csv(run_dir / "history.csv", sol.history)
+    atomic_write_json(run_dir / "metrics.json", row)
+    return row
+
+
+def run_sweep(
+    problem_file: str,
+    lrs: list[float],
+    batch_sizes: list[int],
+    seeds: int,
+    out: Path,
+    jobs: int | None = None,
+    **options: Any,
+) -> list[dict[str, Any]]:
+    """Run the grid and write the table and figure. Returns one row per run.
+
+    Args:
+        problem_file: path of the problem file (re-loaded in each worker process).
+        lrs, batch_sizes: the grid.
+        seeds: number of seeds per setting (0 .. seeds-1).
+        out: output folder.
+        jobs: parallel processes (default: the number of cores).
+        **options: other solver options, the same for every run.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = [
+        (str(problem_file), lr, bs, seed, options, str(out))
+        for lr, bs, seed in itertools.product(lrs, batch_sizes, range(seeds))
+    ]
+    jobs = jobs or os.cpu_count() or 1
+    if jobs == 1:
+        rows = [_one_run(t) for t in tasks]
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            rows = list(pool.map(_one_run, tasks))
+    atomic_write_json(out / "sweep.json", rows)
+    atomic_write_csv(out / "sweep.csv", rows)
+    _plot(rows, out)
+    return rows
+
+
+def _plot(rows: list[dict[str, Any]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .compare import _save
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), constrained_layout=True)
+    for row in rows:
+        if row["seed"] != 0:
+            continue
+        hist = Path(out) / _run_dir(Path("."), row["lr"], row["batch_size"], 0) / "history.csv"
+        if not hist.exists():
+            continue
+        import csv
+
+        with open(hist) as fh:
+            recs = [r for r in csv.DictReader(fh) if r.get("m_rel_l2")]
+        axes[0].semilogy(
+            [float(r["iteration"]) for r in recs],
+            [float(r["m_rel_l2"]) for r in recs],
+            label=f"lr {row['lr']:g}, batch {row['batch_size']}",
+        )
+    axes[0].set_title("relative error of m (seed 0)")
+    axes[0].set_xlabel("iteration")
+    axes[0].legend(fontsize=7)
+    for ax, key, other in ((axes[1], "lr", "batch_size"), (axes[2], "batch_size", "lr")):
+        for val in sorted({r[other] for r in rows}):
+            xs = sorted({r[key] for r in rows})
+            med = [
+                statistics.median(
+                    [
+                        r["m_rel_l2"]
+                        for r in rows
+                        if r[key] == x and r[other] == val and r["m_rel_l2"] is not None
+                    ]
+                    or [np.nan]
+                )
+                for x in xs
+            ]
+            ax.loglog(xs, med, "o-", label=f"{other.replace('_', ' ')} {val:g}")
+        ax.set_xlabel(key.replace("_", " "))
+        ax.set_ylabel("final m_rel_l2 (median over seeds)")
+        ax.set_title(f"final error vs {key.replace('_', ' ')}")
+        ax.legend(fontsize=7)
+        ax.grid(True, which="both", alpha=0.3)
+    _save(fig, out / "sweep.png")

@@ -192,8 +192,10 @@ def test_mean_field_systemic_risk_small_run():
     problem = systemic_risk_fbsde(name="risk")
     sol = solve_fbsde(problem, method="deep_bsde", iterations=500, batch_size=256, progress=False)
     err = control_error(sol, n_paths=1024)
-    assert err["control_rel_l2"] < 0.05
-    assert compare_fbsde(sol)["y0_rel"] < 0.05
+    # untrained, the control at t = 0 is ~50% off; the Riccati solution is independent of the solver
+    assert err["control0_rel_l2"] < 0.03
+    assert err["control_rel_l2"] < 0.3
+    assert compare_fbsde(sol)["y0_rel"] < 0.03
 
 
 def test_solver_argument_errors():
@@ -231,3 +233,21 @@ def test_figures_are_written(tmp_path):
     sol = solve_fbsde(bsb(d=2), method="deep_bsde", iterations=30, progress=False)
     files = sol.figures(tmp_path)
     assert len(files) == 2 and all(f.suffix == ".png" and f.stat().st_size > 5000 for f in files)
+
+
+def test_mfg_form_and_fbsde_form_describe_the_same_game():
+    """The MFG (PDE) file's exact u solves its HJB; u_x is the FBSDE's decoupling field."""
+    mfg = load_problem(ROOT / "problems" / "fbsde_systemic_risk_mfg.py")
+    fbsde = load_problem(ROOT / "problems" / "fbsde_systemic_risk.py")
+    tt, xx = mfg.time, mfg.domain.symbols[0]
+    u = mfg.exact["value"]
+    hjb = sp.lambdify((tt, xx), mfg.hjb.subs(mfg.value, u).doit())
+    ux = sp.lambdify((tt, xx), sp.diff(u, xx))
+    uT = sp.lambdify(xx, u.subs(tt, mfg.T) - mfg.terminal)
+    field = fbsde.compiled()["u"]
+    ts, xs = np.meshgrid(np.linspace(0, 1, 5), np.linspace(-1, 3, 7))
+    ts, xs = ts.ravel(), xs.ravel()
+    assert np.max(np.abs(hjb(ts, xs))) < 1e-10
+    assert np.max(np.abs(uT(xs))) < 1e-12
+    y = field({"t": torch.tensor(ts)[:, None], "x": torch.tensor(xs)[:, None]}).numpy().ravel()
+    np.testing.assert_allclose(ux(ts, xs), y, rtol=1e-10, atol=1e-12)

@@ -195,30 +195,31 @@ class Adversarial(FBSDEModel):
         return out[:, :1], out[:, 1:]
 
     def simulate(self, batch: int, gen: torch.Generator) -> dict[str, Any]:
-        """Paths X_n (forward with the generator's y, z; detached), u_n, z_n and residuals r_n."""
+        """Paths X_n (forward with the generator's y, z; detached), u_n, z_n and residuals r_n.
+
+        r_n = [g(X_N) + sum_{k >= n} (f_k h - z_k . dW_k) - u(t_n, X_n)] / s, where the terms with
+        k > n are detached: they only act as a control variate (zero conditional mean given X_n).
+        """
         x = self.initial_state(batch, gen)
         dws = self.increments(batch, gen)
         times = self.times()
-        xs, ys, zs, rs = [x], [], [], []
-        y, z = self.uz(times[0], x)
-        sqrt_h = math.sqrt(self.h)
+        xs, ys, zs, incs = [x], [], [], []
         for n, t in enumerate(times[:-1]):
+            y, z = self.uz(t, x)
             env = self.env(t, x, y, z)
             f = self.driver(env)
-            x_next = self.forward_step(env, dws[n]).detach()
-            if n + 1 < self.config.steps:
-                y_next, z_next = self.uz(times[n + 1], x_next)
-            else:
-                y_next, z_next = self.terminal(x_next), None
-            r = (y_next - y + f * self.h - (z * dws[n]).sum(dim=1, keepdim=True)) / (
-                self.config.y_scale * sqrt_h
-            )
-            xs.append(x_next)
+            incs.append(f * self.h - (z * dws[n]).sum(dim=1, keepdim=True))
+            x = self.forward_step(env, dws[n]).detach()
+            xs.append(x)
             ys.append(y)
             zs.append(z)
-            rs.append(r)
-            x, y, z = x_next, y_next, z_next
-        ys.append(y)
+        g = self.terminal(x).detach()
+        ys.append(g)
+        rs: list[torch.Tensor] = [None] * self.config.steps  # type: ignore[list-item]
+        tail = g
+        for n in reversed(range(self.config.steps)):
+            rs[n] = (tail + incs[n] - ys[n]) / self.config.y_scale
+            tail = tail + incs[n].detach()
         return {"x": xs, "y": ys, "z": zs, "r": rs, "dw": dws}
 
     def game(self, sim: dict[str, Any], detach_residual: bool) -> torch.Tensor:
@@ -232,8 +233,8 @@ class Adversarial(FBSDEModel):
                 a, c = a.detach(), c.detach()
             r = sim["r"][n].detach() if detach_residual else sim["r"][n]
             xi = sim["dw"][n] / sqrt_h
-            phi = a + (c * xi).sum(dim=1, keepdim=True)
-            total = total + (phi * r).mean() - 0.5 * (a.pow(2).mean() + c.pow(2).sum(1).mean())
+            test = a * r + (c * xi).sum(dim=1, keepdim=True) * r / sqrt_h
+            total = total + test.mean() - 0.5 * (a.pow(2).mean() + c.pow(2).sum(1).mean())
         return total / self.config.steps
 
     def y0_at(self, x: torch.Tensor) -> torch.Tensor:

@@ -359,4 +359,3 @@ def exact_u(problem: FBSDE, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor | 
     if "u" not in fns:
         return None
     return torch.as_tensor(fns["u"]({"t": t, "x": x})).expand(x.shape[0], 1).reshape(-1)
-

@@ -20,7 +20,7 @@ METHODS = ("deep_bsde", "adversarial")
 #: Defaults per method (chosen to meet the d = 100 targets on a 2-core CPU; see docs/fbsde.md).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "deep_bsde": {
-        "iterations": 3000,
+        "iterations": 2000,
         "batch_size": 64,
         "lr": 1e-2,
         "steps": 20,
@@ -33,22 +33,25 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "y0_lr_factor": 10.0,
     },
     "adversarial": {
-        "iterations": 3000,
+        "iterations": 1500,
         "batch_size": 64,
-        "lr": 2e-3,
+        "lr": 5e-3,
         "steps": 20,
         "width": None,
         "depth": 2,
         "activation": "tanh",
         "network": "shared",
         "skip": True,
-        "lr_final": 2e-5,
-        "disc_lr": None,  # 5 x lr
+        "lr_final": 5e-5,
+        "disc_lr": None,  # 2 x lr
+        "betas": (0.9, 0.999),
+        "disc_steps": 2,
     },
 }
 
 _OPTIONS = {
-    "_debug_ls",
+    "betas",
+    "disc_steps",
     "skip",
     "y0_lr_factor",
     "steps",
@@ -129,9 +132,11 @@ def solve_fbsde(
         device, dtype: torch device and dtype (default float32).
         progress: show a tqdm bar.
         callbacks: called each iteration with ``{"iteration", "losses", "y0"}``.
-        **options: ``steps`` (time steps, 20), ``width`` (d + 10), ``depth`` (2), ``activation``,
-            ``network`` (``"shared"`` or ``"per_step"``, deep BSDE), ``lr_final`` (end of the cosine
-            schedule), ``disc_lr`` (adversarial), ``pilot_size``.
+        **options: ``steps`` (time steps, 20), ``width`` (hidden width, d + 10), ``depth`` (2),
+            ``activation``, ``skip`` (linear input-to-output path, True), ``network`` (``"shared"``
+            net of (t, x) or ``"per_step"`` nets, deep BSDE), ``lr_final`` (end of the cosine
+            schedule), ``y0_lr_factor`` (deep BSDE: lr multiplier of the Y_0 parameter),
+            ``disc_lr``, ``disc_steps``, ``betas`` (adversarial), ``pilot_size``.
 
     Returns:
         An :class:`FBSDESolution`.
@@ -215,10 +220,12 @@ def solve_fbsde(
             groups.append({"params": y0_params, "lr": float(cfg["y0_lr_factor"]) * lr})
         opts = [torch.optim.Adam(groups, lr=lr)]
     else:
-        disc_lr = float(cfg["disc_lr"] or 5 * lr)
+        disc_lr = float(cfg["disc_lr"] or 2 * lr)
         opts = [
-            torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.9)),
-            torch.optim.Adam(model.discriminator.parameters(), lr=disc_lr, betas=(0.5, 0.9)),
+            torch.optim.Adam(model.generator.parameters(), lr=lr, betas=tuple(cfg["betas"])),
+            torch.optim.Adam(
+                model.discriminator.parameters(), lr=disc_lr, betas=tuple(cfg["betas"])
+            ),
         ]
     scheds = [schedule(o) for o in opts]
     gen = torch.Generator().manual_seed(seed)
@@ -243,15 +250,13 @@ def solve_fbsde(
         else:
             sim = model.simulate(batch_size, gen)
             gen_opt, disc_opt = opts
-            disc_opt.zero_grad(set_to_none=True)
-            (-model.game(sim, detach_residual=True)).backward()
-            disc_opt.step()
+            for _ in range(int(cfg["disc_steps"])):
+                disc_opt.zero_grad(set_to_none=True)
+                (-model.game(sim, detach_residual=True)).backward()
+                disc_opt.step()
             gen_opt.zero_grad(set_to_none=True)
             game = model.game(sim, detach_residual=False)
-            if cfg.get("_debug_ls"):
-                torch.cat(sim["r"]).pow(2).mean().backward()
-            else:
-                game.backward()
+            game.backward()
             gen_opt.step()
             residual = torch.cat(sim["r"]).detach().pow(2).mean()
             losses = {"game": float(game.detach()), "residual": float(residual)}

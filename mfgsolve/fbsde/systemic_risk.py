@@ -27,7 +27,13 @@ from ._lower import E, vsum
 from .problem import FBSDE
 from .reference import systemic_risk_eta, systemic_risk_eta_closed_form
 
-__all__ = ["systemic_risk_fbsde", "control_error", "DEFAULT_PARAMS"]
+__all__ = [
+    "systemic_risk_fbsde",
+    "systemic_risk_value",
+    "control_error",
+    "mfg_control_error",
+    "DEFAULT_PARAMS",
+]
 
 #: Parameters used by problems/fbsde_systemic_risk.py.
 DEFAULT_PARAMS = {
@@ -80,6 +86,22 @@ def systemic_risk_fbsde(name: str | None = None, **params: float) -> FBSDE:
     )
 
 
+def systemic_risk_value(t, x, **params):
+    """Closed-form equilibrium value u(t, x) = eta_t / 2 (m0 - x)^2 + sigma^2 / 2 ln w(t) (sympy).
+
+    With eta = -w'/w the Riccati equation becomes w'' - 2 (a + q) w' - (eps - q^2) w = 0,
+    w(T) = 1, w'(T) = -c, so mu_t = sigma^2/2 int_t^T eta = sigma^2/2 ln w(t).
+    """
+    p = {**DEFAULT_PARAMS, **params}
+    a, q, eps, c, sigma, T, m0 = (p[k] for k in ("a", "q", "eps", "c", "sigma", "T", "m0"))
+    root = sp.sqrt((a + q) ** 2 + (eps - q**2))
+    l1, l2 = (a + q) + root, (a + q) - root
+    A = (-c - l2) / (l1 - l2)
+    w = A * sp.exp(l1 * (t - T)) + (1 - A) * sp.exp(l2 * (t - T))
+    eta = -sp.diff(w, t) / w
+    return eta / 2 * (m0 - x) ** 2 + sigma**2 / 2 * sp.log(w)
+
+
 def control_error(sol, params: dict | None = None, n_paths: int = 2048, seed: int = 12345) -> dict:
     """Relative L2 error of the equilibrium control along simulated paths.
 
@@ -103,3 +125,31 @@ def control_error(sol, params: dict | None = None, n_paths: int = 2048, seed: in
         "control0_rel_l2": float(np.sqrt(np.mean(err[:, 0] ** 2) / np.mean(exact[:, 0] ** 2))),
         "eta0": float(eta[0]),
     }
+
+
+def mfg_control_error(solution, params: dict | None = None, n: int = 4096, seed: int = 0) -> dict:
+    """Control error at t = 0 of a solution of the PDE (MFG) form, for comparison with the FBSDE.
+
+    ``solution`` is anything with ``value(points)`` on (n, 2) points (t, x), e.g. the
+    ``ReferenceSolution`` of problems/fbsde_systemic_risk_mfg.py. The control is
+    alpha(0, x) = -u_x(0, x) + q (m0 - x) with u_x by central differences (step 0.02), measured
+    in relative L2 over X_0 ~ N(m0, s0^2) against the Riccati value (q + eta_0)(m0 - x).
+
+    Returns:
+        ``{"control0_rel_l2": ..., "eta0": ...}``.
+    """
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    rng = np.random.default_rng(seed)
+    x = p["m0"] + p["s0"] * rng.standard_normal(n)
+    step = 0.02
+    zeros = np.zeros(n)
+    up = solution.value(np.stack([zeros, x + step], axis=1))
+    down = solution.value(np.stack([zeros, x - step], axis=1))
+    u_x = (up - down) / (2 * step)
+    eta0 = float(
+        systemic_risk_eta(np.array([0.0]), a=p["a"], q=p["q"], eps=p["eps"], c=p["c"], T=p["T"])[0]
+    )
+    learned = -u_x + p["q"] * (p["m0"] - x)
+    exact = (p["q"] + eta0) * (p["m0"] - x)
+    rel = float(np.sqrt(np.mean((learned - exact) ** 2) / np.mean(exact**2)))
+    return {"control0_rel_l2": rel, "eta0": eta0}

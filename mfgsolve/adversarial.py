@@ -30,7 +30,7 @@ from ._io import atomic_torch_save, safe_torch_load
 from ._metrics import exact_functions, field_errors
 from .lowering import Residuals, lower
 from .nets import DensityNetwork, InputMap, ValueNetwork, make_body
-from .problem import ErgodicMFG, ProblemError
+from .problem import MFG, ErgodicMFG, ProblemError
 from .sampling import CollocationSampler, quadrature
 
 __all__ = ["SolverOptions", "TrainingDiverged", "train"]
@@ -67,6 +67,9 @@ class SolverOptions:
         max_recoveries: NaN/Inf rollbacks (with halved lr) before giving up.
         checkpoint_dir, checkpoint_every: periodic checkpoints (atomic) and resume.
         diagnostics: record gradient-noise and SDE-correction diagnostics (see mfgsolve.dynamics).
+        time_slices: finite-horizon problems: times per batch (batch_size // time_slices space
+            points each; 0: 16).
+        boundary_weight: finite-horizon problems on a box: weight of the Neumann / no-flux losses.
     """
 
     iterations: int = 2000
@@ -96,6 +99,8 @@ class SolverOptions:
     checkpoint_dir: str | None = None
     checkpoint_every: int = 500
     diagnostics: bool = False
+    time_slices: int = 0
+    boundary_weight: float = 1.0
 
     @classmethod
     def build(cls, problem, overrides: dict[str, Any]) -> SolverOptions:
@@ -107,6 +112,12 @@ class SolverOptions:
             )
         opts = cls(**{k: v for k, v in overrides.items() if v is not None})
         d = problem.dim
+        if isinstance(problem, MFG):  # a space quadrature per time slice: smaller defaults
+            opts.time_slices = (
+                opts.time_slices if opts.time_slices > 0 else min(16, opts.batch_size // 2)
+            )
+            if opts.quadrature_points <= 0:
+                opts.quadrature_points = 128 if d == 1 else (32 * 32 if d == 2 else 2048)
         if opts.quadrature_points <= 0:
             opts.quadrature_points = 256 if d == 1 else (64 * 64 if d == 2 else 4096)
         if opts.eval_points <= 0:
@@ -133,6 +144,8 @@ class SolverOptions:
             ),
             (self.width >= 1 and self.depth >= 1, "width and depth must be >= 1"),
             (self.harmonics >= 1, "harmonics must be >= 1"),
+            (self.time_slices >= 0, "time_slices must be >= 0 (0: automatic)"),
+            (self.boundary_weight >= 0, "boundary_weight must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -211,6 +224,10 @@ class TrainState:
 def build_networks(
     problem, opts: SolverOptions, device, dtype
 ) -> tuple[ValueNetwork, DensityNetwork]:
+    if isinstance(problem, MFG):
+        from .finite_horizon import build_networks as build_space_time
+
+        return build_space_time(problem, opts, device, dtype)
     time_interval = (problem.t0, problem.T) if hasattr(problem, "T") else None
     nets = []
     for _ in range(2):
@@ -572,7 +589,10 @@ def train(
     resume: bool = False,
 ):
     """Run (or resume) training; returns (trainer, final state)."""
-    trainer = _Trainer(problem, method, opts, seed, device, dtype, progress, callbacks)
+    trainer_class = _Trainer
+    if isinstance(problem, MFG):
+        from .finite_horizon import FiniteHorizonTrainer as trainer_class  # noqa: N813
+    trainer = trainer_class(problem, method, opts, seed, device, dtype, progress, callbacks)
     st = trainer.init_state()
     if resume and opts.checkpoint_dir:
         path = Path(opts.checkpoint_dir) / "train_state.pt"

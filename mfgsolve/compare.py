@@ -67,6 +67,10 @@ def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str
     """RMS (quadrature-weighted, per unit volume) of the HJB and FP residuals of a network solution."""
     from .lowering import lower
 
+    if not isinstance(solution.problem, ErgodicMFG):
+        from .finite_horizon import residual_norms as space_time_residual_norms
+
+        return space_time_residual_norms(solution, nodes, weights)
     value_net, density_net, log_z = solution.fields()
     res = lower(solution.problem)
     dtype = next(value_net.parameters()).dtype
@@ -104,7 +108,8 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
 
     Args:
         a: a ``Solution`` or ``ReferenceSolution`` (anything with problem, value, density, constant).
-        b: the reference; None uses the closed forms in ``a.problem.exact``.
+        b: the reference; None uses ``a.problem.exact_solution`` when the problem carries one (an
+            object with value/density methods), else the closed forms in ``a.problem.exact``.
         points: optional (n, d) evaluation points (equal weights) instead of the default quadrature.
 
     Returns:
@@ -113,6 +118,8 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
         ``quadrature`` (how the integrals were taken).
     """
     problem = a.problem
+    if b is None and getattr(problem, "exact_solution", None) is not None:
+        b = problem.exact_solution  # a known solution given as an object (e.g. from Riccati ODEs)
     nodes, weights, rule = _quadrature_for(problem, b, points)
     if b is None:
         u_ex, m_ex, c_ref = exact_functions(problem)
@@ -213,9 +220,9 @@ def figures(
     out_dir.mkdir(parents=True, exist_ok=True)
     problem = solution.problem
     if not isinstance(problem, ErgodicMFG):
-        raise ProblemError(
-            f"problem '{problem.name}': figures for finite-horizon problems are not available yet; fix: use compare() for the numbers"
-        )
+        from .finite_horizon import finite_horizon_figures
+
+        return finite_horizon_figures(solution, reference, out_dir, prefix=prefix)
     pts, xs, xlabel = _slice_points(problem)
     u_ex, m_ex, _ = exact_functions(problem)
     ref_u = reference.value if reference is not None else u_ex

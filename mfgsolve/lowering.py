@@ -94,9 +94,11 @@ class DerivativeCache:
 
 
 def _evaluate_numeric_constants(expr: sp.Expr) -> sp.Expr:
-    """Replace function applications without free symbols (e.g. besseli(0, 1)) by floats."""
+    """Replace function applications and powers without free symbols (besseli(0, 1), pi**2) by floats."""
 
     def is_constant_call(e: sp.Basic) -> bool:
+        if isinstance(e, sp.Pow):  # pi**2, sqrt(2): the torch printer emits pow(float, int)
+            return not e.free_symbols and not e.is_Rational
         return isinstance(e, sp.Function) and not isinstance(e, AppliedUndef) and not e.free_symbols
 
     return expr.replace(is_constant_call, lambda e: sp.Float(e.evalf(30), 30))

@@ -181,7 +181,8 @@ def solve(
     """Solve a problem with neural networks.
 
     Args:
-        problem: an :class:`ErgodicMFG` (or an ``FBSDE``, dispatched to :mod:`mfgsolve.fbsde`).
+        problem: an :class:`ErgodicMFG`, a finite-horizon :class:`MFG` (trained in space-time, see
+            :mod:`mfgsolve.finite_horizon`) or an ``FBSDE`` (dispatched to :mod:`mfgsolve.fbsde`).
         method: "adversarial" (generator u vs discriminator m, alternating) or "joint" (one loss).
         iterations, batch_size, lr: main training options (None: the defaults of SolverOptions).
         seed: fixes network initialisation and collocation points; same seed, same numbers on CPU.
@@ -257,4 +258,8 @@ def solve(
         "device": str(device),
         "quadrature": quadrature(problem.domain, opts.eval_points).rule,
     }
-    return Solution(problem, value_net, density_net, log_z, float(constant), st.history, info)
+    if isinstance(problem, MFG):  # no ergodic constant; m is normalised per time slice
+        constant = None
+    else:
+        constant = float(constant)
+    return Solution(problem, value_net, density_net, log_z, constant, st.history, info)

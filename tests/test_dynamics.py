@@ -182,3 +182,13 @@ def test_bad_inputs_raise_one_line_errors():
         linearise(DiracGAN().objective, 1, 1, 0.1)
     with pytest.raises(DynamicsError, match="positive semi-definite"):
         simulate(game.objective, [0.0], [0.0], eta=0.1, n_steps=1, noise_cov=-torch.eye(2))
+
+
+@pytest.mark.slow
+def test_dirac_gan_monte_carlo_slopes():
+    from mfgsolve.dynamics.bench import MIN_SIGNAL_TO_SE, WINDOWS, dirac_mc
+
+    mc = dirac_mc(quick=False)
+    for model, (lo, hi) in WINDOWS.items():
+        assert lo <= fit_slope(mc["etas"], mc[model]) <= hi
+        assert all(e >= MIN_SIGNAL_TO_SE * s for e, s in zip(mc[model], mc[f"{model}_se"]))

@@ -71,21 +71,33 @@ def exact_w1(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray | None]:
     return float(res.fun), plan
 
 
+def exact_potential_1d(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Optimal 1-D Kantorovich potential: ``f' = sign(F_y - F_x)`` (CDFs), ``f(grid[0]) = 0``.
+
+    Exact at the grid points when the grid contains every sample (the CDFs are constant between).
+    """
+    fx = np.searchsorted(np.sort(x), grid, side="right") / len(x)
+    fy = np.searchsorted(np.sort(y), grid, side="right") / len(y)
+    slope = np.sign(fy - fx)
+    return np.concatenate([[0.0], np.cumsum(slope[:-1] * np.diff(grid))])
+
+
 @dataclass
 class CriticResult:
     """A trained WGAN critic and its W1 estimate.
 
     Attributes:
-        w1: ``mean f(x) - mean f(y)`` divided by ``max(1, lipschitz)``.
-        raw: ``mean f(x) - mean f(y)`` before the Lipschitz rescaling.
-        lipschitz: largest critic gradient norm measured on segments between the samples.
-        critic: the network ``f`` (float64).
-        history: the dual objective every 100 iterations.
+        w1: the dual value ``mean f(x) - mean f(y)`` of the trained critic (the WGAN estimate).
+        lipschitz: largest slope ``|f(a) - f(b)| / |a - b|`` over all pairs of sample points.
+        lower_bound: ``w1 / max(1, lipschitz)``, the dual value of a critic that is 1-Lipschitz on
+            the samples, hence a certified lower bound on the empirical W1.
+        critic: the network ``f`` in the units of the samples.
+        history: the dual value every 100 iterations.
     """
 
     w1: float
-    raw: float
     lipschitz: float
+    lower_bound: float
     critic: torch.nn.Module
     history: list[float]
 
@@ -113,16 +125,16 @@ def critic_w1(
     iterations: int = 2000,
     width: int = 64,
     lr: float = 2e-3,
-    penalty: float = 10.0,
+    penalty: float = 50.0,
     seed: int = 0,
 ) -> CriticResult:
     """Estimate W1 by training a critic with a one-sided gradient penalty (WGAN-GP).
 
     Maximises ``mean f(x) - mean f(y) - penalty * E[max(0, |grad f(z)| - 1)^2]`` over an MLP ``f``,
     with ``z`` uniform on random segments between samples of ``x`` and ``y`` (Gulrajani et al.
-    2017). The penalty leaves the critic slightly steeper than 1, so the dual value is divided by
-    the largest gradient norm measured on a dense set of such segments (when above 1): a feasible
-    1-Lipschitz critic on the data, hence a lower bound up to that measurement.
+    2017). The penalty is soft, so the trained critic is slightly steeper than 1 where mass is
+    transported and its dual value overshoots W1 by O(1 / penalty) (about 6% at 10, 1-2% at 50);
+    ``lower_bound`` divides by the measured Lipschitz constant on the samples instead.
 
     Args:
         x, y: samples (n,) or (n, d) and (m,) or (m, d); ``x`` plays the data, ``y`` the generator.
@@ -167,16 +179,17 @@ def critic_w1(
         opt.step()
         sched.step()
         if it % 100 == 0:
-            history.append(float(dual) * scale)
+            history.append(float(dual.detach()) * scale)
+    critic = _Rescaled(f, scale)
     with torch.no_grad():
-        raw = float(f(xt).mean() - f(yt).mean())
-    lip = float(_grad_norm(f, interpolates(20 * n_pen), False).max())
+        w1 = float(f(xt).mean() - f(yt).mean()) * scale
+        z = torch.cat([xt, yt]) * scale
+        values = critic(z).squeeze(1)
+        dist = torch.cdist(z, z)
+        pairs = dist > 0
+        lip = float(((values[:, None] - values[None, :]).abs()[pairs] / dist[pairs]).max())
     return CriticResult(
-        w1=raw * scale / max(1.0, lip),
-        raw=raw * scale,
-        lipschitz=lip,
-        critic=_Rescaled(f, scale),
-        history=history,
+        w1=w1, lipschitz=lip, lower_bound=w1 / max(1.0, lip), critic=critic, history=history
     )
 
 

@@ -94,16 +94,35 @@ def seed_benchmark(
 
 
 def _seed_1d(out_dir: Path, quick: bool = False) -> list[dict[str, Any]]:
-    return seed_benchmark(
-        "ergodic_torus_1d.py",
-        {"m_rel_l2": 1e-2, "u_l2": 1e-2, "constant_abs": 1e-3},
-        60.0,
-        quick=quick,
-    )
+    targets = {"m_rel_l2": 1e-2, "u_l2": 1e-2, "constant_abs": 1e-3}
+    rows = seed_benchmark("ergodic_torus_1d.py", targets, 60.0, quick=quick)
+    return rows + seed_benchmark("ergodic_torus_1d.py", targets, 60.0, method="joint", quick=quick)
 
 
 def _seed_4d(out_dir: Path, quick: bool = False) -> list[dict[str, Any]]:
-    return seed_benchmark("ergodic_torus_4d.py", {"m_rel_l2": 5e-2}, 600.0, quick=quick)
+    rows = seed_benchmark("ergodic_torus_4d.py", {"m_rel_l2": 5e-2}, 600.0, quick=quick)
+    return rows + seed_benchmark(
+        "ergodic_torus_4d.py", {"m_rel_l2": 5e-2}, 600.0, method="joint", seeds=(0,), quick=quick
+    )
+
+
+_UNSEEN = (
+    "ergodic_torus_1d_double_well.py",
+    "viscous_torus_1d.py",
+    "nonseparable_torus_2d.py",
+    "viscous_torus_2d.py",
+)
+
+
+def _defaults(out_dir: Path, quick: bool = False) -> list[dict[str, Any]]:
+    """The default options on problems they were not tuned on (seed 0, both methods)."""
+    rows = []
+    for name in _UNSEEN[:1] if quick else _UNSEEN:
+        for method in ("adversarial", "joint"):
+            rows += seed_benchmark(
+                name, {"m_rel_l2": 5e-2}, 600.0, seeds=(0,), method=method, quick=quick
+            )[:1]
+    return rows
 
 
 def _from_module(module: str) -> Callable[[Path, bool], list[dict[str, Any]]]:
@@ -119,6 +138,10 @@ BENCHMARKS: dict[str, tuple[Callable[[Path, bool], list[dict[str, Any]]], str]] 
         "seed problem in 1-D, 3 seeds: m_rel_l2, u_l2 <= 1e-2, |H error| <= 1e-3 in <= 60 s",
     ),
     "seed-4d": (_seed_4d, "seed problem in 4-D, 3 seeds: m_rel_l2 <= 5e-2 in <= 10 min"),
+    "defaults": (
+        _defaults,
+        "default options on problems they were not tuned on (double well, viscous 1-D/2-D, non-separable 2-D)",
+    ),
     "reference": (
         _from_module("mfgsolve.reference.bench"),
         "finite-difference reference: accuracy, order, speed",

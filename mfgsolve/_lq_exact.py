@@ -57,7 +57,7 @@ class LinearQuadraticMeanField:
     T: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (self.R > 0 and self.Sigma0 > 0 and self.T > self.t0):
+        if not (self.R > 0 and self.Sigma0 > 0 and self.t0 < self.T):
             raise ValueError("need R > 0, Sigma0 > 0 and T > t0; fix: change the coefficients")
         self._solve()
 
@@ -94,11 +94,11 @@ class LinearQuadraticMeanField:
         def s_rhs(t, s):
             P = self._P(t)[0]
             z, r = self._zr(t)
-            return [-nu * P + B**2 * r**2 / (2 * R) - Abar * z * r - self.Qbar * self.S**2 * z**2 / 2]
+            return [
+                -nu * P + B**2 * r**2 / (2 * R) - Abar * z * r - self.Qbar * self.S**2 * z**2 / 2
+            ]
 
-        self._s = solve_ivp(
-            s_rhs, span[::-1], [self.Qbar_T * self.S_T**2 * zT**2 / 2], **_TOL
-        ).sol
+        self._s = solve_ivp(s_rhs, span[::-1], [self.Qbar_T * self.S_T**2 * zT**2 / 2], **_TOL).sol
         self._Sigma = solve_ivp(
             lambda t, v: [2 * (A - B**2 * self._P(t)[0] / R) * v[0] + self.sigma**2],
             span,

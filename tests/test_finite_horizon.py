@@ -1,0 +1,214 @@
+"""Finite-horizon solver: exact terminal/initial data, per-time normalisation, lowering, training."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from mfgsolve import MFG, Box, Solution, Torus, compare, load_problem, solve
+from mfgsolve.adversarial import SolverOptions
+from mfgsolve.compare import figures
+from mfgsolve.finite_horizon import (
+    FiniteHorizonTrainer,
+    build_networks,
+    errors_over_time,
+    lower_finite_horizon,
+)
+from mfgsolve.lowering import DerivativeCache
+from mfgsolve.problem import ProblemError
+
+ROOT = Path(__file__).resolve().parent.parent
+FH1 = load_problem(ROOT / "problems" / "fh_torus_1d.py")
+BOX1 = load_problem(ROOT / "problems" / "fh_box_1d.py")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small networks run faster on one thread (and do not fight over a loaded machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _nets(problem, dtype=torch.float64, seed=0, **options):
+    torch.manual_seed(seed)
+    opts = SolverOptions.build(problem, options)
+    return build_networks(problem, opts, "cpu", dtype)
+
+
+@pytest.mark.parametrize("problem", [FH1, BOX1], ids=["torus", "box"])
+def test_terminal_initial_mass_and_positivity_hold_by_construction(problem):
+    value, density = _nets(problem)  # random weights: nothing trained
+    lo, hi = problem.domain.lower[0], problem.domain.upper[0]
+    xs = np.linspace(lo, hi, 4001)
+    g = sp.lambdify(problem.domain.symbols, problem.terminal, "numpy")
+    m0 = sp.lambdify(problem.domain.symbols, problem.initial, "numpy")
+    pts_T = torch.as_tensor(np.c_[np.full_like(xs, problem.T), xs])
+    np.testing.assert_allclose(value(pts_T).detach().numpy(), g(xs), atol=1e-12)
+    pts_0 = torch.as_tensor(np.c_[np.full_like(xs, problem.t0), xs])
+    m_at_0 = torch.exp(density(pts_0)).detach().numpy()
+    mass0 = np.trapezoid(np.broadcast_to(m0(xs), xs.shape), xs)
+    np.testing.assert_allclose(m_at_0, m0(xs) / mass0, rtol=1e-6)
+    for t in (0.13, 0.5, 0.97):
+        pts = torch.as_tensor(np.c_[np.full_like(xs, t), xs])
+        m = torch.exp(density(pts)).detach().numpy()
+        assert m.min() > 0
+        # mass by an independent fine trapezoid rule (the network uses 128 nodes)
+        assert abs(np.trapezoid(m, xs) - 1) < 1e-6
+
+
+def test_time_derivative_of_normalised_log_density_matches_finite_differences():
+    _, density = _nets(FH1, seed=3)
+    xs = np.array([0.1, 0.4, 0.77])
+    t, h = 0.4, 1e-5
+    pts = torch.as_tensor(np.c_[np.full(3, t), xs]).requires_grad_(True)
+    cache = DerivativeCache(pts, density(pts))
+    d_t = cache((0,)).detach().numpy()
+    with torch.no_grad():
+        plus = density(torch.as_tensor(np.c_[np.full(3, t + h), xs])).numpy()
+        minus = density(torch.as_tensor(np.c_[np.full(3, t - h), xs])).numpy()
+    np.testing.assert_allclose(d_t, (plus - minus) / (2 * h), rtol=1e-6, atol=1e-8)
+
+
+class _ExactFields:
+    """u and log m of a problem's closed-form solution as torch functions (for the lowering)."""
+
+    def __init__(self, problem):
+        coords = tuple(problem.value.args)
+        self._u = sp.lambdify(coords, problem.exact["value"], "torch")
+        self._logm = sp.lambdify(coords, sp.log(problem.exact["density"]), "torch")
+
+    def value(self, p):
+        return self._u(*p.T) + 0 * p[:, 0]
+
+    def log_density(self, p):
+        return self._logm(*p.T) + 0 * p[:, 0]
+
+
+@pytest.mark.parametrize(
+    "name", ["fh_torus_1d", "fh_box_1d", "manufactured_fh_torus_1d", "manufactured_fh_torus_2d"]
+)
+def test_lowered_residuals_vanish_at_the_exact_solution(name):
+    problem = load_problem(ROOT / "problems" / f"{name}.py")
+    res = lower_finite_horizon(problem)
+    rng = np.random.default_rng(0)
+    lo, hi = problem.domain.lower, problem.domain.upper
+    pts = np.c_[
+        rng.uniform(problem.t0, problem.T, 64), lo + (hi - lo) * rng.random((64, problem.dim))
+    ]
+    pts = torch.as_tensor(pts).requires_grad_(True)
+    caches = res.caches(pts, _ExactFields(problem))
+    assert float(res.hjb(pts, caches).detach().abs().max()) < 1e-9
+    assert float(res.fp(pts, caches).detach().abs().max()) < 1e-9
+    # and they do not vanish for a wrong density (the check can fail)
+    wrong = _ExactFields(problem)
+    wrong.log_density = lambda p: 0 * p[:, 0]
+    assert float(res.fp(pts, res.caches(pts, wrong)).abs().max()) > 1e-2
+
+
+def test_box_boundary_residuals_are_neumann_and_no_flux():
+    res = lower_finite_horizon(BOX1)
+    walls = torch.as_tensor(
+        [[0.3, 0.0], [0.8, 1.0], [0.5, 0.0]], dtype=torch.float64
+    ).requires_grad_(True)
+    caches = res.caches(walls, _ExactFields(BOX1))
+    assert float(res.neumann[0](walls, caches).abs().max()) < 1e-12
+    assert float(res.flux[0](walls, caches).abs().max()) < 1e-12
+    inside = torch.as_tensor([[0.3, 0.3]], dtype=torch.float64).requires_grad_(True)
+    caches = res.caches(inside, _ExactFields(BOX1))
+    assert float(res.neumann[0](inside, caches).abs()) > 1e-3  # u_x != 0 off the walls
+
+
+def test_problem_errors_are_one_line_problem_errors():
+    t, x, p = sp.symbols("t x p")
+    u, m = sp.Function("u")(t, x), sp.Function("m")(t, x)
+    box = MFG(
+        Box([x], [(0, 1)]),
+        (t, 0, 1),
+        u,
+        m,
+        hjb=-u.diff(t) + u.diff(x) ** 2 / 2 - m,
+        fp=m.diff(t) - (m * u.diff(x)).diff(x),
+        terminal={u: 0},
+        initial={m: 1},
+        name="box-generic",
+    )
+    with pytest.raises(ProblemError, match="from_hamiltonian"):
+        lower_finite_horizon(box)
+    wave = MFG(
+        Torus([x]),
+        (t, 0, 1),
+        u,
+        m,
+        hjb=-u.diff(t) + u.diff(x) ** 2 / 2 - m,
+        fp=m.diff(t, 2) - m.diff(x, 2),
+        terminal={u: 0},
+        initial={m: 1},
+        name="wave",
+    )
+    with pytest.raises(ProblemError, match="second time derivative"):
+        lower_finite_horizon(wave)
+    vanishing = MFG.from_hamiltonian(
+        Torus([x]),
+        (t, 0, 1),
+        u,
+        m,
+        hamiltonian=p**2 / 2,
+        momenta=[p],
+        coupling=m,
+        terminal={u: 0},
+        initial={m: sp.sin(sp.pi * x) ** 2},
+        name="vanishing-m0",
+    )
+    with pytest.raises(ProblemError, match="not positive") as info:
+        solve(vanishing, iterations=1, progress=False)
+    assert "\n" not in str(info.value)
+
+
+def test_each_player_steps_only_its_own_parameters_in_space_time():
+    opts = SolverOptions.build(FH1, {"iterations": 1, "ema": 0, "batch_size": 64})
+    trainer = FiniteHorizonTrainer(FH1, "adversarial", opts, 0, "cpu", torch.float32, False, ())
+    st = trainer.init_state()
+    u0 = [q.detach().clone() for q in st.value_net.parameters()]
+    f0 = [q.detach().clone() for q in st.density_net.parameters()]
+    loss = trainer.losses(st, trainer._points(st), frozen=("u",))["fp"]
+    trainer._step(st.optimizers[1], loss, list(st.density_net.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(u0, st.value_net.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(f0, st.density_net.parameters()))
+
+
+def test_short_adversarial_run_learns_and_reports_endpoint_errors(tmp_path):
+    sol = solve(FH1, iterations=150, batch_size=256, seed=0, progress=False, eval_every=50)
+    first, last = sol.history[0], sol.history[-1]
+    assert last["m_rel_l2"] < 0.05 and last["m_rel_l2"] < first["m_rel_l2"]
+    assert last["u_l2"] < 0.03
+    assert sol.constant is None
+    out = compare(sol)
+    # exact by construction: the initial density and the terminal value
+    assert out["m_rel_l2_initial"] < 1e-5 and out["u_l2_final"] < 1e-5
+    assert out["m_rel_l2"] == pytest.approx(last["m_rel_l2"], rel=0.3)
+    assert np.isfinite(out["hjb_residual"]) and np.isfinite(out["fp_residual"])
+    sol.save(tmp_path / "run")
+    back = Solution.load(tmp_path / "run", problem=FH1)
+    pts = np.c_[np.linspace(0, 1, 7), np.linspace(0, 0.9, 7)]
+    np.testing.assert_allclose(back.density(pts), sol.density(pts), rtol=1e-6)
+    np.testing.assert_allclose(back.value(pts), sol.value(pts), rtol=1e-6)
+    paths = figures(sol, None, tmp_path / "figs")
+    assert {p.name for p in paths} == {"spacetime.png", "error_vs_time.png", "history.png"}
+    assert all(p.stat().st_size > 10_000 for p in paths)
+    errs = errors_over_time(sol, times=5)
+    assert errs["m_rel_l2"][0] < 1e-5 and errs["u_l2"][-1] < 1e-5
+
+
+def test_joint_baseline_and_box_boundary_losses_run():
+    sol = solve(BOX1, method="joint", iterations=60, batch_size=128, seed=1, progress=False)
+    assert sol.info["method"] == "joint"
+    assert sol.history[-1]["m_rel_l2"] < 0.2
+    opts = SolverOptions.build(BOX1, {"iterations": 1, "batch_size": 64})
+    trainer = FiniteHorizonTrainer(BOX1, "joint", opts, 0, "cpu", torch.float32, False, ())
+    st = trainer.init_state()
+    bnd = trainer._boundary_losses(st, trainer._points(st), frozen=())
+    assert float(bnd["neumann"]) > 0 and float(bnd["flux"]) >= 0

@@ -200,3 +200,24 @@ def test_function_without_torch_equivalent_is_a_clear_error():
     )
     with pytest.raises(ProblemError, match="besselj.*no torch equivalent"):
         lower(p)
+
+
+def test_numeric_subexpressions_are_folded_to_floats():
+    """pi**2, log(3)/7 and Bessel values become numbers (torch.pow(float, int) would fail)."""
+    x, H = sp.Symbol("x"), sp.Symbol("H")
+    u, m = sp.Function("u")(x), sp.Function("m")(x)
+    hjb = (
+        sp.pi**2 * u.diff(x) ** 2
+        + sp.log(3) / 7 * sp.cos(2 * sp.pi * x)
+        + sp.sqrt(sp.besseli(0, 1)) ** 3
+        - sp.log(m)
+        - H
+    )
+    p = ErgodicMFG(Torus([x]), u, m, H, hjb, -(m * u.diff(x)).diff(x))
+    _check(
+        p,
+        sp.sin(2 * sp.pi * x) / 4,
+        sp.cos(2 * sp.pi * x) / 2,
+        np.linspace(0, 1, 13)[:, None],
+        constant=0.3,
+    )

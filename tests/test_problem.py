@@ -38,7 +38,13 @@ def finite(**kw):
 
 
 def test_valid_problems_build():
-    p = ergodic(exact={u: 0, m: sp.exp(sp.sin(2 * sp.pi * x)) / sp.besseli(0, 1), H: sp.log(sp.besseli(0, 1))})
+    p = ergodic(
+        exact={
+            u: 0,
+            m: sp.exp(sp.sin(2 * sp.pi * x)) / sp.besseli(0, 1),
+            H: sp.log(sp.besseli(0, 1)),
+        }
+    )
     assert p.dim == 1 and math.isclose(p.exact["constant"], 0.2359143585, rel_tol=1e-9)
     q = finite()
     assert q.T == 1.0 and q.dim == 1
@@ -52,10 +58,16 @@ def test_valid_problems_build():
         (dict(hjb=sp.Eq(u, 1)), "not a sympy expression|equation"),
         (dict(hjb=HJB + sp.Function("v")(x)), "unknown function v\\(x\\)"),
         (dict(fp=-(u.diff(x, 2))), "FP residual does not contain the density"),
-        (dict(hjb=sp.sin(2 * sp.pi * x) - sp.log(m) - H), "HJB residual does not contain the value"),
+        (
+            dict(hjb=sp.sin(2 * sp.pi * x) - sp.log(m) - H),
+            "HJB residual does not contain the value",
+        ),
         (dict(hjb=u.diff(x) ** 2 / 2 - sp.log(m)), "does not contain the ergodic constant"),
         (dict(value=sp.Function("u")(y)), "arguments \\(y,\\) but the coordinates are \\(x,\\)"),
-        (dict(hjb=HJB + u.diff(x) * sp.Derivative(m, y)), "unknown function m\\(x, y\\)|differentiates with respect to y|coordinates"),
+        (
+            dict(hjb=HJB + u.diff(x) * sp.Derivative(m, y)),
+            "unknown function m\\(x, y\\)|differentiates with respect to y|coordinates",
+        ),
         (dict(hjb=HJB + sigma * u.diff(x, 2)), "free symbols without a value: sigma.*params"),
         (dict(hjb=HJB + sigma, params={sigma: "abc"}), "params\\[sigma\\] is not a number"),
         (dict(hjb=HJB + sp.zoo), "nan/zoo/oo"),
@@ -119,7 +131,16 @@ def test_finite_horizon_errors(kwargs, pattern):
 
 
 def test_from_hamiltonian_builds_the_seed_residuals():
-    p1 = ErgodicMFG.from_hamiltonian(Torus([x]), u, m, H, hamiltonian=sp.Symbol("p") ** 2 / 2 + sp.sin(2 * sp.pi * x), momenta=[sp.Symbol("p")], coupling=sp.log(m), viscosity=0)
+    p1 = ErgodicMFG.from_hamiltonian(
+        Torus([x]),
+        u,
+        m,
+        H,
+        hamiltonian=sp.Symbol("p") ** 2 / 2 + sp.sin(2 * sp.pi * x),
+        momenta=[sp.Symbol("p")],
+        coupling=sp.log(m),
+        viscosity=0,
+    )
     assert sp.simplify(p1.hjb - HJB) == 0
     assert sp.simplify(p1.fp - FP.doit()) == 0
     assert p1.hamiltonian_form is not None
@@ -127,7 +148,18 @@ def test_from_hamiltonian_builds_the_seed_residuals():
 
 def test_from_hamiltonian_finite_horizon_adds_time_derivatives():
     p = sp.Symbol("p")
-    q = MFG.from_hamiltonian(Torus([x]), (t, 0, 1), ut, mt, hamiltonian=p**2 / 2, momenta=[p], coupling=mt, viscosity=sp.Rational(1, 10), terminal={ut: 0}, initial={mt: 1})
+    q = MFG.from_hamiltonian(
+        Torus([x]),
+        (t, 0, 1),
+        ut,
+        mt,
+        hamiltonian=p**2 / 2,
+        momenta=[p],
+        coupling=mt,
+        viscosity=sp.Rational(1, 10),
+        terminal={ut: 0},
+        initial={mt: 1},
+    )
     expected_hjb = -ut.diff(t) - ut.diff(x, 2) / 10 + ut.diff(x) ** 2 / 2 - mt
     assert sp.simplify(q.hjb - expected_hjb) == 0
     assert sp.simplify(q.fp - (mt.diff(t) - mt.diff(x, 2) / 10 - (mt * ut.diff(x)).diff(x))) == 0
@@ -145,11 +177,20 @@ HEADER = "import sympy as sp\nfrom mfgsolve import ErgodicMFG, Torus\nx = sp.Sym
 @pytest.mark.parametrize(
     "body, pattern",
     [
-        ("problem = ErgodicMFG(Torus([x]), u, m, H, u.diff(x)**2 - sp.log(m) - H, -(m*u.diff(x)).diff(x)\n", "syntax error"),
-        ("problem = ErgodicMFG(Torus([x]), u, m, H, u.diff(x)**2 - log(m) - H, -(m*u.diff(x)).diff(x))\n", ":6: NameError: name 'log' is not defined; fix: define it"),
+        (
+            "problem = ErgodicMFG(Torus([x]), u, m, H, u.diff(x)**2 - sp.log(m) - H, -(m*u.diff(x)).diff(x)\n",
+            "syntax error",
+        ),
+        (
+            "problem = ErgodicMFG(Torus([x]), u, m, H, u.diff(x)**2 - log(m) - H, -(m*u.diff(x)).diff(x))\n",
+            ":6: NameError: name 'log' is not defined; fix: define it",
+        ),
         ("something = 1\n", "defines no `problem`"),
         ("problem = 42\n", "`problem` is a int, not an ErgodicMFG"),
-        ("problem = ErgodicMFG(Torus([x]), u, m, H, u.diff(x)**2 - sp.log(m), -(m*u.diff(x)).diff(x))\n", "does not contain the ergodic constant"),
+        (
+            "problem = ErgodicMFG(Torus([x]), u, m, H, u.diff(x)**2 - sp.log(m), -(m*u.diff(x)).diff(x))\n",
+            "does not contain the ergodic constant",
+        ),
     ],
 )
 def test_load_problem_errors_name_the_file(tmp_path, body, pattern):
@@ -165,5 +206,10 @@ def test_load_problem_missing_file(tmp_path):
 
 
 def test_load_problem_names_unnamed_problem_after_file(tmp_path):
-    path = _write(tmp_path, HEADER + "problem = ErgodicMFG(Torus([x]), u, m, H, u.diff(x)**2/2 - sp.log(m) - H, -(m*u.diff(x)).diff(x))\n", "my_game.py")
+    path = _write(
+        tmp_path,
+        HEADER
+        + "problem = ErgodicMFG(Torus([x]), u, m, H, u.diff(x)**2/2 - sp.log(m) - H, -(m*u.diff(x)).diff(x))\n",
+        "my_game.py",
+    )
     assert load_problem(path).name == "my-game"

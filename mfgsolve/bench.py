@@ -142,6 +142,10 @@ BENCHMARKS: dict[str, tuple[Callable[[Path, bool], list[dict[str, Any]]], str]] 
         _defaults,
         "default options on problems they were not tuned on (double well, viscous 1-D/2-D, non-separable 2-D)",
     ),
+    "lowering": (
+        _from_module("mfgsolve._lowering_bench"),
+        "step time with sympy-lowered vs hand-written residuals (target ratio <= 1.10)",
+    ),
     "reference": (
         _from_module("mfgsolve.reference.bench"),
         "finite-difference reference: accuracy, order, speed",

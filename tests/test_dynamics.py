@@ -109,7 +109,7 @@ def test_wrong_scheme_or_wrong_noise_scaling_loses_order_two():
 
 def test_exact_moments_agree_with_monte_carlo_simulation():
     game = LinearQuadraticGame(a=1.0, b=1.0, c=0.3)
-    eta, n, paths = 0.125, 8, 20_000
+    eta, n, paths = 0.125, 8, 10_000
     cov = game.noise_cov()
     mats = linearise(game.objective, 1, 1, eta=eta, scheme="alternating")
     exact = {

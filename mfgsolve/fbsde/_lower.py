@@ -6,7 +6,8 @@ expression is evaluated component-wise on ``(batch, d)`` tensors, scalars (``t``
 populations:
 
 - ``vsum(e)``: sum over the d components (``vsum(x**2)`` is ``|x|^2``), shape ``(batch, 1)``;
-- ``E(e)``: mean over the batch of particles (the McKean-Vlasov expectation), same shape as ``e``.
+- ``E(e)``: mean over the batch of particles (the McKean-Vlasov expectation), same shape as ``e``;
+  the particle axis is the second to last, so ``(steps, batch, d)`` stacks take one mean per step.
 
 Each expression is compiled once into a tree of small closures (no string code generation); one call
 evaluates the whole batch in a handful of torch operations, whatever d is.
@@ -122,7 +123,7 @@ def compile_expr(expr: sp.Basic, symbols: Mapping[sp.Symbol, str]) -> Evaluator:
         return lambda env: inner(env).sum(dim=-1, keepdim=True)
     if isinstance(expr, E):
         (inner,) = args
-        return lambda env: inner(env).mean(dim=0, keepdim=True)
+        return lambda env: inner(env).mean(dim=-2, keepdim=True)
     if isinstance(expr, (sp.Max, sp.Min)):
         op = torch.maximum if isinstance(expr, sp.Max) else torch.minimum
 

@@ -194,48 +194,68 @@ class Adversarial(FBSDEModel):
         out = self.discriminator(self.features(t, x))
         return out[:, :1], out[:, 1:]
 
+    def _stacked_features(self, xs: torch.Tensor) -> torch.Tensor:
+        """Features of a (steps, batch, d) stack of states at t_0 .. t_{N-1}."""
+        n, b, _ = xs.shape
+        tau = torch.arange(n, dtype=xs.dtype).reshape(n, 1, 1) / self.config.steps
+        return torch.cat([tau.expand(n, b, 1), self.norm(xs)], dim=-1)
+
     def simulate(self, batch: int, gen: torch.Generator) -> dict[str, Any]:
-        """Paths X_n (forward with the generator's y, z; detached), u_n, z_n and residuals r_n.
+        """Paths X_n (no gradient), then u_n, z_n and the residuals r_n for all steps at once.
 
         r_n = [g(X_N) + sum_{k >= n} (f_k h - z_k . dW_k) - u(t_n, X_n)] / s, where the terms with
         k > n are detached: they only act as a control variate (zero conditional mean given X_n).
+        X is simulated with the current generator when the drift depends on y or z (coupled FBSDE).
         """
         x = self.initial_state(batch, gen)
         dws = self.increments(batch, gen)
         times = self.times()
-        xs, ys, zs, incs = [x], [], [], []
-        for n, t in enumerate(times[:-1]):
-            y, z = self.uz(t, x)
-            env = self.env(t, x, y, z)
-            f = self.driver(env)
-            incs.append(f * self.h - (z * dws[n]).sum(dim=1, keepdim=True))
-            x = self.forward_step(env, dws[n]).detach()
-            xs.append(x)
-            ys.append(y)
-            zs.append(z)
-        g = self.terminal(x).detach()
-        ys.append(g)
-        rs: list[torch.Tensor] = [None] * self.config.steps  # type: ignore[list-item]
-        tail = g
-        for n in reversed(range(self.config.steps)):
-            rs[n] = (tail + incs[n] - ys[n]) / self.config.y_scale
-            tail = tail + incs[n].detach()
-        return {"x": xs, "y": ys, "z": zs, "r": rs, "dw": dws}
+        coupled = bool(
+            self.problem.drift.free_symbols & {self.problem.value_symbol, self.problem.gradient}
+        )
+        xs = [x]
+        with torch.no_grad():
+            zero_y = torch.zeros_like(x[:, :1])
+            for n, t in enumerate(times[:-1]):
+                y, z = self.uz(t, x) if coupled else (zero_y, torch.zeros_like(x))
+                x = self.forward_step(self.env(t, x, y, z), dws[n])
+                xs.append(x)
+        g = self.terminal(x)
+        states = torch.stack(xs[:-1])  # (N, B, d)
+        out = self.generator(self._stacked_features(states))
+        c = self.config
+        y = c.y0_init + c.y_scale * out[..., :1]
+        z = c.z_scale * out[..., 1:]
+        t_col = torch.tensor(times[:-1], dtype=x.dtype).reshape(-1, 1, 1).expand_as(y)
+        f = torch.as_tensor(
+            self.fns["driver"]({"t": t_col, "x": states, "y": y, "z": z})
+        ).expand_as(y)
+        inc = f * self.h - (z * dws).sum(dim=-1, keepdim=True)
+        done = inc.detach()
+        later = torch.flip(torch.cumsum(torch.flip(done, [0]), 0), [0]) - done  # sum over k > n
+        r = (g.unsqueeze(0) + later + inc - y) / c.y_scale
+        return {
+            "x": xs,
+            "y": list(y.unbind(0)) + [g],
+            "z": list(z.unbind(0)),
+            "r": r,
+            "states": states,
+            "dw": dws,
+        }
 
     def game(self, sim: dict[str, Any], detach_residual: bool) -> torch.Tensor:
-        """The game value E[phi r] - 1/2 E[a^2 + |c|^2] averaged over steps."""
-        total = 0.0
+        """The game value E[phi r] - 1/2 E[a^2 + |c|^2], averaged over steps and paths."""
+        out = self.discriminator(self._stacked_features(sim["states"]))
+        a, c = out[..., :1], out[..., 1:]
+        if detach_residual:
+            r = sim["r"].detach()
+        else:
+            r = sim["r"]
+            a, c = a.detach(), c.detach()
         sqrt_h = math.sqrt(self.h)
-        for n, t in enumerate(self.times()[:-1]):
-            x = sim["x"][n]
-            a, c = self.test_functions(t, x)
-            if not detach_residual:
-                a, c = a.detach(), c.detach()
-            r = sim["r"][n].detach() if detach_residual else sim["r"][n]
-            xi = sim["dw"][n] / sqrt_h
-            test = a * r + (c * xi).sum(dim=1, keepdim=True) * r / sqrt_h
-            total = total + test.mean() - 0.5 * (a.pow(2).mean() + c.pow(2).sum(1).mean())
-        return total / self.config.steps
+        xi = sim["dw"] / sqrt_h
+        test = a * r + (c * xi).sum(dim=-1, keepdim=True) * r / sqrt_h
+        return test.mean() - 0.5 * (a.pow(2).mean() + c.pow(2).sum(-1).mean())
 
     def y0_at(self, x: torch.Tensor) -> torch.Tensor:
         return self.uz(self.problem.t0, x)[0].reshape(-1)

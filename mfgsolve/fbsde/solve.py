@@ -45,7 +45,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lr_final": 5e-5,
         "disc_lr": None,  # 2 x lr
         "betas": (0.9, 0.999),
-        "disc_steps": 2,
+        "disc_steps": 5,
     },
 }
 
@@ -258,7 +258,7 @@ def solve_fbsde(
             game = model.game(sim, detach_residual=False)
             game.backward()
             gen_opt.step()
-            residual = torch.cat(sim["r"]).detach().pow(2).mean()
+            residual = sim["r"].detach().pow(2).mean()
             losses = {"game": float(game.detach()), "residual": float(residual)}
         for s in scheds:
             s.step()

@@ -17,6 +17,10 @@ with m_tt are rejected).
 Box domains: homogeneous Neumann for u and no flux for m are boundary losses lowered from sympy:
 ``d u / d x_i = 0`` and ``J_i = -nu d m / d x_i - m dH/dp_i(x, grad u) = 0`` on the faces x_i = lo_i,
 hi_i (the flux needs the Hamiltonian structure: build Box problems with ``MFG.from_hamiltonian``).
+The Neumann residual is weighted by the density at the wall, ``m |domain|`` (detached): u enters the
+equilibrium only through the drift of m, so the wall condition is enforced where the population
+reaches the wall; where m is negligible (a problem on R truncated to a box) it would only create a
+boundary layer in u that pollutes the interior. The flux J is itself proportional to m.
 
 Nonlocal terms ``Expectation(...)`` (:mod:`mfgsolve.nonlocal_terms`) are evaluated with the same
 per-time quadrature, weighted by the current normalised density.
@@ -502,7 +506,10 @@ class FiniteHorizonTrainer(_Trainer):
             pts = pts.to(self.device, self.dtype).requires_grad_(True)
             caches = res.caches(pts, fields, frozen=frozen)
             if "u" not in frozen or self.method == "joint":
-                out["neumann"] = out["neumann"] + (res.neumann[i](pts, caches) ** 2).mean()
+                # weighted by the (detached) density at the wall, m |domain|: see the module doc
+                weight = caches["m"](()).detach() * self.problem.domain.volume
+                du_n = res.neumann[i](pts, caches)
+                out["neumann"] = out["neumann"] + (weight * du_n**2).mean()
             if "m" not in frozen or self.method == "joint":
                 out["flux"] = out["flux"] + (res.flux[i](pts, caches) ** 2).mean()
         return out

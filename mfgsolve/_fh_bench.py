@@ -1,0 +1,134 @@
+"""Benchmark of the finite-horizon solver: adversarial vs joint on four problems, several seeds.
+
+Rows (one per problem, method and seed): final time-averaged errors against the exact solution
+(LQ: Riccati ODEs; manufactured: closed forms) or the finite-difference reference (crowd motion),
+errors at the initial/final times, wall-clock seconds, and the iterations and seconds at which the
+run first reached the target accuracy (from the training history, evaluated every ``eval_every``
+iterations). Runs single-threaded (``torch.set_num_threads(1)``, restored afterwards): small
+networks are faster on one core and do not compete for a shared machine.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["run", "CASES"]
+
+_PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark problem: file, targets (None: not checked) and the run's options."""
+
+    name: str
+    file: str
+    target_m: float
+    target_u: float | None
+    options: dict[str, Any]
+    reference_grid: int | None = None  # None: the problem's exact solution
+
+
+CASES = (
+    Case("lq-mean-1d", "lq_mean_1d.py", 2e-2, 2e-2, {}),
+    Case("manufactured-fh-torus-1d", "manufactured_fh_torus_1d.py", 1e-2, 1e-2, {}),
+    Case("manufactured-fh-torus-2d", "manufactured_fh_torus_2d.py", 3e-2, 3e-2, {}),
+    Case("crowd-box-2d", "crowd_box_2d.py", 5e-2, None, {}, reference_grid=48),
+)
+
+
+def _first_reaching(history: list[dict], case: Case) -> tuple[int | None, float | None]:
+    for h in history:
+        ok = h.get("m_rel_l2", np.inf) <= case.target_m
+        if case.target_u is not None:
+            ok = ok and h.get("u_rel_l2", np.inf) <= case.target_u
+        if ok:
+            return int(h["iteration"]), float(h["seconds"])
+    return None, None
+
+
+def run_case(
+    case: Case,
+    out_dir: Path,
+    methods: tuple[str, ...],
+    seeds: tuple[int, ...],
+    quick: bool,
+) -> list[dict]:
+    """Train ``case`` with each method and seed; returns the table rows."""
+    from .compare import compare, figures
+    from .problem import load_problem
+    from .reference import reference_solve
+    from .solution import solve
+
+    problem = load_problem(_PROBLEMS / case.file)
+    reference = None
+    ref_seconds = 0.0
+    if case.reference_grid is not None:
+        start = time.perf_counter()
+        reference = reference_solve(problem, grid=12 if quick else case.reference_grid)
+        ref_seconds = time.perf_counter() - start
+        problem.exact_solution = reference  # errors in the history are taken against it
+    options = dict(case.options)
+    if quick:
+        options.update(iterations=20, eval_every=10)
+    rows = []
+    for method in methods:
+        for seed in seeds:
+            sol = solve(problem, method=method, seed=seed, progress=False, **options)
+            metrics = compare(sol)
+            its, secs = _first_reaching(sol.history, case)
+            row = {
+                "problem": case.name,
+                "method": method,
+                "seed": seed,
+                "iterations": int(sol.info["iterations"]),
+                "seconds": round(float(sol.info["seconds"]), 1),
+                "m_rel_l2": metrics["m_rel_l2"],
+                "u_rel_l2": metrics.get("u_rel_l2", float("nan")),
+                "m_rel_l2_final": metrics.get("m_rel_l2_final", float("nan")),
+                "u_rel_l2_initial": metrics.get("u_rel_l2_initial", float("nan")),
+                "target": case.target_m,
+                "met": bool(
+                    metrics["m_rel_l2"] <= case.target_m
+                    and (case.target_u is None or metrics.get("u_rel_l2", 0) <= case.target_u)
+                ),
+                "iterations_to_target": its if its is not None else -1,
+                "seconds_to_target": round(secs, 1) if secs is not None else -1.0,
+                "against": "reference" if reference is not None else "exact",
+                "reference_seconds": round(ref_seconds, 1),
+            }
+            rows.append(row)
+            if seed == seeds[0]:
+                figures(sol, reference, out_dir / case.name / method)
+    return rows
+
+
+def run(out_dir: Path, quick: bool = False) -> list[dict]:
+    """Run the finite-horizon benchmark.
+
+    Args:
+        out_dir: folder for the figures (one subfolder per problem and method).
+        quick: a smoke test (one seed, 20 iterations, adversarial only, coarse reference).
+
+    Returns:
+        One dict per (problem, method, seed).
+    """
+    out_dir = Path(out_dir)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rows: list[dict] = []
+        for case in CASES:
+            if quick:
+                rows += run_case(case, out_dir, ("adversarial",), (0,), True)
+            else:
+                rows += run_case(case, out_dir, ("adversarial", "joint"), (0, 1, 2), False)
+        return rows
+    finally:
+        torch.set_num_threads(threads)

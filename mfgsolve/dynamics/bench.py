@@ -97,6 +97,7 @@ def plot_weak_errors(lq: dict, mc: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     styles = {"sde": ("o-", "SDE (no correction)"), "sde-corrected": ("s-", "corrected SDE")}
@@ -110,6 +111,7 @@ def plot_weak_errors(lq: dict, mc: dict, path: Path) -> None:
                 etas, res[model], marker[0] + ls, label=f"{label}, {scheme} (slope {slope:.2f})"
             )
     ax.set_title("Linear-quadratic game: exact moments, T = 2")
+    ax.set_ylabel("|E x_N - E X_T| + ||E x_N x_N' - E X_T X_T'||")
     ax2 = axes[1]
     etas = np.array(mc["etas"])
     for model, (marker, label) in styles.items():
@@ -121,6 +123,7 @@ def plot_weak_errors(lq: dict, mc: dict, path: Path) -> None:
     ax2.set_xscale("log")
     ax2.set_yscale("log")
     ax2.set_title("Dirac-GAN: coupled Monte Carlo, T = 1, bars = 2 SE")
+    ax2.set_ylabel("|E phi(x_N) - E phi(X_T)|, phi = theta^2 + omega^2")
     for a in (ax, ax2):
         e = np.array(a.get_xlim())
         ymid = np.exp(np.mean(np.log(a.get_ylim())))
@@ -128,10 +131,10 @@ def plot_weak_errors(lq: dict, mc: dict, path: Path) -> None:
         a.loglog(e, ymid * (e / ref), ":", color="grey", label="slope 1")
         a.loglog(e, ymid * (e / ref) ** 2, "-.", color="grey", label="slope 2")
         a.set_xlabel("learning rate eta")
-        a.set_ylabel("weak error |E phi(x_N) - E phi(X_T)|")
+        a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         a.grid(True, which="both", alpha=0.3)
         a.legend(fontsize=7)
-    fig.suptitle("Weak error of SDE models of alternating gradient descent-ascent")
+    fig.suptitle("Weak error of SDE models of stochastic gradient descent-ascent")
     fig.tight_layout()
     _save(fig, path)
 

@@ -38,6 +38,7 @@ class FBSDESolution:
         y0: the estimate of Y_0 = u(t0, x0).
         history: one dict per iteration (iteration, loss, y0, seconds, y0_rel_error when known).
         seed: the training seed.
+        info: method, iterations, seconds (and the training sizes after ``solve_fbsde``).
     """
 
     def __init__(
@@ -52,6 +53,12 @@ class FBSDESolution:
         self.method = model.config.method
         self.history = history
         self.seed = seed
+        last = history[-1] if history else {}
+        self.info: dict[str, Any] = {
+            "method": self.method,
+            "iterations": last.get("iteration"),
+            "seconds": last.get("seconds"),
+        }
 
     @property
     def _dtype(self) -> torch.dtype:

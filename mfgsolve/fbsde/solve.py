@@ -51,6 +51,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 _OPTIONS = {
     "betas",
+    "checkpoint_dir",
+    "threads",
+    "resume",
     "disc_steps",
     "skip",
     "y0_lr_factor",
@@ -116,7 +119,7 @@ def solve_fbsde(
     lr: float | None = None,
     seed: int = 0,
     device: str = "cpu",
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | str | None = None,
     progress: bool = True,
     callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
     **options: Any,
@@ -129,14 +132,17 @@ def solve_fbsde(
             or ``"adversarial"`` (generator u, z against a weak-form discriminator; docs/fbsde.md).
         iterations, batch_size, lr: training sizes (defaults in :data:`DEFAULTS`).
         seed: fixes the initialisation and every Brownian path.
-        device, dtype: torch device and dtype (default float32).
+        device, dtype: torch device and dtype (default float32; ``"float64"`` accepted).
         progress: show a tqdm bar.
         callbacks: called each iteration with ``{"iteration", "losses", "y0"}``.
         **options: ``steps`` (time steps, 20), ``width`` (hidden width, d + 10), ``depth`` (2),
             ``activation``, ``skip`` (linear input-to-output path, True), ``network`` (``"shared"``
             net of (t, x) or ``"per_step"`` nets, deep BSDE), ``lr_final`` (end of the cosine
             schedule), ``y0_lr_factor`` (deep BSDE: lr multiplier of the Y_0 parameter),
-            ``disc_lr``, ``disc_steps``, ``betas`` (adversarial), ``pilot_size``.
+            ``disc_lr``, ``disc_steps``, ``betas`` (adversarial), ``pilot_size``,
+            ``checkpoint_dir`` (save the solution there at the end), ``threads`` (torch intra-op
+            threads during training, restored afterwards; 1 is fastest for these small networks on
+            a busy machine); ``resume`` is refused.
 
     Returns:
         An :class:`FBSDESolution`.
@@ -144,6 +150,45 @@ def solve_fbsde(
     Raises:
         ValueError: bad arguments (one line). FBSDEDivergedError: the loss became non-finite.
     """
+    threads = options.pop("threads", None)
+    before = torch.get_num_threads()
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads={threads!r} is not a positive integer; fix: give threads=1")
+        torch.set_num_threads(threads)
+    try:
+        return _solve(
+            problem,
+            method=method,
+            iterations=iterations,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+            progress=progress,
+            callbacks=callbacks,
+            **options,
+        )
+    finally:
+        torch.set_num_threads(before)
+
+
+def _solve(
+    problem: FBSDE,
+    *,
+    method: str = "adversarial",
+    iterations: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    dtype: torch.dtype | None = None,
+    progress: bool = True,
+    callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
+    **options: Any,
+) -> FBSDESolution:
+    """Body of :func:`solve_fbsde` (same arguments)."""
     if not isinstance(problem, FBSDE):
         raise ValueError(
             f"solve_fbsde needs an FBSDE, got {type(problem).__name__}; fix: build it with FBSDE(...)"
@@ -169,6 +214,16 @@ def solve_fbsde(
             f"network={cfg['network']!r} is not available for {method}",
             "use network='shared' (or 'per_step' with deep_bsde)",
         )
+    if options.get("resume"):
+        raise _bad(
+            problem,
+            "resume is not supported for FBSDE training (runs take minutes)",
+            "run again without --resume",
+        )
+    if isinstance(dtype, str):
+        if dtype not in ("float32", "float64"):
+            raise _bad(problem, f"unknown dtype {dtype!r}", "use 'float32' or 'float64'")
+        dtype = getattr(torch, dtype)
     dtype = dtype or torch.float32
     try:
         device = torch.device(device)
@@ -292,4 +347,15 @@ def solve_fbsde(
     if bar is not None:
         bar.close()
     model.eval()
-    return FBSDESolution(problem, model, history, seed=seed)
+    sol = FBSDESolution(problem, model, history, seed=seed)
+    sol.info = {
+        "method": method,
+        "iterations": iterations,
+        "seconds": time.perf_counter() - start,
+        "batch_size": batch_size,
+        "lr": lr,
+        "steps": steps,
+    }
+    if cfg.get("checkpoint_dir"):
+        sol.save(cfg["checkpoint_dir"])
+    return sol

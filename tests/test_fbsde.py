@@ -208,6 +208,16 @@ def test_solver_argument_errors():
         solve_fbsde(problem, stepz=3)
     with pytest.raises(ValueError, match="network='per_step' is not available for adversarial"):
         solve_fbsde(problem, method="adversarial", network="per_step")
+    with pytest.raises(ValueError, match="unknown dtype 'float16'"):
+        solve_fbsde(problem, dtype="float16")
+    with pytest.raises(ValueError, match="threads=0 is not a positive integer"):
+        solve_fbsde(problem, threads=0)
+    with pytest.raises(ValueError, match="resume is not supported"):
+        solve_fbsde(problem, resume=True)
+    before = torch.get_num_threads()
+    sol = solve_fbsde(problem, iterations=3, threads=2, dtype="float64", progress=False)
+    assert torch.get_num_threads() == before and sol.info["iterations"] == 3
+    assert next(sol.model.parameters()).dtype == torch.float64
 
 
 def test_save_load_roundtrip_and_errors(tmp_path):

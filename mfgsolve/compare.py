@@ -241,9 +241,9 @@ def figures(
     _history_curve(
         axes[0, 2],
         history,
-        [("loss_hjb", "HJB loss (batch)")],
+        [("hjb_residual", "RMS on the evaluation grid"), ("loss_hjb", "mean square on the batch")],
         "HJB residual",
-        "mean squared residual",
+        "residual",
     )
     ax = axes[1, 0]
     ax.plot(xs, solution.density(pts), label="network")
@@ -262,9 +262,9 @@ def figures(
     _history_curve(
         axes[1, 2],
         history,
-        [("loss_fp", "FP loss (batch)")],
+        [("fp_residual", "RMS on the evaluation grid"), ("loss_fp", "mean square on the batch")],
         "FP residual",
-        "mean squared residual",
+        "residual",
     )
     fig.suptitle(
         f"{problem.name}: {solution.info.get('method', '') if hasattr(solution, 'info') else ''}"

@@ -258,8 +258,6 @@ def solve(
         "device": str(device),
         "quadrature": quadrature(problem.domain, opts.eval_points).rule,
     }
-    if isinstance(problem, MFG):  # no ergodic constant; m is normalised per time slice
-        constant = None
-    else:
-        constant = float(constant)
+    # no ergodic constant for finite-horizon problems (m is normalised per time slice)
+    constant = None if isinstance(problem, MFG) else float(constant)
     return Solution(problem, value_net, density_net, log_z, constant, st.history, info)

@@ -500,18 +500,19 @@ class FiniteHorizonTrainer(_Trainer):
         times = torch.unique(points[:, 0].detach()).double().cpu()
         per_face = max(2, self.per_slice // (2 * self.problem.dim))
         faces = st.sampler.sample_boundary(times, per_face)
+        which = torch.cat([torch.full((len(f),), i) for i, f in enumerate(faces)])
+        pts = torch.cat(faces).to(self.device, self.dtype).requires_grad_(True)
+        caches = res.caches(pts, _Fields(st.value_net, st.density_net), frozen=frozen)
         out = {"neumann": 0.0, "flux": 0.0}
-        fields = _Fields(st.value_net, st.density_net)
-        for i, pts in enumerate(faces):
-            pts = pts.to(self.device, self.dtype).requires_grad_(True)
-            caches = res.caches(pts, fields, frozen=frozen)
+        for i in range(self.problem.dim):  # one derivative pass for all faces
+            on_face = which == i
             if "u" not in frozen or self.method == "joint":
                 # weighted by the (detached) density at the wall, m |domain|: see the module doc
                 weight = caches["m"](()).detach() * self.problem.domain.volume
                 du_n = res.neumann[i](pts, caches)
-                out["neumann"] = out["neumann"] + (weight * du_n**2).mean()
+                out["neumann"] = out["neumann"] + (weight * du_n**2)[on_face].mean()
             if "m" not in frozen or self.method == "joint":
-                out["flux"] = out["flux"] + (res.flux[i](pts, caches) ** 2).mean()
+                out["flux"] = out["flux"] + (res.flux[i](pts, caches)[on_face] ** 2).mean()
         return out
 
     def losses(

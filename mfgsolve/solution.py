@@ -13,7 +13,6 @@ from ._io import CheckpointError, atomic_torch_save, atomic_write_json, read_jso
 from .adversarial import SolverOptions, build_networks, options_dict, train
 from .nets import DensityNetwork, ValueNetwork
 from .problem import MFG, ErgodicMFG, ProblemError, load_problem
-from .sampling import quadrature
 
 __all__ = ["Solution", "solve"]
 
@@ -256,7 +255,7 @@ def solve(
         "seconds": st.seconds,
         "options": options_dict(opts),
         "device": str(device),
-        "quadrature": quadrature(problem.domain, opts.eval_points).rule,
+        "quadrature": trainer.eval_quad.rule,
     }
     # no ergodic constant for finite-horizon problems (m is normalised per time slice)
     constant = None if isinstance(problem, MFG) else float(constant)

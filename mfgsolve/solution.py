@@ -255,7 +255,7 @@ def solve(
         "seconds": st.seconds,
         "options": options_dict(opts),
         "device": str(device),
-        "quadrature": trainer.eval_quad.rule,
+        "quadrature": getattr(getattr(trainer, "eval_quad", None), "rule", "space-time nodes"),
     }
     # no ergodic constant for finite-horizon problems (m is normalised per time slice)
     constant = None if isinstance(problem, MFG) else float(constant)

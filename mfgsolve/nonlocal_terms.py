@@ -69,7 +69,7 @@ class Expectation(sp.Function):
 
     def _eval_derivative(self, s):  # differentiating through an expectation is not supported
         raise ProblemError(
-            f"derivative of {self} with respect to {s}; fix: use Expectation(...) only undifferentiated inside the residual"
+            f"{self} cannot be differentiated (with respect to {s}): nonlocal terms are lowered by the network solver only, not by differentiation or the finite-difference reference; fix: use it undifferentiated in a residual, and compare against an exact solution"
         )
 
 

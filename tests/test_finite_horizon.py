@@ -212,3 +212,14 @@ def test_joint_baseline_and_box_boundary_losses_run():
     st = trainer.init_state()
     bnd = trainer._boundary_losses(st, trainer._points(st), frozen=())
     assert float(bnd["neumann"].detach()) > 0 and float(bnd["flux"].detach()) >= 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, target",
+    [("lq_mean_1d", 2e-2), ("manufactured_fh_torus_1d", 1e-2)],
+)
+def test_default_adversarial_run_meets_the_accuracy_target(name, target):
+    problem = load_problem(ROOT / "problems" / f"{name}.py")
+    out = compare(solve(problem, seed=0, progress=False))
+    assert out["m_rel_l2"] <= target and out["u_rel_l2"] <= target

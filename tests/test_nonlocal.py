@@ -139,7 +139,7 @@ def test_expectation_placeholders_and_errors():
     problem = _problem(Torus([x]), 1 + 0 * x, lambda mm: Expectation(x, mm))
     with pytest.raises(ProblemError, match="not the density"):
         extract_expectations(Expectation(x, u), problem, "HJB")
-    with pytest.raises(ProblemError, match="only undifferentiated"):
+    with pytest.raises(ProblemError, match="cannot be differentiated"):
         sp.diff(Expectation(x, m), t)
 
 

@@ -183,7 +183,7 @@ def plot_w1(entries: list[dict], path: Path) -> None:
             ax.set_xlabel("x1")
             ax.set_ylabel("x2")
         ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="upper right" if x.ndim == 1 else "upper left")
     fig.tight_layout()
     _save(fig, path)
 

@@ -18,6 +18,7 @@ from mfgsolve.dynamics import (
     ou_moments,
     sga_moments,
     simulate,
+    simulate_minibatch_sga,
 )
 
 SCHEMES = ("alternating", "simultaneous", "alternating-generator-first")
@@ -133,6 +134,28 @@ def test_exact_moments_agree_with_monte_carlo_simulation():
         for values, target in ((x[:, 0], m[0]), (x[:, 1], m[1]), (x[:, 0] ** 2, s[0, 0])):
             se = values.std() / math.sqrt(paths)
             assert abs(values.mean() - target) < 4 * se + 2e-4 * abs(target)
+
+
+@pytest.mark.parametrize("scheme", ["alternating", "simultaneous"])
+def test_minibatch_sga_with_non_gaussian_data_matches_exact_moments(scheme):
+    # linear dynamics: means and second moments depend on the noise only through Sigma / B
+    game = LinearQuadraticGame(a=1.0, b=1.0, c=0.3, noise_theta=0.8, noise_omega=1.5)
+    eta, n, batch, paths = 0.1, 10, 4, 20_000
+    scale = torch.tensor([0.8, 1.5], dtype=torch.float64)
+
+    def rademacher(k, gen):
+        return (2.0 * torch.randint(0, 2, (k, 2), generator=gen) - 1.0) * scale
+
+    x = simulate_minibatch_sga(
+        game.loss, rademacher, X0[:1], X0[1:], eta=eta, n_steps=n, batch_size=batch,
+        scheme=scheme, n_paths=paths, seed=5,
+    ).numpy()  # fmt: skip
+    mats = linearise(game.objective, 1, 1, eta=eta, scheme=scheme)
+    m, s = sga_moments(mats["M"], mats["N"], game.noise_cov() * eta**2 / batch, X0, n)
+    for values, target in ((x[:, 0], m[0]), (x[:, 1], m[1]), (x[:, 1] ** 2, s[1, 1])):
+        assert abs(values.mean() - target) < 4 * values.std() / math.sqrt(paths)
+    cross = x[:, 0] * x[:, 1]
+    assert abs(cross.mean() - s[0, 1]) < 4 * cross.std() / math.sqrt(paths)
 
 
 def test_coupled_paths_reduce_variance():

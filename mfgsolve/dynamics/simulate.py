@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
+from torch.func import grad, vmap
 
 from .game import DynamicsError, Objective, batched, check_scheme, corrected_drift, drift
 
@@ -181,3 +182,68 @@ def simulate(
                         x = heun_step(fn, x, h, noise[k])
                     states[name] = x
     return states
+
+
+def simulate_minibatch_sga(
+    loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    sample: Callable[[int, torch.Generator], torch.Tensor],
+    theta0: Sequence[float] | torch.Tensor,
+    omega0: Sequence[float] | torch.Tensor,
+    *,
+    eta: float,
+    n_steps: int,
+    batch_size: int,
+    scheme: str = "alternating",
+    n_paths: int = 1,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """SGA iterates with real minibatches (any noise law), vectorised over independent paths.
+
+    Alternating schemes draw a fresh minibatch for each player's update; the simultaneous scheme
+    uses one minibatch for both.
+
+    Args:
+        loss: minibatch loss ``loss(theta, omega, batch)``; theta minimises, omega maximises.
+        sample: ``sample(n, generator)`` returns ``n`` data rows ``(n, k)``.
+        theta0, omega0: initial parameters.
+        eta, n_steps, scheme, n_paths, seed, dtype: as in :func:`simulate`.
+        batch_size: minibatch size ``B``.
+
+    Returns:
+        ``(n_paths, p + q)`` states after ``n_steps`` updates.
+    """
+    check_scheme(scheme)
+    if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta > 0):
+        raise DynamicsError(f"learning rate eta must be a positive number, got {eta!r}")
+    theta0 = torch.as_tensor(theta0, dtype=dtype).reshape(-1)
+    omega0 = torch.as_tensor(omega0, dtype=dtype).reshape(-1)
+    p, d = theta0.numel(), theta0.numel() + omega0.numel()
+    gen = torch.Generator().manual_seed(seed)
+
+    def one(x: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        g_t, g_o = grad(loss, argnums=(0, 1))(x[:p], x[p:], batch)
+        return torch.cat([-g_t.reshape(-1), g_o.reshape(-1)])
+
+    field = vmap(one)
+
+    def draw() -> torch.Tensor:
+        rows = torch.as_tensor(sample(n_paths * batch_size, gen), dtype=dtype)
+        return rows.reshape(n_paths, batch_size, -1)
+
+    x = torch.cat([theta0, omega0]).expand(n_paths, d).clone()
+    with torch.no_grad():
+        for _ in range(int(n_steps)):
+            if scheme == "simultaneous":
+                x = x + eta * field(x, draw())
+            elif scheme == "alternating":
+                omega = x[:, p:] + eta * field(x, draw())[:, p:]
+                x = torch.cat([x[:, :p], omega], dim=1)
+                theta = x[:, :p] + eta * field(x, draw())[:, :p]
+                x = torch.cat([theta, omega], dim=1)
+            else:
+                theta = x[:, :p] + eta * field(x, draw())[:, :p]
+                x = torch.cat([theta, x[:, p:]], dim=1)
+                omega = x[:, p:] + eta * field(x, draw())[:, p:]
+                x = torch.cat([theta, omega], dim=1)
+    return x

@@ -160,3 +160,34 @@ def test_bad_inputs():
         game_diagnostics(losses, params, {**lrs, "generator": 0.0}, points)
     with pytest.raises(DynamicsError, match="at least n_groups"):
         game_diagnostics(losses, params, lrs, points[:4])
+
+
+def test_pinn_style_losses_with_input_derivatives():
+    """Residual losses differentiate the networks in x; the JVP then needs third derivatives."""
+    torch.manual_seed(1)
+    u = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    m = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    pts = torch.rand(64, 1)
+
+    def u_x(x):
+        x = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(u(x).sum(), x, create_graph=True)
+        return g
+
+    def loss_g(x):  # HJB-like residual weighted by the discriminator's density
+        return ((0.5 * u_x(x) ** 2 + torch.sin(6 * x) - m(x)) ** 2).mean()
+
+    def loss_d(x):  # FP-like residual
+        return ((m(x) * u_x(x) - 0.1) ** 2).mean()
+
+    losses = {"generator": loss_g, "discriminator": loss_d}
+    params = {"generator": list(u.parameters()), "discriminator": list(m.parameters())}
+    lrs = {"generator": 1e-2, "discriminator": 3e-2}
+    d1 = game_diagnostics(losses, params, lrs, pts)
+    d2 = game_diagnostics(losses, params, {k: 2 * v for k, v in lrs.items()}, pts)
+    for p in ("generator", "discriminator"):
+        assert all(math.isfinite(d1[f"{p}/{k}"]) for k in ("grad_norm", "noise_std", "beta"))
+        assert d1[f"{p}/correction_ratio"] > 0
+        # the correction is linear in the learning rates; the noise level does not depend on them
+        assert d2[f"{p}/correction_ratio"] == pytest.approx(2 * d1[f"{p}/correction_ratio"])
+        assert d2[f"{p}/noise_std"] == pytest.approx(d1[f"{p}/noise_std"])

@@ -71,12 +71,12 @@ def run_case(
     ref_seconds = 0.0
     if case.reference_grid is not None:
         start = time.perf_counter()
-        reference = reference_solve(problem, grid=12 if quick else case.reference_grid)
+        reference = reference_solve(problem, grid=8 if quick else case.reference_grid)
         ref_seconds = time.perf_counter() - start
         problem.exact_solution = reference  # errors in the history are taken against it
     options = dict(case.options)
     if quick:
-        options.update(iterations=20, eval_every=10)
+        options.update(iterations=10, eval_every=5)
     rows = []
     for method in methods:
         for seed in seeds:
@@ -121,7 +121,7 @@ def run(
 
     Args:
         out_dir: folder for the figures (one subfolder per problem and method).
-        quick: a smoke test (one seed, 20 iterations, adversarial only, coarse reference).
+        quick: a smoke test (one seed, 10 iterations, adversarial only, 8^2 reference grid).
         cases: names of the problems to run (default: all of ``CASES``).
         methods, seeds: what to run for each problem (ignored when ``quick``).
 

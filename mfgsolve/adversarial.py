@@ -462,6 +462,13 @@ class _Trainer:
             return st.ema_value.shadow, st.ema_density.shadow
         return st.value_net, st.density_net
 
+    def eval_log_z(self, density_net: DensityNetwork) -> torch.Tensor:
+        """log Z on the (larger) evaluation quadrature: used for everything reported, not for training."""
+        nodes = self.eval_quad.nodes.to(self.device, self.dtype)
+        with torch.no_grad():
+            f = torch.cat([density_net(c) for c in nodes.split(8192)])
+        return torch.logsumexp(f + self.eval_quad.log_weights.to(self.device, self.dtype), dim=0)
+
     def final_constant(self, value_net, density_net, constant) -> float:
         """The ergodic constant of the current networks (see :meth:`validate`)."""
         return self.validate(value_net, density_net, constant, residuals=False)["constant"]
@@ -480,7 +487,7 @@ class _Trainer:
         nodes = self.eval_quad.nodes.to(self.device, self.dtype)
         weights = self.eval_quad.weights
         with torch.no_grad():
-            log_z = self._log_z(density_net)
+            log_z = self.eval_log_z(density_net)
         fields = _Fields(value_net, density_net, log_z)
         rests, masses, chunks = [], [], []
         coeff = self.residuals.constant_coefficient
@@ -515,7 +522,7 @@ class _Trainer:
         value_net, density_net = self.eval_nets(st)
         nodes = self.eval_quad.nodes.to(self.device, self.dtype)
         with torch.no_grad():
-            log_z = self._log_z(density_net)
+            log_z = self.eval_log_z(density_net)
             u = torch.cat([value_net(c) for c in nodes.split(8192)]).double().cpu().numpy()
             m = (
                 torch.exp(torch.cat([density_net(c) for c in nodes.split(8192)]) - log_z)

@@ -242,7 +242,11 @@ def solve(
     )
     value_net, density_net = trainer.eval_nets(st)
     with torch.no_grad():
-        log_z = float(trainer._log_z(density_net))
+        log_z = float(
+            trainer.eval_log_z(density_net)
+            if hasattr(trainer, "eval_quad")
+            else trainer._log_z(density_net)
+        )
     constant = (
         st.constant_estimate
         if st.history

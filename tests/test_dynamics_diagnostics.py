@@ -20,6 +20,15 @@ THETA0 = RNG.normal(size=P)
 OMEGA0 = RNG.normal(size=Q)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: intra-op threads only add contention on a shared CPU (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _game(noise: float, n: int, seed: int):
     """L_G = theta'A theta/2 + theta'B omega + mean(p_G)'theta, L_D likewise with D, E, p_D."""
     theta = torch.tensor(THETA0, requires_grad=True)

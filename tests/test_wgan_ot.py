@@ -4,9 +4,19 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.stats
+import torch
 
 from mfgsolve.dynamics import DynamicsError, critic_w1, exact_w1
 from mfgsolve.dynamics.wgan import exact_potential_1d
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: intra-op threads only add contention on a shared CPU (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_lp_matches_assignment_problem_in_2d():
@@ -42,7 +52,7 @@ def test_critic_estimates_w1_within_5_percent_in_1d():
     rng = np.random.default_rng(0)
     x, y = rng.normal(0, 1, 150), rng.normal(1.5, 1, 150)
     exact, _ = exact_w1(x, y)
-    res = critic_w1(x, y, iterations=400, width=32, seed=0)
+    res = critic_w1(x, y, iterations=250, width=32, seed=0)
     assert abs(res.w1 - exact) / exact < 0.05
     assert res.lower_bound <= exact * (1 + 1e-9)  # certified lower bound
     assert res.lipschitz < 1.15

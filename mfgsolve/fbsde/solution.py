@@ -227,7 +227,9 @@ class FBSDESolution:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         axes[0].semilogy(it, loss, lw=0.8)
         axes[0].set_xlabel("iteration")
-        axes[0].set_ylabel("loss (terminal mismatch)" if self.method == "deep_bsde" else "mean r^2")
+        axes[0].set_ylabel(
+            "terminal mismatch / Var g" if self.method == "deep_bsde" else "mean r_n^2 (residual)"
+        )
         axes[0].set_title(f"{name}: training loss [{self.method}]")
         axes[0].grid(alpha=0.3, which="both")
         if all(r is not None for r in rel) and rel:

@@ -87,7 +87,7 @@ def w1_table(quick: bool = False) -> list[dict]:
         if quick:  # smoke test: fewer points and iterations
             x, y = x[::3], y[::3]
         exact, plan = exact_w1(x, y)
-        critic = critic_w1(x, y, iterations=400 if quick else 1500, seed=0)
+        critic = critic_w1(x, y, iterations=1000 if quick else 1500, seed=0)
         out.append({"name": name, "x": x, "y": y, "exact": exact, "plan": plan, "critic": critic})
     return out
 

@@ -134,7 +134,7 @@ def _mfg_form_row(quick: bool) -> dict[str, Any]:
     from .systemic_risk import mfg_control_error
 
     problem = load_problem(_PROBLEMS / "fbsde_systemic_risk_mfg.py")
-    grid, steps = (200, 100) if quick else (800, 400)
+    grid, steps = (400, 200) if quick else (800, 400)
     start = time.perf_counter()
     ref = reference_solve(problem, grid=grid, time_steps=steps, richardson=False)
     seconds = time.perf_counter() - start

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -538,12 +539,43 @@ class _Trainer:
         )
         return out
 
+    # ----- training-dynamics diagnostics (Cao & Guo 2020; see mfgsolve.dynamics) ----------------
+    def _lrs(self, st: TrainState) -> dict[str, float]:
+        return {
+            "generator": st.optimizers[0].param_groups[0]["lr"],
+            "discriminator": st.optimizers[1].param_groups[0]["lr"],
+        }
+
+    def diagnostics(self, st: TrainState) -> dict[str, float]:
+        """Gradient noise, size of the eta/2 J g correction and beta = 2B/eta for each player.
+
+        Both losses are taken as functions of both players' parameters (nothing frozen), so the
+        cross-Jacobian blocks of the game enter the correction.
+        """
+        from .dynamics.diagnostics import game_diagnostics
+
+        def both(points: torch.Tensor) -> dict[str, torch.Tensor]:
+            return self.losses(st, points.detach().requires_grad_(True), frozen=())
+
+        losses = {
+            "generator": lambda p: (lambda o: o["hjb"] + self.opts.beta * o["int_u"])(both(p)),
+            "discriminator": lambda p: both(p)["fp"],
+        }
+        params = {
+            "generator": [p for g in st.optimizers[0].param_groups for p in g["params"]],
+            "discriminator": [p for g in st.optimizers[1].param_groups for p in g["params"]],
+        }
+        points = st.sampler.sample().to(self.device, self.dtype)
+        diag = game_diagnostics(losses, params, self._lrs(st), points, n_groups=8)
+        return {f"diag/{k}": float(v) for k, v in diag.items()}
+
     # ----- main loop -------------------------------------------------------------------------
     def run(self, st: TrainState) -> TrainState:
         opts = self.opts
         ckpt = Path(opts.checkpoint_dir) / "train_state.pt" if opts.checkpoint_dir else None
         good = copy.deepcopy(self.state_dict(st))
         recoveries = 0
+        warned = False
         bar = tqdm(
             total=opts.iterations,
             initial=st.iteration,
@@ -569,12 +601,22 @@ class _Trainer:
                     for s in st.schedulers:
                         s.base_lrs = [lr / 2 for lr in s.base_lrs]
                     bar.write(
-                        f"warning: iteration {it + 1}: {exc}; rolled back to iteration {st.iteration} and halved the learning rate"
+                        f"warning: iteration {it + 1}: {exc}; rolled back to iteration {st.iteration} and halved the learning rate",
+                        file=sys.stderr,
                     )
                     continue
                 st.iteration += 1
                 if st.iteration % opts.eval_every == 0 or st.iteration == opts.iterations:
                     record.update(self.evaluate(st))
+                    if opts.diagnostics and self.method == "adversarial":
+                        diag = self.diagnostics(st)
+                        record.update(diag)
+                        advice = None if warned else _suggest(diag, opts.batch_size, self._lrs(st))
+                        if advice:
+                            bar.write(
+                                f"warning: iteration {st.iteration}: {advice}", file=sys.stderr
+                            )
+                            warned = True
                     st.seconds = time.perf_counter() - start
                     record["iteration"] = st.iteration
                     record["seconds"] = st.seconds
@@ -599,6 +641,12 @@ class _Trainer:
             bar.close()
         st.seconds = time.perf_counter() - start
         return st
+
+
+def _suggest(diag: dict[str, float], batch_size: int, lrs: dict[str, float]) -> str | None:
+    from .dynamics.diagnostics import suggest
+
+    return suggest({k.removeprefix("diag/"): v for k, v in diag.items()}, batch_size, lrs)
 
 
 class _NonFinite(Exception):

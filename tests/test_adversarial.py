@@ -151,3 +151,23 @@ def test_checkpoint_resume_gives_the_same_result(tmp_path):
     assert np.array_equal(resumed.value(pts), full.value(pts))
     strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
     assert strip(resumed.history) == strip(full.history)
+
+
+def test_training_dynamics_diagnostics_are_recorded_and_warn(capsys):
+    """diagnostics=True records, per player, noise, eta/2 correction size and beta = 2B/eta."""
+    sol = solve(
+        SEED,
+        iterations=10,
+        eval_every=10,
+        diagnostics=True,
+        progress=False,
+        lr=0.5,
+        lr_final=1.0,
+        schedule="constant",
+        batch_size=64,
+    )
+    rec = sol.history[-1]
+    for player in ("generator", "discriminator"):
+        assert rec[f"diag/{player}/beta"] == pytest.approx(2 * 64 / 0.5)
+        assert rec[f"diag/{player}/grad_norm"] >= 0 and rec[f"diag/{player}/correction_ratio"] >= 0
+    assert "lower its lr" in capsys.readouterr().err

@@ -35,7 +35,7 @@ CASES: list[tuple[str, float, dict[str, dict[str, Any]]]] = [
         0.01,
         {
             "deep_bsde": {"batch_size": 256, "iterations": 1500},
-            "adversarial": {"batch_size": 256, "iterations": 1000},
+            "adversarial": {"batch_size": 256, "iterations": 2000},
         },
     ),
 ]

@@ -165,14 +165,14 @@ class DeepBSDE(FBSDEModel):
 class Adversarial(FBSDEModel):
     """Generator u(t, x), z(t, x) against a discriminator a(t, x), c(t, x) testing the weak form.
 
-    With r_n = [u(t_{n+1}, X_{n+1}) - u(t_n, X_n) + f_n h - z_n . dW_n] / (s sqrt(h)) (and g(X_N)
-    in place of u at t_N), the discrete BSDE is equivalent to the two conditional moment conditions
+    With the integrated residuals r_n = [g(X_N) + sum_{k >= n} (f_k h - z_k . dW_k) - u(t_n, X_n)] / s
+    (terms k > n detached), the discrete BSDE is equivalent to the conditional moment conditions
     E[r_n | X_n] = 0 and E[r_n xi_n | X_n] = 0 (xi_n = dW_n / sqrt(h)). The discriminator is the test
-    function phi = a(t_n, X_n) + c(t_n, X_n) . xi_n and the game is
+    function phi = a(t_n, X_n) + c(t_n, X_n) . xi_n / sqrt(h) and the game is
 
         min_gen max_disc  E[phi r] - 1/2 E[a^2 + |c|^2],
 
-    whose inner maximum is 1/2 E[E[r|X]^2 + |E[r xi|X]|^2]: zero exactly at the discrete solution.
+    whose inner maximum is 1/2 E[E[r|X]^2 + |E[r xi|X]|^2 / h]: zero exactly at the discrete solution.
     """
 
     def __init__(self, problem: FBSDE, config: ModelConfig):

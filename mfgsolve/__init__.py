@@ -6,6 +6,7 @@ Public API (see docs/): problems (:class:`Torus`, :class:`Box`, :class:`ErgodicM
 """
 
 from .compare import compare
+from .fbsde import FBSDE, FBSDESolution, compare_fbsde, solve_fbsde
 from .problem import MFG, Box, ErgodicMFG, ProblemError, Torus, load_problem
 from .reference import ReferenceSolution, ReferenceSolveError, reference_solve
 from .solution import Solution, solve
@@ -15,6 +16,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Box",
     "ErgodicMFG",
+    "FBSDE",
+    "FBSDESolution",
     "MFG",
     "ProblemError",
     "ReferenceSolution",
@@ -22,7 +25,9 @@ __all__ = [
     "Torus",
     "Solution",
     "compare",
+    "compare_fbsde",
     "load_problem",
     "reference_solve",
     "solve",
+    "solve_fbsde",
 ]

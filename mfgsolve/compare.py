@@ -117,6 +117,10 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
         ``constant_abs`` (ergodic), ``hjb_residual`` and ``fp_residual`` (network solutions), and
         ``quadrature`` (how the integrals were taken).
     """
+    from .fbsde import FBSDESolution, compare_fbsde
+
+    if isinstance(a, FBSDESolution):  # FBSDEs: relative error of u(t0, x0), errors along paths
+        return compare_fbsde(a)
     problem = a.problem
     if b is None and getattr(problem, "exact_solution", None) is not None:
         b = problem.exact_solution  # a known solution given as an object (e.g. from Riccati ODEs)

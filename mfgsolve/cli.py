@@ -361,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - failures of a run get one line and exit 1
         from .adversarial import TrainingDiverged
 
-        failed_types: tuple[type, ...] = (TrainingDiverged,)
+        from .fbsde.solve import FBSDEDivergedError
+
+        failed_types: tuple[type, ...] = (TrainingDiverged, FBSDEDivergedError)
         try:
             from .reference import ReferenceSolveError
 

@@ -360,7 +360,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - failures of a run get one line and exit 1
         from .adversarial import TrainingDiverged
-
         from .fbsde.solve import FBSDEDivergedError
 
         failed_types: tuple[type, ...] = (TrainingDiverged, FBSDEDivergedError)

@@ -55,7 +55,8 @@ class SolverOptions:
         warmup: iterations of linear warm-up.
         betas: Adam betas.
         optimizer: "adam" or "sgd".
-        disc_steps: discriminator updates per generator update.
+        disc_steps: discriminator updates per iteration.
+        gen_steps: generator updates per iteration (after the discriminator's).
         grad_clip: max gradient norm per player (0 disables).
         beta: weight of the (int u)^2 penalty.
         architecture: "mlp" or "dgm"; width, depth, activation, harmonics: network shape.
@@ -83,6 +84,7 @@ class SolverOptions:
     betas: tuple[float, float] = (0.5, 0.9)
     optimizer: str = "adam"
     disc_steps: int = 2
+    gen_steps: int = 1
     grad_clip: float = 1.0
     beta: float = 1.0
     architecture: str = "mlp"
@@ -136,6 +138,7 @@ class SolverOptions:
             (self.schedule in ("cosine", "constant"), "schedule must be 'cosine' or 'constant'"),
             (self.optimizer in ("adam", "sgd"), "optimizer must be 'adam' or 'sgd'"),
             (self.disc_steps >= 1, "disc_steps must be >= 1"),
+            (self.gen_steps >= 1, "gen_steps must be >= 1"),
             (self.grad_clip >= 0, "grad_clip must be >= 0 (0 disables)"),
             (self.beta >= 0, "beta must be >= 0"),
             (0 <= self.ema < 1, "ema must be in [0, 1)"),
@@ -421,14 +424,17 @@ class _Trainer:
                 record["grad_disc"] = self._guarded_step(
                     st.optimizers[1], loss, disc_params, "FP", st
                 )
-            pts = self._points(st)
-            out = self.losses(st, pts, frozen=("m",))
-            loss = out["hjb"] + opts.beta * out["int_u"]
-            record["loss_hjb"], record["loss_int_u"] = (
-                float(out["hjb"].detach()),
-                float(out["int_u"].detach()),
-            )
-            record["grad_gen"] = self._guarded_step(st.optimizers[0], loss, gen_params, "HJB", st)
+            for _ in range(opts.gen_steps):
+                pts = self._points(st)
+                out = self.losses(st, pts, frozen=("m",))
+                loss = out["hjb"] + opts.beta * out["int_u"]
+                record["loss_hjb"], record["loss_int_u"] = (
+                    float(out["hjb"].detach()),
+                    float(out["int_u"].detach()),
+                )
+                record["grad_gen"] = self._guarded_step(
+                    st.optimizers[0], loss, gen_params, "HJB", st
+                )
         else:
             pts = self._points(st)
             out = self.losses(st, pts, frozen=())

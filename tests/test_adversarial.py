@@ -171,3 +171,13 @@ def test_training_dynamics_diagnostics_are_recorded_and_warn(capsys):
         assert rec[f"diag/{player}/beta"] == pytest.approx(2 * 64 / 0.5)
         assert rec[f"diag/{player}/grad_norm"] >= 0 and rec[f"diag/{player}/correction_ratio"] >= 0
     assert "lower its lr" in capsys.readouterr().err
+
+
+def test_steps_per_iteration_for_each_player():
+    """disc_steps and gen_steps set how many updates each player makes per iteration."""
+    opts = SolverOptions.build(SEED, {"iterations": 1, "disc_steps": 3, "gen_steps": 2})
+    trainer = _Trainer(SEED, "adversarial", opts, 0, "cpu", torch.float32, False, ())
+    st = trainer.init_state()
+    trainer.iterate(st)
+    steps = [int(next(iter(o.state.values()))["step"]) for o in st.optimizers]
+    assert steps == [2, 3]  # [generator, discriminator]

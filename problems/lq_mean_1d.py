@@ -7,15 +7,16 @@
     HJB: -u_t - nu u_xx + B^2 u_x^2 / (2 R) - A x u_x - (Q x^2 + Qbar (x - S z)^2) / 2 = 0,
     FP:  m_t - nu m_xx - (m (B^2 u_x / R - A x))_x = 0,   nu = sigma^2 / 2.
 
-Qbar_T = 0 (a terminal condition must be a closed form of x to be imposed exactly). S = 1/2 != 1, so the population is pulled towards half its own mean and the mean moves from
-1 to about 0.38. The exact solution u = P x^2/2 + r x + s, m = N(z, Sigma) comes from the Riccati
+Qbar_T = 0 (a terminal condition must be a closed form of x to be imposed exactly). S = 1/2 != 1,
+so the population is pulled towards half its own mean and the mean moves from 1 to about 0.38. The exact solution u = P x^2/2 + r x + s, m = N(z, Sigma) comes from the Riccati
 system solved by ``mfgsolve._lq_exact`` (solve_ivp) and is attached as ``problem.exact_solution``,
 which ``compare`` uses.
 
 The line is truncated to the box [-1.5, 3] (reflecting walls: no flux for m, Neumann for u). The
-largest mass of the exact Gaussian outside the box over t in [0, 1] is 1.2e-7, so the truncation
-changes m by far less than the accuracy targets; u of the truncated problem has a thin boundary
-layer at the walls (width ~ nu / |u_x| ~ 0.05, where m < 1e-7): see docs/finite_horizon.md.
+largest mass of the exact Gaussian outside the box over t in [0, 1] is 1.5e-6 (``mass_outside``),
+so the truncation changes m by far less than the accuracy target. The exact u does not satisfy the
+wall condition (u_x = P x + r != 0); the solver weights the Neumann loss by the density at the wall,
+which is negligible here (see docs/finite_horizon.md).
 """
 
 import sympy as sp

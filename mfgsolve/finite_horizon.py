@@ -58,6 +58,7 @@ __all__ = [
     "SpaceTimeDensity",
     "lower_finite_horizon",
     "finite_horizon_figures",
+    "errors_over_time",
     "exact_reference",
 ]
 

@@ -7,6 +7,7 @@ Public API (see docs/): problems (:class:`Torus`, :class:`Box`, :class:`ErgodicM
 
 from .compare import compare
 from .fbsde import FBSDE, FBSDESolution, compare_fbsde, solve_fbsde
+from .nonlocal_terms import Expectation
 from .problem import MFG, Box, ErgodicMFG, ProblemError, Torus, load_problem
 from .reference import ReferenceSolution, ReferenceSolveError, reference_solve
 from .solution import Solution, solve
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Box",
     "ErgodicMFG",
+    "Expectation",
     "FBSDE",
     "FBSDESolution",
     "MFG",

@@ -146,6 +146,10 @@ BENCHMARKS: dict[str, tuple[Callable[[Path, bool], list[dict[str, Any]]], str]] 
         _from_module("mfgsolve._lowering_bench"),
         "step time with sympy-lowered vs hand-written residuals (target ratio <= 1.10)",
     ),
+    "finite-horizon": (
+        _from_module("mfgsolve._fh_bench"),
+        "finite-horizon MFGs: LQ mean-coupled, manufactured 1-D/2-D, crowd motion vs reference",
+    ),
     "reference": (
         _from_module("mfgsolve.reference.bench"),
         "finite-difference reference: accuracy, order, speed",

@@ -190,8 +190,8 @@ def cmd_compare(args) -> int:
     ):
         sol_dir = sol_dir / "solution"
     sol = Solution.load(sol_dir, problem=problem)
-    if args.exact:
-        ref = None
+    if args.exact or getattr(problem, "exact_solution", None) is not None:
+        ref = None  # closed forms (problem.exact or a computed exact solution such as Riccati LQ)
     else:
         from .reference import ReferenceSolution, reference_solve
 
@@ -245,7 +245,7 @@ def cmd_bench(args) -> int:
 
     if args.name is None:
         for name, (_, text) in BENCHMARKS.items():
-            print(f"  {name:10s} {text}")
+            print(f"  {name:15s} {text}")
         return 0
     if args.name not in BENCHMARKS:
         raise _BadInput(f"unknown benchmark {args.name!r}; fix: use one of {', '.join(BENCHMARKS)}")

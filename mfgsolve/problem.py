@@ -53,6 +53,31 @@ def _as_float(value: Any, what: str, name: str | None, fix: str) -> float:
     return number
 
 
+def check_time_interval(
+    time: Any, params: Mapping, name: str | None
+) -> tuple[sp.Symbol, float, float]:
+    """Validate ``time=(t, t0, T)`` (numbers or expressions in ``params``) and return it with floats."""
+    try:
+        t, t0, T = time
+    except (TypeError, ValueError):
+        raise _fail(name, f"time={time!r} is not (t, t0, T)", "write time=(t, 0, 1)") from None
+    if not isinstance(t, sp.Symbol):
+        raise _fail(
+            name, f"time symbol {t!r} is not a sympy Symbol", "write time=(sp.Symbol('t'), 0, 1)"
+        )
+    t0 = _as_float(sp.sympify(t0).subs(params), "initial time", name, "write time=(t, 0, T)")
+    T = _as_float(
+        sp.sympify(T).subs(params), "horizon T", name, "write time=(t, 0, T) with a number T"
+    )
+    if t0 >= T:
+        raise _fail(
+            name,
+            f"horizon T={T} is not after the initial time {t0}",
+            "use T > t0, e.g. time=(t, 0, 1)",
+        )
+    return t, t0, T
+
+
 def _check_symbols(symbols: Any, kind: str) -> tuple[sp.Symbol, ...]:
     if isinstance(symbols, sp.Symbol):
         symbols = [symbols]
@@ -569,39 +594,13 @@ class MFG(_ProblemBase):
         name=None,
     ):
         self.name = str(name) if name is not None else None
-        try:
-            t, t0, T = time
-        except (TypeError, ValueError):
-            raise _fail(
-                self.name, f"time={time!r} is not (t, t0, T)", "write time=(t, 0, 1)"
-            ) from None
-        if not isinstance(t, sp.Symbol):
-            raise _fail(
-                self.name,
-                f"time symbol {t!r} is not a sympy Symbol",
-                "write time=(sp.Symbol('t'), 0, 1)",
-            )
+        self.params = self._check_params(params)
+        t, t0, T = check_time_interval(time, self.params, self.name)
         if isinstance(domain, (Torus, Box)) and t in domain.symbols:
             raise _fail(
                 self.name,
                 f"time symbol {t} is also a space coordinate",
                 "use a different symbol for time",
-            )
-        self.params = self._check_params(params)
-        t0 = _as_float(
-            sp.sympify(t0).subs(self.params), "initial time", self.name, "write time=(t, 0, T)"
-        )
-        T = _as_float(
-            sp.sympify(T).subs(self.params),
-            "horizon T",
-            self.name,
-            "write time=(t, 0, T) with a number T",
-        )
-        if t0 >= T:
-            raise _fail(
-                self.name,
-                f"horizon T={T} is not after the initial time {t0}",
-                "use T > t0, e.g. time=(t, 0, 1)",
             )
         self.time, self.t0, self.T = t, t0, T
         self._setup_common(

@@ -24,7 +24,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from mfgsolve.problem import ProblemError
+from mfgsolve.problem import ProblemError, check_time_interval
 
 from ._lower import E, LoweringError, compile_expr, is_vector, vsum
 
@@ -126,27 +126,7 @@ class FBSDE:
         return out
 
     def _check_time(self, time) -> tuple[sp.Symbol, float, float]:
-        try:
-            t, t0, T = time
-        except (TypeError, ValueError):
-            raise _fail(
-                self.name, f"time={time!r} is not (t, t0, T)", "write time=(t, 0, 1)"
-            ) from None
-        if not isinstance(t, sp.Symbol):
-            raise _fail(
-                self.name,
-                f"time symbol {t!r} is not a sympy Symbol",
-                "write time=(sp.Symbol('t'), 0, 1)",
-            )
-        t0 = _number(
-            sp.sympify(t0).subs(self.params), "initial time", self.name, "write time=(t, 0, T)"
-        )
-        T = _number(sp.sympify(T).subs(self.params), "horizon T", self.name, "write time=(t, 0, T)")
-        if t0 >= T:
-            raise _fail(
-                self.name, f"horizon T={T} is not after the initial time {t0}", "use T > t0"
-            )
-        return t, t0, T
+        return check_time_interval(time, self.params, self.name)
 
     def _check_symbols(self, state, value, gradient):
         for sym, role, example in (

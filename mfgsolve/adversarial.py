@@ -246,6 +246,16 @@ def build_networks(
 
 
 class _Trainer:
+    def _setup(self, problem, method, opts, seed, device, dtype, progress, callbacks) -> None:
+        """Checks and attributes shared by the ergodic and the finite-horizon trainers."""
+        if method not in ("adversarial", "joint"):
+            raise ProblemError(
+                f"unknown method {method!r}; fix: use method='adversarial' or 'joint'"
+            )
+        self.problem, self.method, self.opts = problem, method, opts
+        self.seed, self.device, self.dtype = seed, torch.device(device), dtype
+        self.progress, self.callbacks = progress, list(callbacks)
+
     def __init__(
         self,
         problem: ErgodicMFG,
@@ -259,15 +269,9 @@ class _Trainer:
     ):
         if not isinstance(problem, ErgodicMFG):
             raise ProblemError(
-                f"problem '{problem.name}': the network solver handles ErgodicMFG problems; fix: finite-horizon MFG solving is not available yet"
+                f"problem '{problem.name}': this trainer handles ErgodicMFG problems; fix: call solve(), which picks the trainer for the problem type"
             )
-        if method not in ("adversarial", "joint"):
-            raise ProblemError(
-                f"unknown method {method!r}; fix: use method='adversarial' or 'joint'"
-            )
-        self.problem, self.method, self.opts = problem, method, opts
-        self.seed, self.device, self.dtype = seed, torch.device(device), dtype
-        self.progress, self.callbacks = progress, list(callbacks)
+        self._setup(problem, method, opts, seed, device, dtype, progress, callbacks)
         self.residuals: Residuals = lower(problem)
         use_ls = self.residuals.constant_coefficient is not None and opts.constant != "trained"
         if opts.constant == "least_squares" and self.residuals.constant_coefficient is None:

@@ -451,13 +451,7 @@ class FiniteHorizonTrainer(_Trainer):
             raise ProblemError(
                 f"problem '{problem.name}' is not a finite-horizon MFG; fix: use the ergodic trainer"
             )
-        if method not in ("adversarial", "joint"):
-            raise ProblemError(
-                f"unknown method {method!r}; fix: use method='adversarial' or 'joint'"
-            )
-        self.problem, self.method, self.opts = problem, method, opts
-        self.seed, self.device, self.dtype = seed, torch.device(device), dtype
-        self.progress, self.callbacks = progress, list(callbacks)
+        self._setup(problem, method, opts, seed, device, dtype, progress, callbacks)
         self.residuals = lower_finite_horizon(problem)
         self.least_squares = False
         self.slices = opts.time_slices

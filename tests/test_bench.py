@@ -35,6 +35,13 @@ def test_format_table_and_registry():
         and "0.000123" in lines[2]
         and lines[3].split()[0] == "-"
     )
-    assert {"seed-1d", "seed-4d", "defaults", "lowering", "finite-horizon", "reference", "dynamics", "fbsde"} <= set(
-        BENCHMARKS
-    )
+    assert {
+        "seed-1d",
+        "seed-4d",
+        "defaults",
+        "lowering",
+        "finite-horizon",
+        "reference",
+        "dynamics",
+        "fbsde",
+    } <= set(BENCHMARKS)

@@ -114,9 +114,15 @@ def test_diverging_run_exits_1_and_keeps_files_intact(tmp_path, capsys):
     (out / "metrics.json").write_text('{"kept": true}')
     assert main(["solve", str(path), "--iterations", "20", "--quiet", "--out", str(out)]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert all(line.startswith("warning: iteration 1: HJB loss became nan; rolled back") for line in lines[:-1])
+    assert all(
+        line.startswith("warning: iteration 1: HJB loss became nan; rolled back")
+        for line in lines[:-1]
+    )
     assert len(lines) == 4  # three rollbacks, then the one-line failure
-    assert lines[-1].startswith("mfgsolve: failed: problem 'nan': iteration 1: HJB loss became nan") and "fix:" in lines[-1]
+    assert (
+        lines[-1].startswith("mfgsolve: failed: problem 'nan': iteration 1: HJB loss became nan")
+        and "fix:" in lines[-1]
+    )
     assert json.loads((out / "metrics.json").read_text()) == {"kept": True}
 
 

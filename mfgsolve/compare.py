@@ -315,6 +315,19 @@ def _maps(solution, reference, m_ex, u_ex, path: Path) -> Path:
     return path
 
 
+def _heatmap(fig, ax, X, Y, data, title: str, cmap: str, xlabel: str, ylabel: str) -> None:
+    """One pcolormesh panel with a colorbar; the diverging map (errors) gets symmetric limits."""
+    kw = {}
+    if cmap == "RdBu_r":
+        lim = float(np.max(np.abs(data))) or 1.0
+        kw = {"vmin": -lim, "vmax": lim}
+    im = ax.pcolormesh(X, Y, data, shading="auto", cmap=cmap, **kw)
+    fig.colorbar(im, ax=ax)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
 def _save(fig, path: Path) -> None:
     import io
 

@@ -631,7 +631,7 @@ def finite_horizon_figures(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .compare import _history_curve, _save
+    from .compare import _heatmap, _history_curve, _save
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -659,16 +659,7 @@ def finite_horizon_figures(
                 panels += [(ref, f"{title}: {ref_label}", "viridis")]
                 panels += [(net - ref, f"{title}: network - {ref_label}", "RdBu_r")]
             for c, (data, label, cmap) in enumerate(panels):
-                ax = axes[r, c]
-                kw = {}
-                if cmap == "RdBu_r":
-                    lim = float(np.max(np.abs(data))) or 1.0
-                    kw = {"vmin": -lim, "vmax": lim}
-                im = ax.pcolormesh(X_, T_, data, shading="auto", cmap=cmap, **kw)
-                fig.colorbar(im, ax=ax)
-                ax.set_title(label)
-                ax.set_xlabel(names[0])
-                ax.set_ylabel(str(problem.time))
+                _heatmap(fig, axes[r, c], X_, T_, data, label, cmap, names[0], str(problem.time))
             for c in range(len(panels), 3):
                 axes[r, c].axis("off")
         fig.suptitle(f"{problem.name}: space-time fields")
@@ -698,17 +689,11 @@ def finite_horizon_figures(
                     data += [(ref, f"{ref_label}, t={t:.3g}", "viridis")]
                     data += [(net - ref, f"error, t={t:.3g}", "RdBu_r")]
                 for r, (vals, label, cmap) in enumerate(data):
-                    ax = axes[r, c]
-                    kw = {}
-                    if cmap == "RdBu_r":
-                        lim = float(np.max(np.abs(vals))) or 1.0
-                        kw = {"vmin": -lim, "vmax": lim}
-                    im = ax.pcolormesh(X, Y, vals, shading="auto", cmap=cmap, **kw)
-                    fig.colorbar(im, ax=ax)
-                    ax.set_title(f"{key}: {label}", fontsize=10)
-                    ax.set_xlabel(names[0])
-                    ax.set_ylabel(names[1])
-                    ax.set_aspect("equal")
+                    _heatmap(
+                        fig, axes[r, c], X, Y, vals, f"{key}: {label}", cmap, names[0], names[1]
+                    )
+                    axes[r, c].title.set_fontsize(10)
+                    axes[r, c].set_aspect("equal")
             fig.suptitle(f"{problem.name}: {title} at four times ({method})")
             paths.append(out_dir / f"{prefix}snapshots_{key}.png")
             _save(fig, paths[-1])

@@ -110,6 +110,13 @@ def cmd_solve(args) -> int:
     from .solution import solve
 
     problem = _load(args.file)
+    if isinstance(args.resume, str):
+        if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
+            raise _BadInput(
+                f"--resume {args.resume} and --out {args.out} name different folders; "
+                "fix: give only --resume DIR (the run folder to continue)"
+            )
+        args.out = args.resume
     out = _out_dir(args, problem, f"solve-{args.method}-seed{args.seed}")
     opts = _options(args)
     opts.setdefault("checkpoint_dir", str(out / "checkpoint"))
@@ -121,7 +128,7 @@ def cmd_solve(args) -> int:
         device=args.device,
         dtype=args.dtype,
         progress=progress,
-        resume=args.resume,
+        resume=bool(args.resume),
         **opts,
     )
     if hasattr(sol, "figures"):  # FBSDE solutions draw their own figures
@@ -293,7 +300,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--out", help="output folder (default runs/<problem>/solve-<method>-seed<k>)")
     s.add_argument(
-        "--resume", action="store_true", help="continue from the checkpoint in the output folder"
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="DIR",
+        help="continue a killed run from the checkpoint in DIR (default: the output folder)",
     )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_solve)

@@ -152,3 +152,75 @@ def test_python_dash_m_entry_point():
         and proc.stderr.count("\n") == 1
         and "no such problem file" in proc.stderr
     )
+
+
+def _solve_command(out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mfgsolve",
+        "solve",
+        SEED,
+        "--iterations",
+        "120",
+        "--option",
+        "checkpoint_every=5",
+        "--option",
+        "eval_every=20",
+        "--quiet",
+        *extra,
+    ]
+
+
+def _final_metrics(out: Path) -> dict:
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k != "seconds"}
+
+
+def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp_path):
+    """SIGKILL at a random moment of `mfgsolve solve`, 5 of 5 trials, then `--resume DIR`:
+    the final metrics equal those of the uninterrupted run with the same seed, bitwise."""
+    import os
+    import signal
+    import time
+
+    import numpy as np
+    import torch
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    full = tmp_path / "full"
+    start = time.perf_counter()
+    subprocess.run(_solve_command(full, "--out", str(full)), env=env, check=True)
+    duration = time.perf_counter() - start
+    training = json.loads((full / "metrics.json").read_text())["seconds"]
+    expected = _final_metrics(full)
+    rng = np.random.default_rng(2026)
+    killed_at = []
+    for trial in range(5):
+        out = tmp_path / f"trial{trial}"
+        ckpt = out / "checkpoint" / "train_state.pt"
+        proc = subprocess.Popen(_solve_command(out, "--out", str(out)), env=env)
+        if trial == 0:  # anywhere in the process's life, start-up included
+            moment = rng.uniform(0.05, 0.95) * duration
+        else:  # during training: after its first checkpoint, before its end (or in the writes)
+            while not ckpt.exists() and proc.poll() is None:
+                time.sleep(0.01)
+            moment = rng.uniform(0.0, 1.1) * training
+        try:
+            proc.wait(timeout=moment)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        last = torch.load(ckpt, weights_only=True)["iteration"] if ckpt.exists() else None
+        killed_at.append(f"trial {trial}: exit {proc.returncode}, last checkpoint at {last}")
+        subprocess.run(_solve_command(out, "--resume", str(out)), env=env, check=True)
+        assert _final_metrics(out) == expected, killed_at[-1]
+    # the trials really interrupted runs, most of them mid-training
+    assert sum("exit -9" in k for k in killed_at) >= 4, killed_at
+    assert sum("exit -9" in k and "None" not in k for k in killed_at) >= 3, killed_at
+
+
+def test_resume_dir_and_a_different_out_is_a_clear_error(tmp_path, capsys):
+    code = main(["solve", SEED, "--resume", str(tmp_path / "a"), "--out", str(tmp_path / "b")])
+    assert code == 2
+    assert "fix: give only --resume DIR" in capsys.readouterr().err

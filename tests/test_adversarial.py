@@ -181,3 +181,97 @@ def test_steps_per_iteration_for_each_player():
     trainer.iterate(st)
     steps = [int(next(iter(o.state.values()))["step"]) for o in st.optimizers]
     assert steps == [2, 3]  # [generator, discriminator]
+
+
+class _FaultyTrainer(_Trainer):
+    """Injects NaN once at each chosen (iteration, kind): kind 'fp' or 'hjb' poisons that loss,
+    'grad' makes a finite loss have a NaN gradient."""
+
+    def __init__(self, faults, *args):
+        super().__init__(*args)
+        self.faults, self.current = set(faults), 0
+
+    def iterate(self, st):
+        self.current = st.iteration + 1
+        return super().iterate(st)
+
+    def losses(self, st, points, frozen):
+        out = super().losses(st, points, frozen)
+        for kind in ("fp", "hjb"):
+            if (self.current, kind) in self.faults and kind in out:
+                self.faults.discard((self.current, kind))
+                out[kind] = out[kind] * float("nan")
+        return out
+
+    def _step(self, opt, loss, params):
+        if (self.current, "grad") in self.faults:
+            self.faults.discard((self.current, "grad"))
+            loss = loss + torch.sqrt(params[0] * 0).sum()  # value 0, gradient 0 * inf = NaN
+        return super()._step(opt, loss, params)
+
+
+def _faulty_run(faults, tmp_path, max_recoveries=3):
+    opts = SolverOptions(
+        iterations=60,
+        eval_every=10,
+        checkpoint_every=10,
+        checkpoint_dir=str(tmp_path),
+        max_recoveries=max_recoveries,
+    )
+    trainer = _FaultyTrainer(faults, SEED, "adversarial", opts, 0, "cpu", torch.float32, False, ())
+    st = trainer.init_state()
+    trainer.run(st)
+    return trainer, st
+
+
+def _checkpoint_is_finite(path):
+    state = torch.load(path / "train_state.pt", weights_only=True)
+    tensors = []
+
+    def walk(obj):
+        if isinstance(obj, torch.Tensor):
+            tensors.append(obj)
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                walk(v)
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                walk(v)
+
+    walk(state)
+    return bool(tensors) and all(
+        torch.isfinite(t.float()).all() for t in tensors if t.is_floating_point()
+    )
+
+
+_RNG = np.random.default_rng(7)
+_FAULT_SETS = [
+    [
+        (int(it), kind)
+        for it, kind in zip(
+            _RNG.integers(1, 61, size=n), _RNG.choice(["fp", "hjb", "grad"], size=n)
+        )
+    ]
+    for n in (1, 1, 1, 2, 2, 3, 4, 5)
+]
+
+
+@pytest.mark.parametrize("faults", _FAULT_SETS, ids=str)
+def test_injected_nan_is_recovered_or_stops_cleanly(faults, tmp_path, capsys):
+    """Every injected NaN (loss or gradient, generator or discriminator) is caught at its step: up to
+    max_recoveries rollbacks with halved lr the run finishes finite; beyond, it stops naming the
+    iteration and the loss. The checkpoint on disk never holds a NaN."""
+    n = len(set(faults))
+    if n <= 3:
+        trainer, st = _faulty_run(faults, tmp_path)
+        assert st.iteration == 60 and not trainer.faults  # every fault fired and was recovered
+        assert capsys.readouterr().err.count("rolled back") == n
+        assert st.schedulers[0].base_lrs[0] == pytest.approx(2e-3 / 2**n)  # halved per rollback
+        assert all(np.isfinite(r["m_rel_l2"]) for r in st.history)
+    else:
+        with pytest.raises(
+            TrainingDiverged,
+            match=r"iteration \d+: (FP|HJB) loss became nan|gradient of the (FP|HJB) loss",
+        ):
+            _faulty_run(faults, tmp_path)
+    assert _checkpoint_is_finite(tmp_path) or not (tmp_path / "train_state.pt").exists()

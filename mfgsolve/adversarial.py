@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ._io import atomic_torch_save, safe_torch_load
 from ._metrics import exact_functions, field_errors
+from .derivatives import ENGINES, choose_engine
 from .lowering import Residuals, lower
 from .nets import DensityNetwork, InputMap, ValueNetwork, make_body
 from .problem import MFG, ErgodicMFG, ProblemError
@@ -72,6 +73,10 @@ class SolverOptions:
         time_slices: finite-horizon problems: times per batch (batch_size // time_slices space
             points each; 0: 16).
         boundary_weight: finite-horizon problems on a box: weight of the Neumann / no-flux losses.
+        derivatives: derivative engine of the ergodic residuals: "auto" (by dimension), "autograd",
+            "func" (torch.func, exact Laplacian) or "hutchinson" (stochastic trace); see
+            :mod:`mfgsolve.derivatives`. Evaluation always uses an exact engine.
+        hutchinson_probes: Rademacher probes per point for "hutchinson".
     """
 
     iterations: int = 2000
@@ -104,6 +109,8 @@ class SolverOptions:
     diagnostics: bool = False
     time_slices: int = 0
     boundary_weight: float = 1.0
+    derivatives: str = "auto"
+    hutchinson_probes: int = 4
 
     @classmethod
     def build(cls, problem, overrides: dict[str, Any]) -> SolverOptions:
@@ -150,6 +157,11 @@ class SolverOptions:
             (self.harmonics >= 1, "harmonics must be >= 1"),
             (self.time_slices >= 0, "time_slices must be >= 0 (0: automatic)"),
             (self.boundary_weight >= 0, "boundary_weight must be >= 0"),
+            (
+                self.derivatives in ENGINES,
+                f"derivatives must be one of {', '.join(repr(e) for e in ENGINES)}",
+            ),
+            (self.hutchinson_probes >= 1, "hutchinson_probes must be >= 1"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -279,6 +291,9 @@ class _Trainer:
                 f"problem '{problem.name}': constant='least_squares' needs the constant to enter the HJB linearly; fix: use constant='trained'"
             )
         self.least_squares = use_ls
+        self.engine = choose_engine(opts.derivatives, problem.dim)
+        # evaluation is exact: the stochastic trace only serves training
+        self.eval_engine = "func" if self.engine == "hutchinson" else self.engine
         self.quad = quadrature(problem.domain, opts.quadrature_points, seed=seed).to(
             self.device, dtype
         )
@@ -387,7 +402,14 @@ class _Trainer:
         if "m" in frozen:
             log_z = log_z.detach()
         fields = _Fields(st.value_net, st.density_net, log_z)
-        caches = self.residuals.caches(points, fields, frozen=frozen)
+        caches = self.residuals.caches(
+            points,
+            fields,
+            frozen=frozen,
+            engine=self.engine,
+            probes=self.opts.hutchinson_probes,
+            generator=st.sampler.generator,
+        )
         out: dict[str, torch.Tensor] = {}
         if "u" not in frozen or self.method == "joint":
             out["hjb"], out["constant"] = self._hjb_loss(points, caches, st.constant)
@@ -504,7 +526,7 @@ class _Trainer:
         coeff = self.residuals.constant_coefficient
         for chunk, w in zip(nodes.split(4096), weights.split(4096)):
             pts = chunk.clone().requires_grad_(True)
-            caches = self.residuals.caches(pts, fields, create_graph=False)
+            caches = self.residuals.caches(pts, fields, create_graph=False, engine=self.eval_engine)
             if self.least_squares:
                 rest = self.residuals.hjb(pts, caches).detach().double().cpu()
                 m = torch.exp(caches["logm"](()).detach().double().cpu())

@@ -452,6 +452,11 @@ class FiniteHorizonTrainer(_Trainer):
                 f"problem '{problem.name}' is not a finite-horizon MFG; fix: use the ergodic trainer"
             )
         self._setup(problem, method, opts, seed, device, dtype, progress, callbacks)
+        if opts.derivatives not in ("auto", "autograd"):
+            raise ProblemError(
+                f"problem '{problem.name}': derivatives={opts.derivatives!r} is for ergodic problems; "
+                "fix: leave derivatives='auto' (finite-horizon residuals use reverse mode)"
+            )
         self.residuals = lower_finite_horizon(problem)
         self.least_squares = False
         self.slices = opts.time_slices

@@ -25,6 +25,7 @@ import torch
 from sympy.core.function import AppliedUndef
 from sympy.printing.codeprinter import PrintMethodNotImplementedError
 
+from .derivatives import DerivativeCache, make_cache
 from .problem import MFG, ErgodicMFG, ProblemError
 
 __all__ = ["Fields", "LoweredResidual", "Residuals", "lower", "DerivativeCache"]
@@ -38,59 +39,6 @@ class Fields(Protocol):
 
     def log_density(self, points: torch.Tensor) -> torch.Tensor:  # (n, D) -> (n,)
         ...
-
-
-class DerivativeCache:
-    """Values and coordinate derivatives of one scalar field at a fixed batch of points.
-
-    Derivatives are keyed by the sorted tuple of coordinate indices (``(0, 0)`` is d2/dx0^2). Asking for
-    an order-k derivative computes the order-(k-1) parent once and differentiates it in one backward
-    pass, which yields the derivatives in *all* coordinates at once; they are all cached.
-
-    Args:
-        points: (n, D) tensor with ``requires_grad=True``.
-        values: (n,) tensor, a differentiable function of ``points``.
-        frozen: if True, returned tensors are detached from the network parameters (useful when the
-            other player's field is a constant for the current update); x-derivatives are still exact.
-        create_graph: keep the graph of the derivatives w.r.t. the parameters (needed for training).
-    """
-
-    def __init__(
-        self,
-        points: torch.Tensor,
-        values: torch.Tensor,
-        frozen: bool = False,
-        create_graph: bool = True,
-    ):
-        self.points = points
-        self.frozen = frozen
-        self.create_graph = create_graph
-        self._raw: dict[tuple[int, ...], torch.Tensor] = {(): values}
-        self._out: dict[tuple[int, ...], torch.Tensor] = {}
-
-    def __call__(self, index: Sequence[int]) -> torch.Tensor:
-        key = tuple(sorted(index))
-        if key not in self._out:
-            raw = self._derivative(key)
-            self._out[key] = raw.detach() if self.frozen else raw
-        return self._out[key]
-
-    def _derivative(self, key: tuple[int, ...]) -> torch.Tensor:
-        if key in self._raw:
-            return self._raw[key]
-        parent = key[:-1]
-        base = self._derivative(parent)
-        if not base.requires_grad:  # a field constant in x (e.g. a detached input): derivative 0
-            grads = torch.zeros_like(self.points)
-        else:
-            (grads,) = torch.autograd.grad(
-                base.sum(), self.points, create_graph=True, allow_unused=True
-            )
-            if grads is None:
-                grads = torch.zeros_like(self.points)
-        for j in range(self.points.shape[1]):
-            self._raw.setdefault(tuple(sorted(parent + (j,))), grads[:, j])
-        return self._raw[key]
 
 
 def _evaluate_numeric_constants(expr: sp.Expr) -> sp.Expr:
@@ -116,6 +64,24 @@ def _lower_log_density(expr: sp.Expr, density: AppliedUndef, log_symbol: sp.Symb
     )
 
 
+def _use_laplacians(expr: sp.Expr, fields: dict, coords: tuple[sp.Symbol, ...]) -> sp.Expr:
+    """Replace sum_i d2f/dx_i^2 by a Laplacian symbol where the residual uses f's pure second
+    derivatives only through that sum (an exact rewrite: d2f/dx_0^2 -> L - sum_{i>0} d2f/dx_i^2
+    must cancel every other one). Lets a derivative engine compute a trace instead of d terms."""
+    if len(coords) < 2:
+        return expr
+    for func, (_name, symbol) in fields.items():
+        second = [sp.Derivative(func, (x, 2)) for x in coords]
+        if not any(expr.has(s) for s in second):
+            continue
+        trial = expr.xreplace({second[0]: symbol - sp.Add(*second[1:])})
+        if any(trial.has(s) for s in second[1:]):
+            trial = sp.expand_mul(trial)
+        if not any(trial.has(s) for s in second):
+            expr = trial
+    return expr
+
+
 @dataclass
 class LoweredResidual:
     """A residual ready for torch: ``fn(*coords, *constants, *field_terms)``.
@@ -123,7 +89,8 @@ class LoweredResidual:
     Attributes:
         label: "HJB" or "FP".
         expr: the rewritten sympy expression (dummies for field terms).
-        terms: list of (field, derivative index) in argument order; field is "u", "m" or "logm".
+        terms: list of (field, derivative index) in argument order; field is "u", "m" or "logm";
+            the index is a tuple of coordinate indices or "lap" (the Laplacian).
         constants: the unknown scalar symbols in argument order (e.g. the ergodic constant).
         fn: the lambdified torch function.
     """
@@ -131,7 +98,7 @@ class LoweredResidual:
     label: str
     expr: sp.Expr
     coords: tuple[sp.Symbol, ...]
-    terms: list[tuple[str, tuple[int, ...]]]
+    terms: list[tuple[str, tuple[int, ...] | str]]
     constants: tuple[sp.Symbol, ...]
     fn: Callable[..., torch.Tensor]
     needs: set[str] = field(default_factory=set)
@@ -163,16 +130,26 @@ def _lower_one(
     expr = _lower_log_density(expr, problem.density, logm)
     index_of = {s: i for i, s in enumerate(coords)}
     names = {problem.value.func: "u", problem.density.func: "m"}
+    laplacians = {
+        problem.value: ("u", sp.Dummy("lap_u")),
+        problem.density: ("m", sp.Dummy("lap_m")),
+    }
+    if isinstance(problem, ErgodicMFG):  # (space-time residuals keep their terms: no "lap" in x, t)
+        expr = _use_laplacians(expr, laplacians, coords)
     replacements: dict[sp.Basic, sp.Symbol] = {}
-    terms: list[tuple[str, tuple[int, ...]]] = []
+    terms: list[tuple[str, tuple[int, ...] | str]] = []
 
-    def term_symbol(name: str, index: tuple[int, ...]) -> sp.Symbol:
+    def term_symbol(name: str, index: tuple[int, ...] | str) -> sp.Symbol:
         key = (name, index)
         if key not in terms:
             terms.append(key)
         return dummies[key]
 
-    dummies: dict[tuple[str, tuple[int, ...]], sp.Symbol] = {}
+    dummies: dict[tuple[str, tuple[int, ...] | str], sp.Symbol] = {}
+    for name, symbol in laplacians.values():
+        if symbol in expr.free_symbols:
+            dummies[(name, "lap")] = symbol
+            terms.append((name, "lap"))
     # Derivatives first (they contain the bare functions).
     for d in sorted(expr.atoms(sp.Derivative), key=sp.default_sort_key):
         name = names[d.expr.func]
@@ -229,25 +206,40 @@ class Residuals:
         fields: Fields,
         frozen: Sequence[str] = (),
         create_graph: bool = True,
+        engine: str = "autograd",
+        probes: int = 4,
+        generator: torch.Generator | None = None,
     ) -> dict[str, DerivativeCache]:
-        """Lazy derivative caches of u, m and log m at ``points`` (points must require grad)."""
+        """Lazy derivative caches of u, m and log m at ``points`` (points must require grad).
+
+        Args:
+            points, fields: where and what to differentiate.
+            frozen: fields ("u", "m") whose terms are detached from the parameters.
+            create_graph: keep the graph for a parameter update.
+            engine: a resolved derivative engine ("autograd", "func", "hutchinson").
+            probes, generator: Hutchinson probes per point and their random generator.
+        """
+
+        def field(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+            if name == "u":
+                return fields.value
+            if name == "logm":
+                return fields.log_density
+            return lambda p: torch.exp(fields.log_density(p))
 
         class _Lazy(dict):
             def __missing__(inner, name: str) -> DerivativeCache:  # noqa: N805
-                if name == "u":
+                if name not in ("u", "m", "logm"):
+                    raise KeyError(name)
+                if name == "m" and engine == "autograd":  # reuse the log-density forward pass
                     cache = DerivativeCache(
-                        points, fields.value(points), "u" in frozen, create_graph
-                    )
-                elif name == "logm":
-                    cache = DerivativeCache(
-                        points, fields.log_density(points), "m" in frozen, create_graph
-                    )
-                elif name == "m":
-                    cache = DerivativeCache(
-                        points, torch.exp(inner["logm"]._raw[()]), "m" in frozen, create_graph
+                        points, torch.exp(inner["logm"].values), "m" in frozen, create_graph
                     )
                 else:
-                    raise KeyError(name)
+                    is_frozen = ("u" if name == "u" else "m") in frozen
+                    cache = make_cache(
+                        engine, points, field(name), is_frozen, create_graph, probes, generator
+                    )
                 inner[name] = cache
                 return cache
 

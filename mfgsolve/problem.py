@@ -7,6 +7,7 @@ raises :class:`ProblemError` with a one-line message that names the problem and 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import math
 import sys
 import traceback
@@ -780,11 +781,37 @@ def _problem_types() -> tuple[type, ...]:
     return tuple(types)
 
 
-def load_problem(path: str | Path) -> Any:
+def _make_with_settings(path: Path, module: Any, settings: dict[str, Any]) -> Any:
+    make = getattr(module, "make_problem", None)
+    if not callable(make):
+        raise ProblemError(
+            f"{path}: settings {sorted(settings)} given but the file defines no make_problem(**settings); "
+            "fix: drop the settings, or define make_problem in the file"
+        )
+    accepted = inspect.signature(make).parameters
+    unknown = sorted(set(settings) - set(accepted))
+    if unknown and not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+        raise ProblemError(
+            f"{path}: unknown setting(s) {unknown}; fix: use some of {sorted(accepted)}"
+        )
+    try:
+        return make(**settings)
+    except ProblemError as exc:
+        raise ProblemError(f"{path}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ProblemError(
+            f"{path}: make_problem({', '.join(f'{k}={v!r}' for k, v in settings.items())}) failed: {exc}; "
+            "fix: check the settings' values"
+        ) from None
+
+
+def load_problem(path: str | Path, **settings: Any) -> Any:
     """Import a problem file and return its validated module-level ``problem``.
 
     Args:
         path: a Python file defining ``problem`` (an ErgodicMFG, MFG or FBSDE).
+        **settings: for a family of problems (a file that also defines ``make_problem(**settings)``,
+            e.g. the dimension ``d``): the problem built with these settings instead of ``problem``.
 
     Returns:
         The problem object.
@@ -835,6 +862,8 @@ def load_problem(path: str | Path) -> Any:
             f"{path}: defines no `problem`; fix: assign `problem = ErgodicMFG(...)` (or MFG / FBSDE) at module level"
         )
     problem = module.problem
+    if settings:
+        problem = _make_with_settings(path, module, settings)
     if not isinstance(problem, _problem_types()):
         raise ProblemError(
             f"{path}: `problem` is a {type(problem).__name__}, not an ErgodicMFG, MFG or FBSDE; fix: build it with one of those classes"

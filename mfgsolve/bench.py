@@ -146,6 +146,10 @@ BENCHMARKS: dict[str, tuple[Callable[[Path, bool], list[dict[str, Any]]], str]] 
         _from_module("mfgsolve._lowering_bench"),
         "step time with sympy-lowered vs hand-written residuals (target ratio <= 1.10)",
     ),
+    "scaling": (
+        _from_module("mfgsolve._scaling_bench"),
+        "seed problem family d = 1, 2, 4, 8, 16 and the seed 4-D problem: time, step time, errors",
+    ),
     "finite-horizon": (
         _from_module("mfgsolve._fh_bench"),
         "finite-horizon MFGs: LQ mean-coupled, manufactured 1-D/2-D, crowd motion vs reference",

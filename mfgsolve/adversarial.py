@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from ._io import atomic_torch_save, safe_torch_load
 from ._metrics import exact_functions, field_errors
 from .derivatives import ENGINES, choose_engine
@@ -266,7 +267,20 @@ class _Trainer:
             )
         self.problem, self.method, self.opts = problem, method, opts
         self.seed, self.device, self.dtype = seed, torch.device(device), dtype
-        self.progress, self.callbacks = progress, list(callbacks)
+        self.rank, self.world_size = distributed.world()
+        # one progress bar and one checkpoint writer per run: process 0's
+        self.progress, self.callbacks = progress and self.rank == 0, list(callbacks)
+        if self.world_size > 1:
+            if isinstance(problem, MFG):
+                raise ProblemError(
+                    f"problem '{problem.name}': data-parallel training is for ergodic problems; "
+                    "fix: run finite-horizon problems in one process"
+                )
+            if opts.batch_size % self.world_size:
+                raise ProblemError(
+                    f"batch_size {opts.batch_size} is not divisible by the {self.world_size} processes; "
+                    "fix: choose a batch_size that is a multiple of --nproc_per_node"
+                )
 
     def __init__(
         self,
@@ -388,7 +402,12 @@ class _Trainer:
         res = self.residuals
         if self.least_squares:
             rest = res.hjb(points, caches)
-            c_star = -rest.mean() / res.constant_coefficient
+            if self.world_size > 1:
+                # the mean over the global batch; as the residuals then sum to zero over it, the
+                # gradient through this mean vanishes and detaching it changes nothing
+                c_star = -distributed.all_mean(rest.mean()) / res.constant_coefficient
+            else:
+                c_star = -rest.mean() / res.constant_coefficient
             r = rest + res.constant_coefficient * c_star
             return (r**2).mean(), c_star.detach()
         r = res.hjb(points, caches, [constant])
@@ -420,7 +439,8 @@ class _Trainer:
 
     # ----- one iteration ---------------------------------------------------------------------
     def _points(self, st: TrainState) -> torch.Tensor:
-        return st.sampler.sample().to(self.device, self.dtype).requires_grad_(True)
+        points = distributed.shard(st.sampler.sample())  # the whole batch in one process
+        return points.to(self.device, self.dtype).requires_grad_(True)
 
     def _step(
         self, opt: torch.optim.Optimizer, loss: torch.Tensor, params: list[torch.Tensor]
@@ -429,6 +449,7 @@ class _Trainer:
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         for p, g in zip(params, grads):
             p.grad = g if g is not None else torch.zeros_like(p)
+        distributed.average_gradients(params)
         norm = torch.nn.utils.clip_grad_norm_(
             params, self.opts.grad_clip if self.opts.grad_clip > 0 else float("inf")
         )
@@ -446,7 +467,7 @@ class _Trainer:
             for _ in range(opts.disc_steps):
                 pts = self._points(st)
                 loss = self.losses(st, pts, frozen=("u",))["fp"]
-                record["loss_fp"] = float(loss.detach())
+                record["loss_fp"] = _mean(loss)
                 record["grad_disc"] = self._guarded_step(
                     st.optimizers[1], loss, disc_params, "FP", st
                 )
@@ -455,8 +476,8 @@ class _Trainer:
                 out = self.losses(st, pts, frozen=("m",))
                 loss = out["hjb"] + opts.beta * out["int_u"]
                 record["loss_hjb"], record["loss_int_u"] = (
-                    float(out["hjb"].detach()),
-                    float(out["int_u"].detach()),
+                    _mean(out["hjb"]),
+                    _mean(out["int_u"]),
                 )
                 record["grad_gen"] = self._guarded_step(
                     st.optimizers[0], loss, gen_params, "HJB", st
@@ -466,9 +487,9 @@ class _Trainer:
             out = self.losses(st, pts, frozen=())
             loss = out["hjb"] + out["fp"] + opts.beta * out["int_u"]
             record["loss_hjb"], record["loss_fp"], record["loss_int_u"] = (
-                float(out["hjb"].detach()),
-                float(out["fp"].detach()),
-                float(out["int_u"].detach()),
+                _mean(out["hjb"]),
+                _mean(out["fp"]),
+                _mean(out["int_u"]),
             )
             record["grad_gen"] = self._guarded_step(
                 st.optimizers[0], loss, gen_params, "HJB+FP", st
@@ -482,6 +503,9 @@ class _Trainer:
         return record
 
     def _guarded_step(self, opt, loss, params, label, st) -> float:
+        # in a data-parallel run every process must reach the same verdict (none left waiting)
+        if self.world_size > 1 and not torch.isfinite(mean := distributed.all_mean(loss)):
+            raise _NonFinite(f"{label} loss became {float(mean)}")
         if not torch.isfinite(loss):
             raise _NonFinite(f"{label} loss became {float(loss.detach())}")
         norm = self._step(opt, loss, params)
@@ -663,8 +687,12 @@ class _Trainer:
                     good = copy.deepcopy(self.state_dict(st))
                     for cb in self.callbacks:
                         cb(dict(record))
-                if ckpt is not None and (
-                    st.iteration % opts.checkpoint_every == 0 or st.iteration == opts.iterations
+                if (
+                    ckpt is not None
+                    and self.rank == 0
+                    and (
+                        st.iteration % opts.checkpoint_every == 0 or st.iteration == opts.iterations
+                    )
                 ):
                     st.seconds = time.perf_counter() - start
                     atomic_torch_save(ckpt, self.state_dict(st))
@@ -679,6 +707,11 @@ def _suggest(diag: dict[str, float], batch_size: int, lrs: dict[str, float]) -> 
     from .dynamics.diagnostics import suggest
 
     return suggest({k.removeprefix("diag/"): v for k, v in diag.items()}, batch_size, lrs)
+
+
+def _mean(loss: torch.Tensor) -> float:
+    """A batch loss as recorded: the mean over the processes of a data-parallel run."""
+    return float(distributed.all_mean(loss.detach()))
 
 
 class _NonFinite(Exception):

@@ -19,9 +19,10 @@ class _BadInput(Exception):
     pass
 
 
-def _parse_option(text: str) -> tuple[str, Any]:
+def _parse_option(text: str, flag: str = "--option") -> tuple[str, Any]:
     if "=" not in text:
-        raise _BadInput(f"--option {text!r} is not KEY=VALUE; fix: write e.g. --option width=64")
+        example = "d=8" if flag == "--set" else "width=64"
+        raise _BadInput(f"{flag} {text!r} is not KEY=VALUE; fix: write e.g. {flag} {example}")
     key, raw = text.split("=", 1)
     try:
         value = ast.literal_eval(raw)
@@ -30,10 +31,11 @@ def _parse_option(text: str) -> tuple[str, Any]:
     return key.strip().replace("-", "_"), value
 
 
-def _load(path: str):
+def _load(path: str, args=None):
     from .problem import load_problem
 
-    return load_problem(path)
+    settings = dict(_parse_option(o, "--set") for o in (getattr(args, "set", None) or []))
+    return load_problem(path, **settings)
 
 
 def _out_dir(args, problem, leaf: str) -> Path:
@@ -53,7 +55,7 @@ def cmd_check(args) -> int:
     from .lowering import lower
     from .problem import MFG, ErgodicMFG
 
-    problem = _load(args.file)
+    problem = _load(args.file, args)
     print(f"problem '{problem.name}' ({type(problem).__name__}) from {args.file}")
     print(f"  domain      {problem.domain!r}, dimension {problem.dim}")
     if not isinstance(problem, (ErgodicMFG, MFG)):
@@ -73,6 +75,8 @@ def cmd_check(args) -> int:
         for name, index in lowered.terms:
             if name == "logm":
                 terms.append("log m (exact: f - log Z)")
+            elif index == "lap":
+                terms.append(f"Laplacian of {name}")
             else:
                 terms.append(name + ("_" + "".join(coords[i] for i in index) if index else ""))
         print(f"  {label:11s} uses {', '.join(terms)}")
@@ -107,9 +111,11 @@ def _options(args) -> dict[str, Any]:
 def cmd_solve(args) -> int:
     from ._io import atomic_write_csv, atomic_write_json
     from .compare import compare, figures
+    from .distributed import init_from_environment, world
     from .solution import solve
 
-    problem = _load(args.file)
+    problem = _load(args.file, args)
+    parallel = init_from_environment(args.device)
     if isinstance(args.resume, str):
         if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
             raise _BadInput(
@@ -131,6 +137,13 @@ def cmd_solve(args) -> int:
         resume=bool(args.resume),
         **opts,
     )
+    if parallel:
+        import torch.distributed as dist
+
+        rank = world()[0]
+        dist.destroy_process_group()
+        if rank != 0:  # process 0 writes the results
+            return 0
     if hasattr(sol, "figures"):  # FBSDE solutions draw their own figures
         from .fbsde import compare_fbsde
 
@@ -158,7 +171,7 @@ def cmd_reference(args) -> int:
     from .compare import compare, reference_figures
     from .reference import reference_solve
 
-    problem = _load(args.file)
+    problem = _load(args.file, args)
     out = _out_dir(args, problem, "reference")
     kwargs = dict(_parse_option(o) for o in (args.option or []))
     ref = reference_solve(problem, grid=args.grid, **kwargs)
@@ -184,7 +197,7 @@ def cmd_compare(args) -> int:
     from .compare import compare, figures
     from .solution import Solution
 
-    problem = _load(args.file)
+    problem = _load(args.file, args)
     out = _out_dir(args, problem, "compare")
     sol_dir = (
         Path(args.solution)
@@ -229,7 +242,7 @@ def cmd_sweep(args) -> int:
     from .bench import format_table
     from .sweep import run_sweep
 
-    problem = _load(args.file)
+    problem = _load(args.file, args)
     out = _out_dir(args, problem, "sweep")
     lrs = _floats(args.lr, "lr")
     batches = _floats(args.batch_size, "batch-size", int)
@@ -266,6 +279,15 @@ def cmd_bench(args) -> int:
 # ----- parser ------------------------------------------------------------------------------------
 
 
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of a problem family (a file with make_problem), e.g. --set d=8",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mfgsolve",
@@ -275,12 +297,14 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="validate a problem file and show what the lowering found")
     c.add_argument("file")
+    _add_set(c)
     c.set_defaults(func=cmd_check)
 
     s = sub.add_parser(
         "solve", help="train the networks; write metrics.json, history.csv, figures, checkpoints"
     )
     s.add_argument("file")
+    _add_set(s)
     s.add_argument(
         "--method",
         default="adversarial",
@@ -312,6 +336,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("reference", help="finite-difference reference solution")
     r.add_argument("file")
+    _add_set(r)
     r.add_argument("--grid", type=int, help="grid points per axis")
     r.add_argument("--option", action="append", metavar="KEY=VALUE")
     r.add_argument("--out")
@@ -321,6 +346,7 @@ def _parser() -> argparse.ArgumentParser:
         "compare", help="errors and figures of a saved solution against the reference or exact"
     )
     k.add_argument("file")
+    _add_set(k)
     k.add_argument(
         "--solution", help="folder written by `mfgsolve solve` (default: its default folder)"
     )

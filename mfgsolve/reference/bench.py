@@ -179,6 +179,7 @@ def run(out_dir: Path, quick: bool = False) -> list[dict]:
                 {"seconds": 60},
                 {"grid": 64, "time_steps": 64, "richardson": False},
             ),
+            ("fh_torus_2d.py", "default: err <= 1e-3", {"error": 1e-3}, {}),
         ]
         sizes = (50, 100, 200, 400, 800, 1600)
     rows = [_row(f, target, limits, **opts) for f, target, limits, opts in cases]

@@ -116,8 +116,8 @@ def reference_solve(
         scheme: ``"monotone"`` (structure-preserving, needs ``from_hamiltonian``), ``"generic"``
             (centred differences of the sympy residuals), or ``"auto"`` (monotone when possible).
         richardson: extrapolate from the grid and its refinement, with the observed order checked
-            on a third, coarser grid. Default: on for ergodic problems in d <= 2 and finite-horizon
-            problems in 1-D.
+            on a third, coarser grid. Default: on in d <= 2 (in 2-D finite horizon it solves
+            16^2 x 16, 32^2 x 32 and 64^2 x 64: about 30 s, error 2.5e-3 instead of 1.1e-2).
         time_steps: number of time steps (finite horizon; default: as many as space nodes in 1-D).
         tol: Newton tolerance on the row-scaled residual (infinity norm).
         max_iter: Newton iterations per grid.
@@ -147,7 +147,7 @@ def reference_solve(
     name, parts = _choose_scheme(problem, scheme)
     sizes = _parse_grid(problem, grid) or _default_grid(problem, name)
     if richardson is None:
-        richardson = problem.dim <= 2 if problem.kind == "ergodic" else problem.dim == 1
+        richardson = problem.dim <= 2
     if richardson and any(n % 2 for n in sizes):
         raise ProblemError(
             f"problem '{problem.name}': Richardson extrapolation needs even grid sizes, got {sizes}; "

@@ -34,7 +34,7 @@ from .derivatives import ENGINES, choose_engine
 from .lowering import Residuals, lower
 from .nets import DensityNetwork, InputMap, ValueNetwork, make_body
 from .problem import MFG, ErgodicMFG, ProblemError
-from .sampling import CollocationSampler, quadrature
+from .sampling import CollocationSampler, density_resample, quadrature
 
 __all__ = ["SolverOptions", "TrainingDiverged", "train"]
 
@@ -63,7 +63,9 @@ class SolverOptions:
         beta: weight of the (int u)^2 penalty.
         architecture: "mlp" or "dgm"; width, depth, activation, harmonics: network shape.
         ema: decay of the weight average used for evaluation (0 disables).
-        sampling: "sobol" or "uniform" collocation points.
+        sampling: "sobol", "uniform" or "density" collocation points ("density": a share
+            ``density_fraction`` of each batch resampled from the current m, importance-weighted).
+        density_fraction: share of the batch drawn from m with sampling="density".
         quadrature_points: nodes for Z and int u (grid in d <= 2, Sobol above).
         constant: "auto" (least squares when linear), "least_squares" or "trained".
         eval_every: iterations between error evaluations recorded in ``history``.
@@ -100,6 +102,7 @@ class SolverOptions:
     harmonics: int = 1
     ema: float = 0.99
     sampling: str = "sobol"
+    density_fraction: float = 0.5
     quadrature_points: int = 0
     constant: str = "auto"
     eval_every: int = 50
@@ -163,6 +166,11 @@ class SolverOptions:
                 f"derivatives must be one of {', '.join(repr(e) for e in ENGINES)}",
             ),
             (self.hutchinson_probes >= 1, "hutchinson_probes must be >= 1"),
+            (
+                self.sampling in ("sobol", "uniform", "density"),
+                "sampling must be 'sobol', 'uniform' or 'density'",
+            ),
+            (0 <= self.density_fraction < 1, "density_fraction must be in [0, 1)"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -398,25 +406,32 @@ class _Trainer:
     def _int_u(self, value_net: ValueNetwork) -> torch.Tensor:
         return self.quad.integrate(value_net(self.quad.nodes)) / self.problem.domain.volume
 
-    def _hjb_loss(self, points, caches, constant) -> tuple[torch.Tensor, torch.Tensor]:
+    def _hjb_loss(self, points, caches, constant, weights) -> tuple[torch.Tensor, torch.Tensor]:
         res = self.residuals
         if self.least_squares:
             rest = res.hjb(points, caches)
-            if self.world_size > 1:
-                # the mean over the global batch; as the residuals then sum to zero over it, the
-                # gradient through this mean vanishes and detaching it changes nothing
-                c_star = -distributed.all_mean(rest.mean()) / res.constant_coefficient
+            if self.world_size > 1 or weights is not None:
+                # the (weighted) mean over the global batch; as the residuals then sum to zero
+                # over it, the gradient through this mean vanishes and detaching it changes nothing
+                total = distributed.all_mean(_weighted_mean(rest, weights))
+                mass = distributed.all_mean(_weighted_mean(torch.ones_like(rest), weights))
+                c_star = -(total / mass) / res.constant_coefficient
             else:
                 c_star = -rest.mean() / res.constant_coefficient
             r = rest + res.constant_coefficient * c_star
-            return (r**2).mean(), c_star.detach()
+            return _weighted_mean(r**2, weights), c_star.detach()
         r = res.hjb(points, caches, [constant])
-        return (r**2).mean(), constant.detach()
+        return _weighted_mean(r**2, weights), constant.detach()
 
     def losses(
-        self, st: TrainState, points: torch.Tensor, frozen: Sequence[str]
+        self,
+        st: TrainState,
+        points: torch.Tensor,
+        frozen: Sequence[str],
+        weights: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """HJB, FP and int-u losses at ``points``; fields listed in ``frozen`` act as constants."""
+        """HJB, FP and int-u losses at ``points`` (importance ``weights`` if given); fields listed
+        in ``frozen`` act as constants."""
         log_z = self._log_z(st.density_net)
         if "m" in frozen:
             log_z = log_z.detach()
@@ -431,16 +446,33 @@ class _Trainer:
         )
         out: dict[str, torch.Tensor] = {}
         if "u" not in frozen or self.method == "joint":
-            out["hjb"], out["constant"] = self._hjb_loss(points, caches, st.constant)
+            out["hjb"], out["constant"] = self._hjb_loss(points, caches, st.constant, weights)
             out["int_u"] = self._int_u(st.value_net) ** 2
         if "m" not in frozen or self.method == "joint":
-            out["fp"] = (self.residuals.fp(points, caches) ** 2).mean()
+            out["fp"] = _weighted_mean(self.residuals.fp(points, caches) ** 2, weights)
         return out
 
     # ----- one iteration ---------------------------------------------------------------------
-    def _points(self, st: TrainState) -> torch.Tensor:
-        points = distributed.shard(st.sampler.sample())  # the whole batch in one process
-        return points.to(self.device, self.dtype).requires_grad_(True)
+    def _batch(self, st: TrainState) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This process's collocation points (requiring grad) and importance weights (or None)."""
+        points = st.sampler.sample()  # the whole batch, in every process
+        weights = None
+        if self.opts.sampling == "density":
+            pool = torch.cat([points] + [st.sampler.sample() for _ in range(3)])
+            with torch.no_grad():
+                dev_pool = pool.to(self.device, self.dtype)
+                log_m = st.density_net(dev_pool) - self._log_z(st.density_net)
+            points, weights = density_resample(
+                dev_pool,
+                log_m,
+                self.opts.batch_size,
+                self.opts.density_fraction,
+                self.problem.domain.volume,
+                st.sampler.generator,
+            )
+            weights = distributed.shard(weights)
+        points = distributed.shard(points).to(self.device, self.dtype)
+        return points.requires_grad_(True), weights
 
     def _step(
         self, opt: torch.optim.Optimizer, loss: torch.Tensor, params: list[torch.Tensor]
@@ -465,15 +497,15 @@ class _Trainer:
         if self.method == "adversarial":
             disc_params = [p for g in st.optimizers[1].param_groups for p in g["params"]]
             for _ in range(opts.disc_steps):
-                pts = self._points(st)
-                loss = self.losses(st, pts, frozen=("u",))["fp"]
+                pts, w = self._batch(st)
+                loss = self.losses(st, pts, frozen=("u",), weights=w)["fp"]
                 record["loss_fp"] = _mean(loss)
                 record["grad_disc"] = self._guarded_step(
                     st.optimizers[1], loss, disc_params, "FP", st
                 )
             for _ in range(opts.gen_steps):
-                pts = self._points(st)
-                out = self.losses(st, pts, frozen=("m",))
+                pts, w = self._batch(st)
+                out = self.losses(st, pts, frozen=("m",), weights=w)
                 loss = out["hjb"] + opts.beta * out["int_u"]
                 record["loss_hjb"], record["loss_int_u"] = (
                     _mean(out["hjb"]),
@@ -483,8 +515,8 @@ class _Trainer:
                     st.optimizers[0], loss, gen_params, "HJB", st
                 )
         else:
-            pts = self._points(st)
-            out = self.losses(st, pts, frozen=())
+            pts, w = self._batch(st)
+            out = self.losses(st, pts, frozen=(), weights=w)
             loss = out["hjb"] + out["fp"] + opts.beta * out["int_u"]
             record["loss_hjb"], record["loss_fp"], record["loss_int_u"] = (
                 _mean(out["hjb"]),
@@ -707,6 +739,10 @@ def _suggest(diag: dict[str, float], batch_size: int, lrs: dict[str, float]) -> 
     from .dynamics.diagnostics import suggest
 
     return suggest({k.removeprefix("diag/"): v for k, v in diag.items()}, batch_size, lrs)
+
+
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    return values.mean() if weights is None else (weights * values).mean()
 
 
 def _mean(loss: torch.Tensor) -> float:

@@ -349,7 +349,10 @@ class SliceSampler:
         generator: torch.Generator,
     ):
         if method not in ("sobol", "uniform"):
-            raise ProblemError(f"unknown sampling method {method!r}; fix: use 'sobol' or 'uniform'")
+            what = "is for ergodic problems" if method == "density" else "is unknown here"
+            raise ProblemError(
+                f"sampling method {method!r} {what}; fix: use 'sobol' or 'uniform' for a finite-horizon problem"
+            )
         self.t0, self.T = problem.t0, problem.T
         self.lower = torch.as_tensor(problem.domain.lower, dtype=torch.float64)
         self.upper = torch.as_tensor(problem.domain.upper, dtype=torch.float64)
@@ -516,9 +519,14 @@ class FiniteHorizonTrainer(_Trainer):
         return out
 
     def losses(
-        self, st: TrainState, points: torch.Tensor, frozen: Sequence[str]
+        self,
+        st: TrainState,
+        points: torch.Tensor,
+        frozen: Sequence[str],
+        weights: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """HJB and FP losses (plus the box boundary losses, weighted by ``boundary_weight``)."""
+        """HJB and FP losses (plus the box boundary losses, weighted by ``boundary_weight``);
+        ``weights`` is always None here (no density sampling in space-time)."""
         which = []
         if "u" not in frozen or self.method == "joint":
             which.append("hjb")

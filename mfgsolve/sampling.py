@@ -7,7 +7,10 @@ Quadrature (for Z = int exp(f), int u and error integrals):
 - d >= 3: scrambled Sobol points (quasi-Monte Carlo), equal weights.
 
 Collocation points: ``"sobol"`` (default; a scrambled Sobol set moved by a fresh random shift every
-iteration, modulo the period on a torus: stratified and unbiased), ``"uniform"`` (i.i.d.).
+iteration, modulo the period on a torus: stratified and unbiased), ``"uniform"`` (i.i.d.), or
+``"density"``: part of the batch resampled from the current density m (importance sampling, so a
+peaked density is resolved where its mass is) with weights that keep the losses unbiased estimates
+of the same integrals (:func:`density_resample`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import torch
 
 from .problem import Box, Torus
 
-__all__ = ["Quadrature", "quadrature", "CollocationSampler"]
+__all__ = ["Quadrature", "quadrature", "CollocationSampler", "density_resample"]
 
 
 @dataclass
@@ -121,8 +124,10 @@ class CollocationSampler:
         generator: torch.Generator | None = None,
         time_interval: tuple[float, float] | None = None,
     ):
-        if method not in ("sobol", "uniform"):
-            raise ValueError(f"unknown sampling method {method!r}; fix: use 'sobol' or 'uniform'")
+        if method not in ("sobol", "uniform", "density"):
+            raise ValueError(
+                f"unknown sampling method {method!r}; fix: use 'sobol', 'uniform' or 'density'"
+            )
         self.domain = domain
         self.batch_size = int(batch_size)
         self.method = method
@@ -135,7 +140,7 @@ class CollocationSampler:
         self.upper = torch.as_tensor(
             np.r_[[time_interval[1]] if time_interval else [], domain.upper], dtype=torch.float64
         )
-        if method == "sobol":
+        if method in ("sobol", "density"):  # "density" resamples from Sobol candidates
             seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
             engine = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=seed)
             self._base = engine.draw(self.batch_size, dtype=torch.float64)
@@ -154,3 +159,44 @@ class CollocationSampler:
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["rng"])
+
+
+def density_resample(
+    pool: torch.Tensor,
+    log_density: torch.Tensor,
+    batch_size: int,
+    fraction: float,
+    volume: float,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch drawn from the mixture q = (1 - fraction) uniform + fraction m, with weights 1/q.
+
+    The first ``batch_size - k`` candidates (uniform or stratified) are kept; ``k = fraction *
+    batch_size`` more are drawn from all candidates with probabilities proportional to m (sampling
+    importance resampling, so they follow m as the pool grows). The weight of a point is the uniform
+    density over the mixture's, ``1 / ((1 - f) + f |Omega| m(x))`` with ``m`` normalised, so that
+    ``mean(w * g(x))`` estimates ``int g / |Omega|`` like a uniform batch does.
+
+    Args:
+        pool: (N, d) candidate points, N >= batch_size, uniformly distributed.
+        log_density: (N,) log m at the candidates (normalised: int m = 1).
+        batch_size: points to return.
+        fraction: share of the batch drawn from m, in [0, 1).
+        volume: |Omega|.
+        generator: the random generator of the draw (CPU).
+
+    Returns:
+        (points (batch_size, d), weights (batch_size,)).
+    """
+    k = int(round(fraction * batch_size))
+    probs = torch.softmax(log_density.detach().double().cpu(), 0)
+    index = (
+        torch.multinomial(probs, k, replacement=True, generator=generator)
+        if k > 0
+        else torch.zeros(0, dtype=torch.long)
+    ).to(pool.device)
+    points = torch.cat([pool[: batch_size - k], pool[index]])
+    log_m = torch.cat([log_density[: batch_size - k], log_density[index]]).detach()
+    share = (batch_size - k) / batch_size
+    weights = 1.0 / (share + (1 - share) * volume * torch.exp(log_m))
+    return points, weights.to(pool.dtype)

@@ -45,13 +45,13 @@ def test_each_player_steps_only_its_own_parameters():
     u0 = [p.detach().clone() for p in st.value_net.parameters()]
     f0 = [p.detach().clone() for p in st.density_net.parameters()]
     disc_params = list(st.density_net.parameters())
-    pts = trainer._points(st)
+    pts = trainer._batch(st)[0]
     loss = trainer.losses(st, pts, frozen=("u",))["fp"]
     trainer._step(st.optimizers[1], loss, disc_params)
     assert all(torch.equal(a, b) for a, b in zip(u0, st.value_net.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(f0, st.density_net.parameters()))
     f1 = [p.detach().clone() for p in st.density_net.parameters()]
-    out = trainer.losses(st, trainer._points(st), frozen=("m",))
+    out = trainer.losses(st, trainer._batch(st)[0], frozen=("m",))
     trainer._step(st.optimizers[0], out["hjb"] + out["int_u"], list(st.value_net.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(f1, st.density_net.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(u0, st.value_net.parameters()))
@@ -195,8 +195,8 @@ class _FaultyTrainer(_Trainer):
         self.current = st.iteration + 1
         return super().iterate(st)
 
-    def losses(self, st, points, frozen):
-        out = super().losses(st, points, frozen)
+    def losses(self, st, points, frozen, weights=None):
+        out = super().losses(st, points, frozen, weights)
         for kind in ("fp", "hjb"):
             if (self.current, kind) in self.faults and kind in out:
                 self.faults.discard((self.current, kind))

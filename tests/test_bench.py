@@ -19,7 +19,7 @@ def test_hand_written_residuals_equal_the_lowered_ones():
     lowered = _Trainer(problem, "adversarial", opts, 0, "cpu", torch.float64, False, ())
     hand = _HandWrittenTrainer(problem, "adversarial", opts, 0, "cpu", torch.float64, False, ())
     st_l, st_h = lowered.init_state(), hand.init_state()
-    pts = lowered._points(st_l)
+    pts = lowered._batch(st_l)[0]
     for frozen, keys in ((("u",), ["fp"]), (("m",), ["hjb", "constant", "int_u"])):
         a = lowered.losses(st_l, pts, frozen)
         b = hand.losses(st_h, pts, frozen)

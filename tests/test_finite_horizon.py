@@ -174,7 +174,7 @@ def test_each_player_steps_only_its_own_parameters_in_space_time():
     st = trainer.init_state()
     u0 = [q.detach().clone() for q in st.value_net.parameters()]
     f0 = [q.detach().clone() for q in st.density_net.parameters()]
-    loss = trainer.losses(st, trainer._points(st), frozen=("u",))["fp"]
+    loss = trainer.losses(st, trainer._batch(st)[0], frozen=("u",))["fp"]
     trainer._step(st.optimizers[1], loss, list(st.density_net.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(u0, st.value_net.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(f0, st.density_net.parameters()))
@@ -210,7 +210,7 @@ def test_joint_baseline_and_box_boundary_losses_run():
     opts = SolverOptions.build(BOX1, {"iterations": 1, "batch_size": 64})
     trainer = FiniteHorizonTrainer(BOX1, "joint", opts, 0, "cpu", torch.float32, False, ())
     st = trainer.init_state()
-    bnd = trainer._boundary_losses(st, trainer._points(st), frozen=())
+    bnd = trainer._boundary_losses(st, trainer._batch(st)[0], frozen=())
     assert float(bnd["neumann"].detach()) > 0 and float(bnd["flux"].detach()) >= 0
 
 

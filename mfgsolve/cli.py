@@ -174,6 +174,14 @@ def cmd_reference(args) -> int:
     problem = _load(args.file, args)
     out = _out_dir(args, problem, "reference")
     kwargs = dict(_parse_option(o) for o in (args.option or []))
+    import inspect
+
+    accepted = set(inspect.signature(reference_solve).parameters) - {"problem", "grid"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise _BadInput(
+            f"unknown reference option(s) {unknown}; fix: use some of {sorted(accepted)} (and --grid)"
+        )
     ref = reference_solve(problem, grid=args.grid, **kwargs)
     ref.save(out / "solution")
     metrics: dict[str, Any] = {"info": ref.info, "error_estimate": ref.error_estimate}
@@ -254,7 +262,10 @@ def cmd_sweep(args) -> int:
     SolverOptions.build(
         problem, {"lr": lrs[0], "batch_size": batches[0], **opts}
     )  # bad options: exit 2 now
-    rows = run_sweep(args.file, lrs, batches, args.seeds, out, jobs=args.jobs, **opts)
+    settings = dict(_parse_option(o, "--set") for o in (args.set or []))
+    rows = run_sweep(
+        args.file, lrs, batches, args.seeds, out, jobs=args.jobs, settings=settings, **opts
+    )
     print(format_table(rows))
     print(f"wrote {out}/sweep.json, sweep.csv, sweep.png")
     return 0
@@ -363,6 +374,7 @@ def _parser() -> argparse.ArgumentParser:
         "sweep", help="ablation grid of lr x batch size x seeds (parallel, resumable)"
     )
     w.add_argument("file")
+    _add_set(w)
     w.add_argument("--lr", default="1e-3,3e-4,1e-4", help="comma-separated learning rates")
     w.add_argument(
         "--batch-size", default="64,256,1024", dest="batch_size", help="comma-separated batch sizes"

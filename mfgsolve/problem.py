@@ -342,17 +342,17 @@ class _ProblemBase:
             )
         if isinstance(expr, (int, float)):
             expr = sp.sympify(expr)
+        if isinstance(expr, sp.Eq):
+            raise _fail(
+                self.name,
+                f"{label} residual is an equation",
+                "write the residual lhs - rhs (equal to zero at the solution)",
+            )
         if not isinstance(expr, sp.Expr):
             raise _fail(
                 self.name,
                 f"{label} residual is {type(expr).__name__}, not a sympy expression",
                 "write it with sympy (sp.sin, u.diff(x), ...)",
-            )
-        if isinstance(expr, (sp.Eq,)):
-            raise _fail(
-                self.name,
-                f"{label} residual is an equation",
-                "write the residual lhs - rhs (equal to zero at the solution)",
             )
         coords = set(self.value.args)
         for d in expr.atoms(sp.Derivative):  # before doit(): d/dz of u(x) would silently become 0
@@ -449,7 +449,8 @@ class _ProblemBase:
 
     def substitute(self, expr: sp.Expr) -> sp.Expr:
         """Return ``expr`` with the numeric ``params`` substituted."""
-        return expr.xreplace(self.params) if self.params else expr
+        # sympify: a bare parameter symbol would otherwise come back as a Python float
+        return sp.sympify(expr.xreplace(self.params)) if self.params else expr
 
     @property
     def dim(self) -> int:

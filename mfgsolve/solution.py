@@ -212,6 +212,7 @@ def solve(
             dtype=dtype,
             progress=progress,
             callbacks=callbacks,
+            resume=resume,  # refused there with a one-line error
             **options,
         )
     if not isinstance(problem, (ErgodicMFG, MFG)):

@@ -35,8 +35,10 @@ def _run_dir(out: Path, lr: float, batch: int, seed: int) -> Path:
     return out / f"lr{lr:g}-bs{batch}-seed{seed}"
 
 
-def _one_run(args: tuple[str, float, int, int, dict[str, Any], str]) -> dict[str, Any]:
-    problem_file, lr, batch, seed, options, out = args
+def _one_run(
+    args: tuple[str, float, int, int, dict[str, Any], str, dict[str, Any]],
+) -> dict[str, Any]:
+    problem_file, lr, batch, seed, options, out, settings = args
     import torch
 
     torch.set_num_threads(1)
@@ -47,7 +49,7 @@ def _one_run(args: tuple[str, float, int, int, dict[str, Any], str]) -> dict[str
     run_dir = _run_dir(Path(out), lr, batch, seed)
     if (run_dir / "metrics.json").exists():
         return read_json(run_dir / "metrics.json")
-    problem = load_problem(problem_file)
+    problem = load_problem(problem_file, **settings)
     sol = solve(
         problem,
         lr=lr,
@@ -82,6 +84,7 @@ def run_sweep(
     seeds: int,
     out: Path,
     jobs: int | None = None,
+    settings: dict[str, Any] | None = None,
     **options: Any,
 ) -> list[dict[str, Any]]:
     """Run the grid and write the table and figure. Returns one row per run.
@@ -92,11 +95,12 @@ def run_sweep(
         seeds: number of seeds per setting (0 .. seeds-1).
         out: output folder.
         jobs: parallel processes (default: the number of cores).
+        settings: settings of a problem family (``load_problem(problem_file, **settings)``).
         **options: other solver options, the same for every run.
     """
     out.mkdir(parents=True, exist_ok=True)
     tasks = [
-        (str(problem_file), lr, bs, seed, options, str(out))
+        (str(problem_file), lr, bs, seed, options, str(out), dict(settings or {}))
         for lr, bs, seed in itertools.product(lrs, batch_sizes, range(seeds))
     ]
     jobs = jobs or os.cpu_count() or 1

@@ -224,3 +224,9 @@ def test_resume_dir_and_a_different_out_is_a_clear_error(tmp_path, capsys):
     code = main(["solve", SEED, "--resume", str(tmp_path / "a"), "--out", str(tmp_path / "b")])
     assert code == 2
     assert "fix: give only --resume DIR" in capsys.readouterr().err
+
+
+def test_unknown_reference_option_is_a_one_line_error(capsys):
+    assert main(["reference", SEED, "--option", "foo=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown reference option(s) ['foo']" in err and "fix:" in err and "Traceback" not in err

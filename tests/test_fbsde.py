@@ -261,3 +261,11 @@ def test_mfg_form_and_fbsde_form_describe_the_same_game():
     assert np.max(np.abs(uT(xs))) < 1e-12
     y = field({"t": torch.tensor(ts)[:, None], "x": torch.tensor(xs)[:, None]}).numpy().ravel()
     np.testing.assert_allclose(ux(ts, xs), y, rtol=1e-10, atol=1e-12)
+
+
+def test_resume_is_refused_for_fbsdes_not_ignored():
+    from mfgsolve import solve
+
+    problem = load_problem(ROOT / "problems" / "fbsde_hjb_lq.py")
+    with pytest.raises(ValueError, match="resume is not supported for FBSDE training"):
+        solve(problem, iterations=2, resume=True, progress=False)

@@ -268,3 +268,20 @@ def test_newton_iterations_bounded(name):
     ref = reference_solve(_load(name), grid=32, richardson=False)
     assert ref.info["newton_iterations"] <= 20
     assert ref.info["mass_drift"] <= 1e-12
+
+
+def test_viscosity_given_as_a_parameter_symbol():
+    """viscosity=nu with params={nu: 0.2} solves like viscosity=0.2 (the parameter is substituted)."""
+    x, p, H, nu = sp.symbols("x p H nu")
+    u, m = sp.Function("u")(x), sp.Function("m")(x)
+
+    def build(viscosity, params):
+        return ErgodicMFG.from_hamiltonian(
+            Torus([x]), u, m, H, hamiltonian=p**2 / 2 + sp.sin(2 * sp.pi * x), momenta=[p],
+            coupling=sp.log(m), viscosity=viscosity, params=params, name="nu-param",
+        )  # fmt: skip
+
+    a = reference_solve(build(nu, {nu: 0.2}), grid=64, richardson=False)
+    b = reference_solve(build(sp.Float(0.2), {}), grid=64, richardson=False)
+    np.testing.assert_allclose(a.m, b.m, rtol=1e-12)
+    assert a.constant == pytest.approx(b.constant, rel=1e-12)

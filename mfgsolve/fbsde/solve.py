@@ -292,7 +292,8 @@ def _solve(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=iterations, desc=f"{problem.name} [{method}]", leave=False)
+        # disable=None: no bar when stderr is not a terminal (logs, pipes)
+        bar = tqdm(total=iterations, desc=f"{problem.name} [{method}]", leave=False, disable=None)
     start = time.perf_counter()
     for it in range(1, iterations + 1):
         if method == "deep_bsde":

@@ -116,50 +116,76 @@ def run_sweep(
 
 
 def _plot(rows: list[dict[str, Any]], out: Path) -> None:
+    """sweep.png: error curves (seed 0; colour = lr, line style = batch), final error and
+    oscillation against lr and batch size (median over seeds, bars from min to max)."""
+    import csv
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     from .compare import _save
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), constrained_layout=True)
+    lrs = sorted({r["lr"] for r in rows})
+    batches = sorted({r["batch_size"] for r in rows})
+    colours = plt.cm.viridis(np.linspace(0.0, 0.85, len(lrs)))
+    styles = ["-", "--", ":", "-."]
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9), constrained_layout=True)
+    ax = axes[0, 0]
     for row in rows:
         if row["seed"] != 0:
             continue
-        hist = Path(out) / _run_dir(Path("."), row["lr"], row["batch_size"], 0) / "history.csv"
+        hist = _run_dir(Path(out), row["lr"], row["batch_size"], 0) / "history.csv"
         if not hist.exists():
             continue
-        import csv
-
         with open(hist) as fh:
             recs = [r for r in csv.DictReader(fh) if r.get("m_rel_l2")]
-        axes[0].semilogy(
+        ax.semilogy(
             [float(r["iteration"]) for r in recs],
             [float(r["m_rel_l2"]) for r in recs],
+            color=colours[lrs.index(row["lr"])],
+            linestyle=styles[batches.index(row["batch_size"]) % len(styles)],
             label=f"lr {row['lr']:g}, batch {row['batch_size']}",
         )
-    axes[0].set_title("relative error of m (seed 0)")
-    axes[0].set_xlabel("iteration")
-    axes[0].legend(fontsize=7)
-    for ax, key, other in ((axes[1], "lr", "batch_size"), (axes[2], "batch_size", "lr")):
-        for val in sorted({r[other] for r in rows}):
-            xs = sorted({r[key] for r in rows})
-            med = [
-                statistics.median(
-                    [
-                        r["m_rel_l2"]
-                        for r in rows
-                        if r[key] == x and r[other] == val and r["m_rel_l2"] is not None
-                    ]
-                    or [np.nan]
-                )
+    ax.set_title("relative L2 error of m during training (seed 0)")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("m_rel_l2")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=len(batches))
+    panels = (
+        (axes[0, 1], "m_rel_l2", "lr", "batch_size", "final m_rel_l2"),
+        (axes[1, 0], "m_rel_l2", "batch_size", "lr", "final m_rel_l2"),
+        (axes[1, 1], "oscillation", "lr", "batch_size", "oscillation of the error curve"),
+    )
+    for ax, value, key, other, ylabel in panels:
+        xs = sorted({r[key] for r in rows})
+        for k, val in enumerate(sorted({r[other] for r in rows})):
+            groups = [
+                [r[value] for r in rows if r[key] == x and r[other] == val and r[value] is not None]
                 for x in xs
             ]
-            ax.loglog(xs, med, "o-", label=f"{other.replace('_', ' ')} {val:g}")
+            med = np.array([statistics.median(g) if g else np.nan for g in groups])
+            lo = np.array([min(g) if g else np.nan for g in groups])
+            hi = np.array([max(g) if g else np.nan for g in groups])
+            shift = 1 + 0.04 * (k - 1)  # spread the error bars apart
+            ax.errorbar(
+                np.asarray(xs, dtype=float) * shift,
+                med,
+                yerr=[med - lo, hi - med],
+                fmt="o-",
+                capsize=3,
+                label=f"{other.replace('_', ' ')} {val:g}",
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_locator(FixedLocator(xs))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel(key.replace("_", " "))
-        ax.set_ylabel("final m_rel_l2 (median over seeds)")
-        ax.set_title(f"final error vs {key.replace('_', ' ')}")
-        ax.legend(fontsize=7)
+        ax.set_ylabel(f"{ylabel} (median, min-max over seeds)")
+        ax.set_title(f"{ylabel} vs {key.replace('_', ' ')}")
+        ax.legend(fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
     _save(fig, out / "sweep.png")

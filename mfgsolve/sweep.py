@@ -161,6 +161,7 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
     )
     for ax, value, key, other, ylabel in panels:
         xs = sorted({r[key] for r in rows})
+        plotted: list[float] = []
         for k, val in enumerate(sorted({r[other] for r in rows})):
             groups = [
                 [r[value] for r in rows if r[key] == x and r[other] == val and r[value] is not None]
@@ -169,6 +170,7 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
             med = np.array([statistics.median(g) if g else np.nan for g in groups])
             lo = np.array([min(g) if g else np.nan for g in groups])
             hi = np.array([max(g) if g else np.nan for g in groups])
+            plotted += [v for v in lo if np.isfinite(v)]
             shift = 1 + 0.04 * (k - 1)  # spread the error bars apart
             ax.errorbar(
                 np.asarray(xs, dtype=float) * shift,
@@ -179,7 +181,8 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
                 label=f"{other.replace('_', ' ')} {val:g}",
             )
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        if plotted and min(plotted) > 0:  # (a short run can have zero oscillation)
+            ax.set_yscale("log")
         ax.xaxis.set_major_locator(FixedLocator(xs))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_locator(NullLocator())

@@ -146,6 +146,10 @@ BENCHMARKS: dict[str, tuple[Callable[[Path, bool], list[dict[str, Any]]], str]] 
         _from_module("mfgsolve._lowering_bench"),
         "step time with sympy-lowered vs hand-written residuals (target ratio <= 1.10)",
     ),
+    "derivatives": (
+        _from_module("mfgsolve._derivatives_bench"),
+        "derivative engines (reverse mode, torch.func, Hutchinson): gradient + Laplacian time, d = 1..128",
+    ),
     "scaling": (
         _from_module("mfgsolve._scaling_bench"),
         "seed problem family d = 1, 2, 4, 8, 16 and the seed 4-D problem: time, step time, errors",

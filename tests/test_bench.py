@@ -44,4 +44,19 @@ def test_format_table_and_registry():
         "reference",
         "dynamics",
         "fbsde",
+        "scaling",
+        "derivatives",
     } <= set(BENCHMARKS)
+
+
+def test_scaling_and_derivative_benchmarks_run_quick(tmp_path):
+    from mfgsolve.bench import run_benchmark
+
+    rows = run_benchmark("derivatives", tmp_path / "d", quick=True)
+    assert [r["d"] for r in rows] == [1, 2, 4] and all(r["autograd_s"] > 0 for r in rows)
+    rows = run_benchmark("scaling", tmp_path / "s", quick=True)
+    assert {(r["d"], r["method"]) for r in rows} == {
+        (d, m) for d in (1, 2) for m in ("adversarial", "joint")
+    }
+    assert all(r["iterations"] == 40 and r["m_rel_l2"] is not None for r in rows)
+    assert (tmp_path / "s" / "bench.json").exists()

@@ -12,8 +12,9 @@ residual uses the second derivatives only through their sum. Three engines compu
 - ``"hutchinson"``: like ``"func"`` but the trace is the unbiased Hutchinson estimate
   ``mean_k v_k^T H v_k`` over ``probes`` Rademacher vectors per point (cost independent of d).
 
-``"auto"`` picks by dimension (:func:`choose_engine`); the choice is overridable with the solver option
-``derivatives``. Parameter gradients flow through all of them (training differentiates the residuals
+``"auto"`` picks by dimension (:func:`choose_engine`: reverse mode below d = 64, Hutchinson from
+there; torch.func was not faster in a whole training step on CPU); the choice is overridable with the
+solver option ``derivatives``. Parameter gradients flow through all of them (training differentiates the residuals
 with respect to the network weights).
 """
 
@@ -28,11 +29,12 @@ __all__ = ["ENGINES", "DerivativeCache", "FuncDerivativeCache", "choose_engine",
 ENGINES = ("auto", "autograd", "func", "hutchinson")
 Index = tuple[int, ...] | str
 
-# Measured on CPU (docs/benchmarks.md, gradient + Laplacian + parameter backward of a width-48 MLP,
-# batch 512, one thread): reverse mode 0.020 / 0.040 / 0.095 / 0.248 s at d = 8 / 16 / 32 / 64,
-# torch.func 0.030 / 0.044 / 0.083 / 0.244, Hutchinson (4 probes) 0.021 / 0.022 / 0.023 / 0.029.
-# "auto" stays exact below HUTCHINSON_FROM_DIM and takes torch.func where it was faster.
-FUNC_FROM_DIM = 32
+# Measured on CPU, one thread (docs/high_dimension.md; `mfgsolve bench derivatives`): gradient +
+# Laplacian + weight backward of a width-48 MLP, batch 512: reverse mode 0.019 / 0.040 / 0.091 /
+# 0.238 s at d = 8 / 16 / 32 / 64, torch.func 0.021 / 0.034 / 0.093 / 0.185, Hutchinson (4 probes)
+# 0.017 / 0.019 / 0.021 / 0.027. In a whole joint training step torch.func was slower than reverse
+# mode (d = 16: 0.095 vs 0.054 s; d = 32: 0.177 vs 0.105 s), so "auto" never picks it: reverse mode
+# (exact) below HUTCHINSON_FROM_DIM, the stochastic trace from there on.
 HUTCHINSON_FROM_DIM = 64
 
 
@@ -42,9 +44,7 @@ def choose_engine(name: str, dim: int) -> str:
         raise ValueError(f"unknown derivative engine {name!r}; choose one of {', '.join(ENGINES)}")
     if name != "auto":
         return name
-    if dim >= HUTCHINSON_FROM_DIM:
-        return "hutchinson"
-    return "func" if dim >= FUNC_FROM_DIM else "autograd"
+    return "hutchinson" if dim >= HUTCHINSON_FROM_DIM else "autograd"
 
 
 class DerivativeCache:

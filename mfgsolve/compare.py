@@ -375,20 +375,15 @@ def _maps(solution, reference, m_ex, u_ex, path: Path) -> Path:
         else (m_ex(pts).reshape(n, n) if m_ex else None)
     )
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
-    names = [str(s) for s in problem.domain.symbols]
-    for ax, data, title in ((axes[0], u, "value u"), (axes[1], m, "density m")):
-        im = ax.pcolormesh(X, Y, data, shading="auto", cmap="viridis")
-        fig.colorbar(im, ax=ax)
-        ax.set_title(title)
+    xl, yl = (str(s) for s in problem.domain.symbols)
+    _heatmap(fig, axes[0], X, Y, u, "value u", "viridis", xl, yl)
+    _heatmap(fig, axes[1], X, Y, m, "density m", "viridis", xl, yl)
     if m_ref is not None:
-        im = axes[2].pcolormesh(
-            X, Y, (m - m_ref) / np.max(np.abs(m_ref)), shading="auto", cmap="RdBu_r"
-        )
-        fig.colorbar(im, ax=axes[2])
-        axes[2].set_title("error of m / max m_ref")
+        err = (m - m_ref) / np.max(np.abs(m_ref))
+        _heatmap(fig, axes[2], X, Y, err, "error of m / max m_ref", "RdBu_r", xl, yl)
+    else:
+        axes[2].set_axis_off()
     for ax in axes:
-        ax.set_xlabel(names[0])
-        ax.set_ylabel(names[1])
         ax.set_aspect("equal")
     _save(fig, path)
     return path

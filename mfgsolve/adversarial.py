@@ -367,13 +367,47 @@ class _Trainer:
             "history": st.history,
             "seconds": st.seconds,
             "constant_estimate": st.constant_estimate,
+            "run": self._fingerprint(),
         }
+
+    # what a checkpoint must agree with to be resumed (where and how often it is written may differ)
+    _RESUMABLE_CHANGES = ("checkpoint_dir", "checkpoint_every")
+
+    def _fingerprint(self) -> dict[str, Any]:
+        opts = {
+            k: v for k, v in options_dict(self.opts).items() if k not in self._RESUMABLE_CHANGES
+        }
+        residuals = f"{self.problem.hjb} | {self.problem.fp} | {sorted(map(str, self.problem.params.items()))}"
+        return {
+            "problem": self.problem.name,
+            "residuals": residuals,
+            "method": self.method,
+            "seed": self.seed,
+            "options": {k: str(v) for k, v in opts.items()},
+        }
+
+    def _check_fingerprint(self, saved: dict[str, Any] | None) -> None:
+        if saved is None:  # a checkpoint from before fingerprints: shapes are still checked
+            return
+        now = self._fingerprint()
+        diffs = [k for k in ("problem", "residuals", "method", "seed") if saved.get(k) != now[k]]
+        diffs += [
+            f"{k} ({saved['options'].get(k)} -> {v})"
+            for k, v in now["options"].items()
+            if saved.get("options", {}).get(k) != v
+        ]
+        if diffs:
+            raise ProblemError(
+                f"checkpoint was written by a different run (differs in: {', '.join(diffs)}); "
+                "fix: resume with the same problem file, settings, method, seed and options, or start afresh"
+            )
 
     def load_state_dict(self, st: TrainState, sd: dict[str, Any]) -> None:
         if sd.get("format") != "mfgsolve-train-state-1":
             raise ProblemError(
                 "checkpoint is not an mfgsolve training state; fix: point to a run folder written by mfgsolve"
             )
+        self._check_fingerprint(sd.get("run"))
         try:
             st.value_net.load_state_dict(sd["value_net"])
             st.density_net.load_state_dict(sd["density_net"])
@@ -588,7 +622,8 @@ class _Trainer:
                 m = torch.exp(caches["logm"](()).detach().double().cpu())
                 rests.append(float((w * m * rest).sum()))
                 masses.append(float((w * m).sum()))
-            chunks.append((pts, caches, w))
+            if not chunks:  # the residual norms use the first chunk; keep no other graph alive
+                chunks.append((pts, caches, w))
             if not residuals and not self.least_squares:
                 break
         value = -sum(rests) / sum(masses) / coeff if self.least_squares else float(constant)

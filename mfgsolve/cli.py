@@ -39,7 +39,10 @@ def _load(path: str, args=None):
 
 
 def _out_dir(args, problem, leaf: str) -> Path:
-    return Path(args.out) if args.out else Path("runs") / problem.name / leaf
+    if args.out:
+        return Path(args.out)
+    settings = [o.replace("=", "") for o in (getattr(args, "set", None) or [])]
+    return Path("runs") / problem.name / "-".join([leaf, *settings])
 
 
 def _print_metrics(metrics: dict[str, Any], title: str) -> None:
@@ -115,8 +118,18 @@ def cmd_solve(args) -> int:
     from .solution import solve
 
     problem = _load(args.file, args)
-    parallel = init_from_environment(args.device)
+    try:
+        process_device = init_from_environment(args.device)
+    except ValueError as exc:
+        raise _BadInput(str(exc)) from None
+    parallel = process_device is not None
+    if parallel:
+        args.device = process_device
     if isinstance(args.resume, str):
+        if not Path(args.resume).is_dir():
+            raise _BadInput(
+                f"--resume {args.resume}: no such run folder; fix: give the folder a killed run wrote (its --out)"
+            )
         if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
             raise _BadInput(
                 f"--resume {args.resume} and --out {args.out} name different folders; "

@@ -30,20 +30,36 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
-def init_from_environment(device: str = "cpu") -> bool:
-    """Join the process group torchrun describes (``WORLD_SIZE`` > 1); True if distributed.
+def init_from_environment(device: str = "cpu") -> str | None:
+    """Join the process group torchrun describes (``WORLD_SIZE`` > 1).
 
     Args:
-        device: "cpu" (gloo) or a CUDA device (NCCL; each process takes ``cuda:LOCAL_RANK``).
+        device: "cpu" (gloo) or "cuda" (NCCL; each process takes ``cuda:LOCAL_RANK``).
+
+    Returns:
+        None outside torchrun; else the device this process trains on.
+
+    Raises:
+        ValueError: CUDA asked for but not available, or a single CUDA index given to all processes.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
-        return False
+        return None
+    cuda = str(device).startswith("cuda")
+    if cuda:
+        if not torch.cuda.is_available():
+            raise ValueError(
+                "device 'cuda' under torchrun but no CUDA device is available; fix: use --device cpu"
+            )
+        if str(device) != "cuda":
+            raise ValueError(
+                f"device {device!r} would put every process on one GPU; fix: use --device cuda "
+                "(each process takes cuda:LOCAL_RANK)"
+            )
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(torch.device(device))
     if not dist.is_initialized():
-        cuda = str(device).startswith("cuda")
-        if cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend="nccl" if cuda else "gloo")
-    return True
+    return str(device)
 
 
 def shard(points: torch.Tensor) -> torch.Tensor:

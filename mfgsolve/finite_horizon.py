@@ -405,7 +405,7 @@ class SliceSampler:
         return {"rng": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["rng"])
+        self.generator.set_state(state["rng"].cpu())  # (a checkpoint mapped to a GPU)
 
 
 # ---------------------------------------------------------------------------------------------

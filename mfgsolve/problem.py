@@ -799,9 +799,9 @@ def _make_with_settings(path: Path, module: Any, settings: dict[str, Any]) -> An
         return make(**settings)
     except ProblemError as exc:
         raise ProblemError(f"{path}: {exc}") from None
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's function is bad input
         raise ProblemError(
-            f"{path}: make_problem({', '.join(f'{k}={v!r}' for k, v in settings.items())}) failed: {exc}; "
+            f"{path}: make_problem({', '.join(f'{k}={v!r}' for k, v in settings.items())}) failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
             "fix: check the settings' values"
         ) from None
 

@@ -158,7 +158,7 @@ class CollocationSampler:
         return {"rng": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["rng"])
+        self.generator.set_state(state["rng"].cpu())  # (a checkpoint mapped to a GPU)
 
 
 def density_resample(

@@ -275,3 +275,14 @@ def test_injected_nan_is_recovered_or_stops_cleanly(faults, tmp_path, capsys):
         ):
             _faulty_run(faults, tmp_path)
     assert _checkpoint_is_finite(tmp_path) or not (tmp_path / "train_state.pt").exists()
+
+
+def test_resume_refuses_a_checkpoint_of_a_different_run(tmp_path):
+    from mfgsolve import ProblemError
+
+    kw = dict(iterations=20, checkpoint_dir=str(tmp_path), checkpoint_every=10, progress=False)
+    solve(SEED, **kw)
+    with pytest.raises(ProblemError, match=r"differs in: lr \(0.002 -> 0.001\).*fix:"):
+        solve(SEED, lr=1e-3, resume=True, **kw)
+    with pytest.raises(ProblemError, match=r"differs in: seed"):
+        solve(SEED, seed=5, resume=True, **kw)

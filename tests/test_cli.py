@@ -230,3 +230,13 @@ def test_unknown_reference_option_is_a_one_line_error(capsys):
     assert main(["reference", SEED, "--option", "foo=1"]) == 2
     err = capsys.readouterr().err
     assert "unknown reference option(s) ['foo']" in err and "fix:" in err and "Traceback" not in err
+
+
+def test_resume_of_a_missing_folder_and_bad_settings_are_one_line_errors(tmp_path, capsys):
+    assert main(["solve", SEED, "--resume", str(tmp_path / "nowhere")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    family = str(ROOT / "problems" / "ergodic_torus_nd.py")
+    for bad in ("d=1e400", "amplitude=[1]", "d=0", "e=1"):
+        assert main(["check", family, "--set", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "fix:" in err and "Traceback" not in err

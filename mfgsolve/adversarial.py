@@ -31,7 +31,7 @@ from . import distributed
 from ._io import atomic_torch_save, safe_torch_load
 from ._metrics import exact_functions, field_errors
 from .derivatives import ENGINES, choose_engine
-from .lowering import Residuals, lower
+from .lowering import Residuals, lower, second_estimates, uses_laplacian
 from .nets import DensityNetwork, InputMap, ValueNetwork, make_body
 from .problem import MFG, ErgodicMFG, ProblemError
 from .sampling import CollocationSampler, density_resample, quadrature
@@ -284,6 +284,11 @@ class _Trainer:
                     f"problem '{problem.name}': data-parallel training is for ergodic problems; "
                     "fix: run finite-horizon problems in one process"
                 )
+            if opts.diagnostics:
+                raise ProblemError(
+                    "diagnostics=True is not available in a data-parallel run (they need the whole "
+                    "batch in one process); fix: measure them in a one-process run"
+                )
             if opts.batch_size % self.world_size:
                 raise ProblemError(
                     f"batch_size {opts.batch_size} is not divisible by the {self.world_size} processes; "
@@ -314,6 +319,8 @@ class _Trainer:
             )
         self.least_squares = use_ls
         self.engine = choose_engine(opts.derivatives, problem.dim)
+        self._lap_hjb = uses_laplacian(self.residuals.hjb)
+        self._lap_fp = uses_laplacian(self.residuals.fp)
         # evaluation is exact: the stochastic trace only serves training
         self.eval_engine = "func" if self.engine == "hutchinson" else self.engine
         self.quad = quadrature(problem.domain, opts.quadrature_points, seed=seed).to(
@@ -440,22 +447,29 @@ class _Trainer:
     def _int_u(self, value_net: ValueNetwork) -> torch.Tensor:
         return self.quad.integrate(value_net(self.quad.nodes)) / self.problem.domain.volume
 
-    def _hjb_loss(self, points, caches, constant, weights) -> tuple[torch.Tensor, torch.Tensor]:
+    def _hjb_loss(
+        self, points, caches, constant, weights, caches_b=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean squared HJB residual; with ``caches_b`` (a second, independent stochastic
+        estimate) the mean of the product of the two residuals, an unbiased estimate of it."""
         res = self.residuals
         if self.least_squares:
             rest = res.hjb(points, caches)
-            if self.world_size > 1 or weights is not None:
+            rest_b = res.hjb(points, caches_b) if caches_b is not None else rest
+            if self.world_size > 1 or weights is not None or caches_b is not None:
                 # the (weighted) mean over the global batch; as the residuals then sum to zero
                 # over it, the gradient through this mean vanishes and detaching it changes nothing
-                total = distributed.all_mean(_weighted_mean(rest, weights))
+                total = distributed.all_mean(_weighted_mean((rest + rest_b) / 2, weights))
                 mass = distributed.all_mean(_weighted_mean(torch.ones_like(rest), weights))
                 c_star = -(total / mass) / res.constant_coefficient
             else:
                 c_star = -rest.mean() / res.constant_coefficient
             r = rest + res.constant_coefficient * c_star
-            return _weighted_mean(r**2, weights), c_star.detach()
+            r_b = rest_b + res.constant_coefficient * c_star if caches_b is not None else r
+            return _weighted_mean(r * r_b, weights), c_star.detach()
         r = res.hjb(points, caches, [constant])
-        return _weighted_mean(r**2, weights), constant.detach()
+        r_b = res.hjb(points, caches_b, [constant]) if caches_b is not None else r
+        return _weighted_mean(r * r_b, weights), constant.detach()
 
     def losses(
         self,
@@ -477,13 +491,23 @@ class _Trainer:
             engine=self.engine,
             probes=self.opts.hutchinson_probes,
             generator=st.sampler.generator,
+            shard=(self.rank, self.world_size),
         )
+        stochastic = self.engine == "hutchinson"
         out: dict[str, torch.Tensor] = {}
         if "u" not in frozen or self.method == "joint":
-            out["hjb"], out["constant"] = self._hjb_loss(points, caches, st.constant, weights)
+            second = second_estimates(caches) if stochastic and self._lap_hjb else None
+            out["hjb"], out["constant"] = self._hjb_loss(
+                points, caches, st.constant, weights, second
+            )
             out["int_u"] = self._int_u(st.value_net) ** 2
         if "m" not in frozen or self.method == "joint":
-            out["fp"] = _weighted_mean(self.residuals.fp(points, caches) ** 2, weights)
+            fp = self.residuals.fp(points, caches)
+            if stochastic and self._lap_fp:  # unbiased: the product of two independent estimates
+                fp = fp * self.residuals.fp(points, second_estimates(caches))
+            else:
+                fp = fp**2
+            out["fp"] = _weighted_mean(fp, weights)
         return out
 
     # ----- one iteration ---------------------------------------------------------------------

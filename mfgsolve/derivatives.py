@@ -10,7 +10,10 @@ residual uses the second derivatives only through their sum. Three engines compu
   Laplacian (the trace of the Hessian, one Hessian-vector product per coordinate, all batched) in one
   call instead of d + 1 backward passes. Other terms fall back to reverse mode.
 - ``"hutchinson"``: like ``"func"`` but the trace is the unbiased Hutchinson estimate
-  ``mean_k v_k^T H v_k`` over ``probes`` Rademacher vectors per point (cost independent of d).
+  ``mean_k v_k^T H v_k`` over ``probes`` Rademacher vectors per point (cost independent of d). Two
+  independent estimates are drawn (:meth:`FuncDerivativeCache.second_estimate`): the square of one
+  noisy residual would be biased (E[r^2] = r^2 + Var r, which penalises the off-diagonal Hessian),
+  the product of two independent ones is not, and the solver trains on that product.
 
 ``"auto"`` picks by dimension (:func:`choose_engine`: reverse mode below d = 64, Hutchinson from
 there; torch.func was not faster in a whole training step on CPU); the choice is overridable with the
@@ -119,6 +122,8 @@ class FuncDerivativeCache(DerivativeCache):
         frozen, create_graph: as for :class:`DerivativeCache`.
         probes: None for the exact Laplacian; else an (n, k, D) tensor of probe vectors for the
             Hutchinson estimate ``mean_k v^T H v`` (Rademacher vectors make it unbiased).
+        paired: split the probes in two halves: ``"lap"`` is the estimate from the first half,
+            :meth:`second_estimate` gives the terms with the estimate from the second.
     """
 
     def __init__(
@@ -128,11 +133,18 @@ class FuncDerivativeCache(DerivativeCache):
         frozen: bool = False,
         create_graph: bool = True,
         probes: torch.Tensor | None = None,
+        paired: bool = False,
     ):
         super().__init__(points, fn(points), frozen, create_graph)
         self.fn = fn
         self.probes = probes
+        self.paired = paired and probes is not None
         self._first: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._lap_second: torch.Tensor | None = None
+
+    def second_estimate(self) -> DerivativeCache:
+        """The same terms with the independent second Laplacian estimate (paired probes), or self."""
+        return _SecondEstimate(self) if self.paired else self
 
     def _compute(self, key: Index) -> torch.Tensor:
         if key == "lap" or (isinstance(key, tuple) and len(key) == 1):
@@ -163,7 +175,31 @@ class FuncDerivativeCache(DerivativeCache):
             grads, forms = vmap(quadratic_forms, in_dims=(0, None))(x, eye)
             return grads, forms.sum(-1)
         grads, forms = vmap(quadratic_forms)(x, self.probes)
+        if self.paired:
+            half = forms.shape[-1] // 2
+            self._lap_second = forms[:, half:].mean(-1)
+            return grads, forms[:, :half].mean(-1)
         return grads, forms.mean(-1)
+
+    def laplacian_second(self) -> torch.Tensor:
+        if self._first is None:
+            self._first = self._gradient_and_laplacian()
+        lap = self._lap_second
+        return lap.detach() if self.frozen else lap
+
+
+class _SecondEstimate(DerivativeCache):
+    """A view of a paired Hutchinson cache whose Laplacian is the second, independent estimate."""
+
+    def __init__(self, parent: FuncDerivativeCache):  # noqa: D107 - a view, no state of its own
+        self.parent = parent
+
+    @property
+    def values(self) -> torch.Tensor:
+        return self.parent.values
+
+    def __call__(self, index: Sequence[int] | str) -> torch.Tensor:
+        return self.parent.laplacian_second() if index == "lap" else self.parent(index)
 
 
 def make_cache(
@@ -174,6 +210,7 @@ def make_cache(
     create_graph: bool = True,
     probes: int = 4,
     generator: torch.Generator | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> DerivativeCache:
     """A derivative cache of the field ``fn`` at ``points`` for a resolved engine name.
 
@@ -182,8 +219,11 @@ def make_cache(
         points: (n, D) points, ``requires_grad=True``.
         fn: the field, (n, D) -> (n,).
         frozen, create_graph: as for :class:`DerivativeCache`.
-        probes: Rademacher probes per point for "hutchinson".
+        probes: Rademacher probes per point and estimate for "hutchinson" (two independent
+            estimates are drawn, see :meth:`FuncDerivativeCache.second_estimate`).
         generator: the torch Generator the probes are drawn from (reproducible runs).
+        shard: (rank, processes) of a data-parallel run: the probes are drawn for the global
+            batch and this process keeps its share, as with the points.
 
     Returns:
         The cache.
@@ -194,7 +234,8 @@ def make_cache(
         return FuncDerivativeCache(points, fn, frozen, create_graph)
     if engine == "hutchinson":
         n, dim = points.shape
-        signs = torch.randint(0, 2, (n, probes, dim), generator=generator, device="cpu")
-        vs = (2 * signs - 1).to(points.device, points.dtype)
-        return FuncDerivativeCache(points, fn, frozen, create_graph, probes=vs)
+        rank, size = shard
+        signs = torch.randint(0, 2, (n * size, 2 * probes, dim), generator=generator, device="cpu")
+        vs = (2 * signs[rank * n : (rank + 1) * n] - 1).to(points.device, points.dtype)
+        return FuncDerivativeCache(points, fn, frozen, create_graph, probes=vs, paired=True)
     raise ValueError(f"unknown derivative engine {engine!r}; choose one of {', '.join(ENGINES)}")

@@ -209,6 +209,7 @@ class Residuals:
         engine: str = "autograd",
         probes: int = 4,
         generator: torch.Generator | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> dict[str, DerivativeCache]:
         """Lazy derivative caches of u, m and log m at ``points`` (points must require grad).
 
@@ -217,7 +218,8 @@ class Residuals:
             frozen: fields ("u", "m") whose terms are detached from the parameters.
             create_graph: keep the graph for a parameter update.
             engine: a resolved derivative engine ("autograd", "func", "hutchinson").
-            probes, generator: Hutchinson probes per point and their random generator.
+            probes, generator, shard: Hutchinson probes per point, their random generator, and
+                (rank, processes) of a data-parallel run.
         """
 
         def field(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -238,12 +240,37 @@ class Residuals:
                 else:
                     is_frozen = ("u" if name == "u" else "m") in frozen
                     cache = make_cache(
-                        engine, points, field(name), is_frozen, create_graph, probes, generator
+                        engine,
+                        points,
+                        field(name),
+                        is_frozen,
+                        create_graph,
+                        probes,
+                        generator,
+                        shard,
                     )
                 inner[name] = cache
                 return cache
 
         return _Lazy()
+
+
+def second_estimates(caches: dict[str, DerivativeCache]) -> dict[str, DerivativeCache]:
+    """Caches giving the independent second Hutchinson estimate of each Laplacian (others as is)."""
+
+    class _Second(dict):
+        def __missing__(inner, name: str) -> DerivativeCache:  # noqa: N805
+            cache = caches[name]
+            second = cache.second_estimate() if hasattr(cache, "second_estimate") else cache
+            inner[name] = second
+            return second
+
+    return _Second()
+
+
+def uses_laplacian(residual: LoweredResidual) -> bool:
+    """Whether a lowered residual has a Laplacian term (so a stochastic trace enters it)."""
+    return any(index == "lap" for _, index in residual.terms)
 
 
 def lower(problem: ErgodicMFG | MFG) -> Residuals:

@@ -9,8 +9,8 @@ Quadrature (for Z = int exp(f), int u and error integrals):
 Collocation points: ``"sobol"`` (default; a scrambled Sobol set moved by a fresh random shift every
 iteration, modulo the period on a torus: stratified and unbiased), ``"uniform"`` (i.i.d.), or
 ``"density"``: part of the batch resampled from the current density m (importance sampling, so a
-peaked density is resolved where its mass is) with weights that keep the losses unbiased estimates
-of the same integrals (:func:`density_resample`).
+peaked density is resolved where its mass is) with weights that make the losses estimates of the
+same integrals, approximately: the resampling is from a finite candidate pool (:func:`density_resample`).
 """
 
 from __future__ import annotations
@@ -175,7 +175,10 @@ def density_resample(
     batch_size`` more are drawn from all candidates with probabilities proportional to m (sampling
     importance resampling, so they follow m as the pool grows). The weight of a point is the uniform
     density over the mixture's, ``1 / ((1 - f) + f |Omega| m(x))`` with ``m`` normalised, so that
-    ``mean(w * g(x))`` estimates ``int g / |Omega|`` like a uniform batch does.
+    ``mean(w * g(x))`` estimates ``int g / |Omega|`` like a uniform batch does. The estimate is exact
+    in the limit of a large pool; with a pool of a few batches and a density far from uniform (large
+    d, peaked m) the resampled points under-represent m's peaks and the weighted loss is biased (the
+    zero-residual minimiser is not: any positive weighting keeps it).
 
     Args:
         pool: (N, d) candidate points, N >= batch_size, uniformly distributed.

@@ -152,3 +152,22 @@ def test_training_with_the_func_engine_follows_reverse_mode():
     np.testing.assert_allclose(b.value(pts), a.value(pts), rtol=1e-9, atol=1e-12)
     h = solve(problem, derivatives="hutchinson", **kw)  # a stochastic trace: a different path
     assert np.all(np.isfinite(h.density(pts)))
+
+
+def test_hutchinson_product_of_two_estimates_is_an_unbiased_squared_residual():
+    """For u = x'Ax/2 the Laplacian is tr A at every point. The square of one Hutchinson estimate
+    is biased by Var = 2 |offdiag A|_F^2 / k; the product of the two independent estimates is not."""
+    d, k, n = 16, 4, 20_000
+    a = torch.randn(d, d, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    a = (a + a.T) / 2
+    fn = lambda p: 0.5 * ((p @ a) * p).sum(-1)  # noqa: E731
+    x = torch.rand(n, d, dtype=torch.float64, requires_grad=True)
+    cache = make_cache("hutchinson", x, fn, probes=k, generator=torch.Generator().manual_seed(1))
+    lap_a, lap_b = cache("lap"), cache.second_estimate()("lap")
+    trace = float(torch.trace(a))
+    offdiag = float((a**2).sum() - (torch.diagonal(a) ** 2).sum())
+    product, square = (lap_a * lap_b).detach(), (lap_a**2).detach()
+    se = float(product.std() / n**0.5)
+    assert abs(float(product.mean()) - trace**2) < 4 * se  # unbiased
+    assert float(square.mean()) == pytest.approx(trace**2 + 2 * offdiag / k, rel=0.05)  # biased
+    assert not torch.equal(lap_a, lap_b)  # independent probes

@@ -13,15 +13,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = str(ROOT / "problems" / "ergodic_torus_1d.py")
 
 
-def _solve(out: Path, processes: int, method: str) -> dict:
+def _solve(out: Path, processes: int, method: str, extra: tuple[str, ...] = ()) -> dict:
     launcher = (
         [sys.executable, "-m", "torch.distributed.run", "--standalone"]
         + [f"--nproc_per_node={processes}", "-m", "mfgsolve"]
         if processes > 1
         else [sys.executable, "-m", "mfgsolve"]
     )
-    args = ["solve", SEED, "--method", method, "--iterations", "30", "--batch-size", "256"]
+    problem = FAMILY if "hutchinson" in " ".join(extra) else SEED
+    args = ["solve", problem, "--method", method, "--iterations", "30", "--batch-size", "256"]
     args += ["--dtype", "float64", "--option", "eval_every=10", "--out", str(out), "--quiet"]
+    args += list(extra)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     subprocess.run(launcher + args, env=env, check=True, capture_output=True, timeout=300)
     metrics = json.loads((out / "metrics.json").read_text())
@@ -29,10 +31,19 @@ def _solve(out: Path, processes: int, method: str) -> dict:
     return {"metrics": metrics, "history": history}
 
 
-@pytest.mark.parametrize("method", ["adversarial", "joint"])
-def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, method):
-    one = _solve(tmp_path / "one", 1, method)
-    two = _solve(tmp_path / "two", 2, method)
+FAMILY = str(ROOT / "problems" / "ergodic_torus_nd.py")
+HUTCHINSON_2D = ("--set", "d=2", "--option", "derivatives='hutchinson'")
+
+
+@pytest.mark.parametrize(
+    "method, extra",
+    [("adversarial", ()), ("joint", ()), ("adversarial", HUTCHINSON_2D)],
+    ids=["adversarial", "joint", "adversarial-hutchinson"],
+)
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, method, extra):
+    """Also with Hutchinson probes (drawn for the global batch, then sharded like the points)."""
+    one = _solve(tmp_path / "one", 1, method, extra)
+    two = _solve(tmp_path / "two", 2, method, extra)
     for key in ("m_rel_l2", "u_l2", "constant", "hjb_residual", "fp_residual"):
         assert two["metrics"][key] == pytest.approx(one["metrics"][key], rel=1e-9, abs=1e-12)
     assert two["metrics"]["iterations"] == 30

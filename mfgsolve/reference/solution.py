@@ -70,27 +70,31 @@ class ReferenceSolution:
         return float((hi - lo) / len(self.grid[k]))
 
     def _interpolator(self, which: str) -> RegularGridInterpolator:
+        """Tensor-product cubic interpolation (linear where an axis has fewer than 4 nodes), with
+        ghost nodes: periodic wrap on a torus, mirror images across the walls on a Neumann box
+        (cell-centred nodes, zero normal derivative)."""
         if which in self._interp:
             return self._interp[which]
         values = self.u if which == "u" else self.m
         domain = self.problem.domain
         lead = 0 if self.times is None else 1
         axes = [] if self.times is None else [self.times]
+        pad = 3
         for k, nodes in enumerate(self.grid):
             ax = lead + k
-            if domain.periodic:  # wrap: append the node at x = L with the values at x = 0
-                nodes = np.append(nodes, domain.upper[k])
-                first = np.take(values, [0], axis=ax)
-                values = np.concatenate([values, first], axis=ax)
-            else:  # Neumann: flat extension to the walls
-                nodes = np.concatenate([[domain.lower[k]], nodes, [domain.upper[k]]])
-                values = np.concatenate(
-                    [np.take(values, [0], axis=ax), values, np.take(values, [-1], axis=ax)],
-                    axis=ax,
+            n, h = len(nodes), self._step(k)
+            if domain.periodic:
+                index = np.arange(-pad, n + pad) % n
+            else:  # mirror: ghost node lower - (j + 1/2) h carries the value of node j
+                index = np.concatenate(
+                    [np.arange(pad - 1, -1, -1), np.arange(n), np.arange(n - 1, n - 1 - pad, -1)]
                 )
-            axes.append(nodes)
+                index = np.clip(index, 0, n - 1)
+            values = np.take(values, index, axis=ax)
+            axes.append(nodes[0] + h * np.arange(-pad, n + pad))
+        method = "cubic" if all(len(a) >= 4 for a in axes) else "linear"
         interp = RegularGridInterpolator(
-            tuple(axes), values, method="linear", bounds_error=False, fill_value=None
+            tuple(axes), values, method=method, bounds_error=False, fill_value=None
         )
         self._interp[which] = interp
         return interp
@@ -115,11 +119,11 @@ class ReferenceSolution:
         return pts
 
     def value(self, points: np.ndarray) -> np.ndarray:
-        """u at ``points`` ((n, d), or (n, 1 + d) time first), by multilinear interpolation."""
+        """u at ``points`` ((n, d), or (n, 1 + d) time first), by cubic interpolation."""
         return self._interpolator("u")(self._points(points))
 
     def density(self, points: np.ndarray) -> np.ndarray:
-        """m at ``points``, by multilinear interpolation."""
+        """m at ``points``, by cubic interpolation."""
         return self._interpolator("m")(self._points(points))
 
     # --- persistence ------------------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 Every derivative of u or m in a residual is replaced by a sparse stencil on the grid: centred
 first differences, the three-point second difference, and products of centred differences for
-mixed derivatives (all second order). The residual becomes a pointwise function
+mixed derivatives (all second order), except that a first derivative entering a residual linearly,
+with a coefficient of one sign that depends on x only, next to a second derivative along the same
+axis with a coefficient of one sign, is upwinded (the one-sided difference that keeps the stencil
+monotone, as for an advection term b(x) u_x with known b): first order, but free of the
+oscillations of centred differences when advection dominates. The residual becomes a pointwise function
 ``f(x, U, M, dU..., dM..., lambda)`` of the stencil values, and its exact Jacobian is the chain rule
 ``sum_s diag(df/ds) @ stencil_s`` with ``df/ds`` from sympy. A centred discretisation of the FP
 equation need not conserve mass exactly, so the FP rows get one extra unknown ``mu`` (a constant
@@ -31,6 +35,7 @@ class _Stencils:
         self.owner: list[str] = []  # "u" or "m"
         self.ops: list[sps.spmatrix] = []
         self.repl: dict = {}
+        self.upwinded: list[str] = []
         eye = sps.identity(grid.size, format="csr")
         for role, fn in (("u", problem.value), ("m", problem.density)):
             sym = sp.Symbol(f"_{role}")
@@ -64,6 +69,50 @@ class _Stencils:
             self.owner.append(role)
             self.ops.append(op)
 
+    def _symbol(self, name: str, op: sps.spmatrix, role: str) -> sp.Symbol:
+        for sym in self.symbols:
+            if sym.name == name:
+                return sym
+        sym = sp.Symbol(name)
+        self.symbols.append(sym)
+        self.owner.append(role)
+        self.ops.append(op)
+        return sym
+
+    def upwind(self, e: sp.Expr, grid: Grid, xs: tuple, label: str) -> sp.Expr:
+        """Replace centred first differences by one-sided ones where the sign is known (see the
+        module docstring); the replaced terms are listed in ``self.upwinded``."""
+        points = [grid.points[:, k] for k in range(grid.dim)]
+
+        def on_grid(expr: sp.Expr) -> np.ndarray | None:
+            if not expr.free_symbols <= set(xs):
+                return None  # depends on the unknowns (or the constant): sign not known
+            vals = _lambdify(xs, _evalf_constants(expr))(*points)
+            return np.broadcast_to(np.asarray(vals, dtype=float), (grid.size,))
+
+        for sym in list(self.symbols):
+            parts = sym.name.split("_")  # "_u_0" -> ["", "u", "0"]
+            if len(parts) != 3 or len(parts[2]) != 1 or not e.has(sym):
+                continue
+            role, k = parts[1], int(parts[2])
+            second = next((t for t in self.symbols if t.name == f"_{role}_{k}{k}"), None)
+            coeff = sp.diff(e, sym)
+            if second is None or coeff.has(sym):
+                continue
+            c, a = on_grid(coeff), on_grid(sp.diff(e, second))
+            if c is None or a is None or not np.any(c):
+                continue
+            if not (np.all(a > 0) or np.all(a < 0)) or not (np.all(c >= 0) or np.all(c <= 0)):
+                continue
+            # monotone: the first-order term's off-diagonal entries get the diffusion's sign
+            backward = (c.sum() > 0) == (a[0] < 0)
+            op = grid.backward[k] if backward else grid.forward[k]
+            new = self._symbol(f"_{role}_{k}{'b' if backward else 'f'}", op, role)
+            e = e.xreplace({sym: new})
+            side = "backward" if backward else "forward"
+            self.upwinded.append(f"{label}: d{role}/d{xs[k]} ({side})")
+        return e
+
     def values(self, u: np.ndarray, m: np.ndarray) -> list[np.ndarray]:
         return [op @ (u if o == "u" else m) for op, o in zip(self.ops, self.owner)]
 
@@ -71,15 +120,31 @@ class _Stencils:
 class _Pointwise:
     """A residual as a pointwise function of the stencil values, with its partial derivatives."""
 
-    def __init__(self, expr: sp.Expr, args: tuple, stencils: _Stencils, extra: list[sp.Symbol]):
+    def __init__(
+        self,
+        expr: sp.Expr,
+        args: tuple,
+        stencils: _Stencils,
+        extra: list[sp.Symbol],
+        grid: Grid | None = None,
+        label: str = "",
+    ):
         e = expr.xreplace({k: v for k, v in stencils.repl.items() if isinstance(k, sp.Derivative)})
         e = _evalf_constants(e.xreplace(stencils.repl))
-        full = (*args, *stencils.symbols, *extra)
+        if grid is not None:
+            e = stencils.upwind(e, grid, tuple(args), label)
+        self.expr, self.args, self.stencils, self.extra_symbols = e, tuple(args), stencils, extra
+
+    def compile(self) -> _Pointwise:
+        """Lambdify (after every residual has added its stencil symbols, which all take as args)."""
+        e, st = self.expr, self.stencils
+        full = (*self.args, *st.symbols, *self.extra_symbols)
         self.f = _lambdify(full, e)
         self.partials = [
-            (i, _lambdify(full, sp.diff(e, s))) for i, s in enumerate(stencils.symbols) if e.has(s)
+            (i, _lambdify(full, sp.diff(e, s))) for i, s in enumerate(st.symbols) if e.has(s)
         ]
-        self.extra = [_lambdify(full, sp.diff(e, s)) for s in extra]
+        self.extra = [_lambdify(full, sp.diff(e, s)) for s in self.extra_symbols]
+        return self
 
 
 class GenericErgodicSystem:
@@ -96,8 +161,10 @@ class GenericErgodicSystem:
         self.st = _Stencils(problem, grid, [hjb, fp])
         self.args = tuple(grid.points[:, k] for k in range(grid.dim))
         lam = problem.constant
-        self.hjb = _Pointwise(hjb, problem.space, self.st, [lam])
-        self.fp = _Pointwise(fp, problem.space, self.st, [lam])
+        self.hjb = _Pointwise(hjb, problem.space, self.st, [lam], grid, "HJB")
+        self.fp = _Pointwise(fp, problem.space, self.st, [lam], grid, "FP")
+        self.hjb.compile(), self.fp.compile()
+        self.upwinded = self.st.upwinded  # non-empty: first order
 
     def split(self, z: np.ndarray):
         N = self.N

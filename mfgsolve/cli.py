@@ -126,10 +126,6 @@ def cmd_solve(args) -> int:
     if parallel:
         args.device = process_device
     if isinstance(args.resume, str):
-        if not Path(args.resume).is_dir():
-            raise _BadInput(
-                f"--resume {args.resume}: no such run folder; fix: give the folder a killed run wrote (its --out)"
-            )
         if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
             raise _BadInput(
                 f"--resume {args.resume} and --out {args.out} name different folders; "
@@ -139,6 +135,12 @@ def cmd_solve(args) -> int:
     out = _out_dir(args, problem, f"solve-{args.method}-seed{args.seed}")
     opts = _options(args)
     opts.setdefault("checkpoint_dir", str(out / "checkpoint"))
+    if args.resume and not (Path(opts["checkpoint_dir"]) / "train_state.pt").exists():
+        # a run killed before its first checkpoint (or a mistyped folder): say so, then start
+        print(
+            f"mfgsolve: warning: no checkpoint in {opts['checkpoint_dir']}; starting afresh",
+            file=sys.stderr,
+        )
     progress = not args.quiet and sys.stderr.isatty()
     sol = solve(
         problem,

@@ -232,9 +232,11 @@ def test_unknown_reference_option_is_a_one_line_error(capsys):
     assert "unknown reference option(s) ['foo']" in err and "fix:" in err and "Traceback" not in err
 
 
-def test_resume_of_a_missing_folder_and_bad_settings_are_one_line_errors(tmp_path, capsys):
-    assert main(["solve", SEED, "--resume", str(tmp_path / "nowhere")]) == 2
-    assert "no such run folder" in capsys.readouterr().err
+def test_resume_without_a_checkpoint_warns_and_bad_settings_are_one_line_errors(tmp_path, capsys):
+    nowhere = tmp_path / "nowhere"
+    assert main(["solve", SEED, "--resume", str(nowhere), "--iterations", "5", "--quiet"]) == 0
+    assert f"no checkpoint in {nowhere / 'checkpoint'}; starting afresh" in capsys.readouterr().err
+    assert (nowhere / "metrics.json").exists()
     family = str(ROOT / "problems" / "ergodic_torus_nd.py")
     for bad in ("d=1e400", "amplitude=[1]", "d=0", "e=1"):
         assert main(["check", family, "--set", bad]) == 2

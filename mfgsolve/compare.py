@@ -11,16 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from ._metrics import exact_functions, field_errors  # noqa: E402
-from .problem import ErgodicMFG, ProblemError  # noqa: E402
-from .sampling import quadrature  # noqa: E402
+from ._metrics import exact_functions, field_errors
+from ._plotting import save as _save
+from ._plotting import subplots
+from .problem import ErgodicMFG, ProblemError
+from .sampling import quadrature
 
 __all__ = ["compare", "figures", "residual_norms"]
 
@@ -312,7 +310,7 @@ def figures(
     ref_m = reference.density if reference is not None else m_ex
     ref_label = "reference" if reference is not None else "exact"
     history = getattr(solution, "history", []) or []
-    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), constrained_layout=True)
+    fig, axes = subplots(2, 3, figsize=(14, 7.5), constrained_layout=True)
     ax = axes[0, 0]
     ax.plot(xs, solution.value(pts), label="network")
     if ref_u is not None:
@@ -374,7 +372,7 @@ def _maps(solution, reference, m_ex, u_ex, path: Path) -> Path:
         if reference is not None
         else (m_ex(pts).reshape(n, n) if m_ex else None)
     )
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
+    fig, axes = subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
     xl, yl = (str(s) for s in problem.domain.symbols)
     _heatmap(fig, axes[0], X, Y, u, "value u", "viridis", xl, yl)
     _heatmap(fig, axes[1], X, Y, m, "density m", "viridis", xl, yl)
@@ -402,17 +400,6 @@ def _heatmap(fig, ax, X, Y, data, title: str, cmap: str, xlabel: str, ylabel: st
     ax.set_ylabel(ylabel)
 
 
-def _save(fig, path: Path) -> None:
-    import io
-
-    from ._io import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def reference_figures(reference: Any, out_dir: str | Path) -> list[Path]:
     """Figures of a finite-difference reference: u, m (with the exact solution when known) and the
     Newton residual history; 2-D: maps; finite horizon 1-D: space-time maps. Returns the paths."""
@@ -421,7 +408,7 @@ def reference_figures(reference: Any, out_dir: str | Path) -> list[Path]:
     u_ex, m_ex, _ = exact_functions(problem)
     hist = [h for h in reference.history if h.get("residual") is not None]
     ncols = 3
-    fig, axes = plt.subplots(1, ncols, figsize=(15, 4.2), constrained_layout=True)
+    fig, axes = subplots(1, ncols, figsize=(15, 4.2), constrained_layout=True)
     names = [str(s) for s in problem.domain.symbols]
     if reference.times is None and reference.dim == 1:
         xs = reference.grid[0]

@@ -639,12 +639,9 @@ def finite_horizon_figures(
         out_dir: folder for the PNG files.
         prefix: prepended to the file names.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .compare import _heatmap, _history_curve, _save
+    from ._plotting import save as _save
+    from ._plotting import subplots
+    from .compare import _heatmap, _history_curve
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -663,7 +660,7 @@ def finite_horizon_figures(
         T_, X_ = np.meshgrid(ts, xs, indexing="ij")
         pts = np.stack([T_.ravel(), X_.ravel()], axis=1)
         rows = [("value u", solution.value, u_ref), ("density m", solution.density, m_ref)]
-        fig, axes = plt.subplots(2, 3, figsize=(15, 7.5), constrained_layout=True)
+        fig, axes = subplots(2, 3, figsize=(15, 7.5), constrained_layout=True)
         for r, (title, f_net, f_ref) in enumerate(rows):
             net = f_net(pts).reshape(nt, nx)
             ref = f_ref(pts).reshape(nt, nx) if f_ref is not None else None
@@ -689,7 +686,7 @@ def finite_horizon_figures(
             ("value u", "u", solution.value, u_ref),
         ):
             nrows = 3 if f_ref is not None else 1
-            fig, axes = plt.subplots(
+            fig, axes = subplots(
                 nrows, 4, figsize=(16, 3.6 * nrows), constrained_layout=True, squeeze=False
             )
             for c, t in enumerate(times):
@@ -712,7 +709,7 @@ def finite_horizon_figures(
             _save(fig, paths[-1])
     if u_ref is not None or m_ref is not None:
         errs = errors_over_time(solution, reference)
-        fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+        fig, ax = subplots(figsize=(7, 4.5), constrained_layout=True)
         for key, label in (
             ("m_rel_l2", "relative L2 error of m"),
             ("u_rel_l2", "relative L2 error of u"),
@@ -729,7 +726,7 @@ def finite_horizon_figures(
         _save(fig, paths[-1])
     history = getattr(solution, "history", []) or []
     if history:
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+        fig, axes = subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
         _history_curve(
             axes[0],
             history,

@@ -120,19 +120,16 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
     oscillation against lr and batch size (median over seeds, bars from min to max)."""
     import csv
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    from .compare import _save
+    from ._plotting import colormap, subplots
+    from ._plotting import save as _save
 
     lrs = sorted({r["lr"] for r in rows})
     batches = sorted({r["batch_size"] for r in rows})
-    colours = plt.cm.viridis(np.linspace(0.0, 0.85, len(lrs)))
+    colours = colormap("viridis")(np.linspace(0.0, 0.85, len(lrs)))
     styles = ["-", "--", ":", "-."]
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9), constrained_layout=True)
+    fig, axes = subplots(2, 2, figsize=(13, 9), constrained_layout=True)
     ax = axes[0, 0]
     for row in rows:
         if row["seed"] != 0:

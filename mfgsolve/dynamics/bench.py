@@ -93,13 +93,11 @@ def w1_table(quick: bool = False) -> list[dict]:
 
 
 def plot_weak_errors(lq: dict, mc: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    from .._plotting import subplots
+
+    fig, axes = subplots(1, 2, figsize=(11, 4.5))
     styles = {"sde": ("o-", "SDE (no correction)"), "sde-corrected": ("s-", "corrected SDE")}
     ax = axes[0]
     for scheme, res in lq.items():
@@ -140,12 +138,9 @@ def plot_weak_errors(lq: dict, mc: dict, path: Path) -> None:
 
 
 def plot_w1(entries: list[dict], path: Path) -> None:
-    import matplotlib
+    from .._plotting import subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    fig, axes = subplots(1, 3, figsize=(15, 4.6))
     for ax, entry in zip(axes, entries):
         x, y, crit = entry["x"], entry["y"], entry["critic"]
         title = f"{entry['name']}\nexact W1 {entry['exact']:.3f}, critic {crit.w1:.3f}"
@@ -189,16 +184,9 @@ def plot_w1(entries: list[dict], path: Path) -> None:
 
 
 def _save(fig, path: Path) -> None:
-    import io
+    from .._plotting import save
 
-    import matplotlib.pyplot as plt
-
-    from .._io import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save(fig, path)
 
 
 def run(out_dir: Path, quick: bool = False) -> list[dict]:

@@ -11,7 +11,6 @@ import torch
 from mfgsolve._io import (
     CheckpointError,
     atomic_torch_save,
-    atomic_write_bytes,
     atomic_write_csv,
     atomic_write_json,
     read_json,
@@ -211,10 +210,8 @@ class FBSDESolution:
         Returns:
             The PNG files written.
         """
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from .._plotting import save as _save_fig
+        from .._plotting import subplots
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -224,7 +221,7 @@ class FBSDESolution:
         loss = np.array([h["loss"] for h in self.history])
         y0 = np.array([h["y0"] for h in self.history])
         rel = [h.get("y0_rel_error") for h in self.history]
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        fig, axes = subplots(1, 2, figsize=(10, 3.8))
         axes[0].semilogy(it, loss, lw=0.8)
         axes[0].set_xlabel("iteration")
         axes[0].set_ylabel(
@@ -246,11 +243,10 @@ class FBSDESolution:
         axes[1].grid(alpha=0.3, which="both")
         fig.tight_layout()
         files.append(_save_fig(fig, out_dir / f"{name}_{self.method}_training.png"))
-        plt.close(fig)
 
         paths = self.paths(n=64)
         t = paths["t"]
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        fig, axes = subplots(1, 2, figsize=(10, 3.8))
         for k in range(5):
             axes[0].plot(t, paths["x"][k, :, 0], lw=1)
         axes[0].set_xlabel("t")
@@ -273,20 +269,10 @@ class FBSDESolution:
         axes[1].grid(alpha=0.3)
         fig.tight_layout()
         files.append(_save_fig(fig, out_dir / f"{name}_{self.method}_paths.png"))
-        plt.close(fig)
         return files
 
     def __repr__(self) -> str:
         return f"FBSDESolution(problem={self.problem.name!r}, method={self.method!r}, y0={self.y0:.6g})"
-
-
-def _save_fig(fig: Any, path: Path) -> Path:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
 
 
 def compare_fbsde(sol: FBSDESolution, n_paths: int = 512, seed: int = 12345) -> dict[str, Any]:

@@ -73,10 +73,7 @@ def _row(file: str, target: str, limits: dict, **options) -> dict:
 
 def convergence(out_dir: Path, sizes=(50, 100, 200, 400, 800, 1600)) -> list[dict]:
     """Error of the monotone and generic schemes on the manufactured 1-D viscous problem."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .._plotting import save, subplots
 
     problem = load_problem(_PROBLEMS / "viscous_torus_1d.py")
     rows = []
@@ -88,7 +85,7 @@ def convergence(out_dir: Path, sizes=(50, 100, 200, 400, 800, 1600)) -> list[dic
             order = float(np.log2(prev / err)) if prev else float("nan")
             rows.append({"scheme": scheme, "n": n, "h": 1 / n, "m_rel_l2": err, "order": order})
             prev = err
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = subplots(figsize=(5.5, 4))
     for scheme, marker in (("monotone", "o"), ("generic", "s")):
         hs = [r["h"] for r in rows if r["scheme"] == scheme]
         es = [r["m_rel_l2"] for r in rows if r["scheme"] == scheme]
@@ -102,11 +99,7 @@ def convergence(out_dir: Path, sizes=(50, 100, 200, 400, 800, 1600)) -> list[dic
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / ".reference_convergence.png.tmp"
-    fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    tmp.replace(out_dir / "reference_convergence.png")
+    save(fig, out_dir / "reference_convergence.png", dpi=120)
     return rows
 
 

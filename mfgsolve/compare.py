@@ -170,7 +170,8 @@ def _compare_rqmc(a, b, problem) -> dict[str, Any]:
 
     The sets grow (x4) until the standard error of m_rel_l2 and u_l2 is below 5e-4 of the value
     (three significant digits) or RQMC_MAX_POINTS per set; ``*_se`` report it, ``log_z_se`` that
-    of the density's normalising constant (as a relative error of Z).
+    of the density's normalising constant (as a relative error of Z); ``mean_u`` is the integral of
+    u per unit volume (0 by the constraint) with its standard error ``mean_u_se``.
     """
     if b is None:
         u_ref_fn, m_ref_fn, c_ref = exact_functions(problem)
@@ -183,14 +184,15 @@ def _compare_rqmc(a, b, problem) -> dict[str, Any]:
     constant = getattr(a, "constant", None)
     n = 2**12
     while True:
-        reps, z_reps = [], []
+        reps, z_reps, u_reps = [], [], []
         for r in range(RQMC_REPLICATES):
             q = quadrature(problem.domain, n, rule="sobol", seed=12345 + r)
             nodes, weights = q.nodes.numpy(), q.weights.numpy()
-            m = a.density(nodes)
+            m, u = a.density(nodes), a.value(nodes)
+            u_reps.append(float(np.sum(weights * u)) / problem.domain.volume)
             reps.append(
                 field_errors(
-                    a.value(nodes),
+                    u,
                     m,
                     u_ref_fn(nodes) if u_ref_fn else None,
                     m_ref_fn(nodes) if m_ref_fn else None,
@@ -214,6 +216,8 @@ def _compare_rqmc(a, b, problem) -> dict[str, Any]:
     for k in keys:
         out[f"{k}_se"] = se[k]
     out["log_z_se"] = float(np.std(z_reps, ddof=1) / np.sqrt(RQMC_REPLICATES) / np.mean(z_reps))
+    out["mean_u"] = float(np.mean(u_reps))  # the constraint int u = 0, per unit volume
+    out["mean_u_se"] = float(np.std(u_reps, ddof=1) / np.sqrt(RQMC_REPLICATES))
     if constant is not None:
         out["constant"] = float(constant)
     if c_ref is not None:

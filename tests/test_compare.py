@@ -43,3 +43,5 @@ def test_rqmc_errors_match_independent_integrals_with_their_standard_error(d):
     assert abs(out["m_rel_l2"] - m_rel) <= 4 * out["m_rel_l2_se"] + 1e-12
     assert out["m_rel_l2_se"] <= 5e-4 * out["m_rel_l2"]  # three significant digits
     assert out["log_z_se"] < 1e-3 and "randomized Sobol" in out["quadrature"]
+    # int of delta cos(2 pi x2) is 0: the estimate is within its standard error's reach
+    assert abs(out["mean_u"]) <= 4 * out["mean_u_se"] + 1e-12 and out["mean_u_se"] < 1e-5

@@ -117,7 +117,9 @@ class SolverOptions:
     hutchinson_probes: int = 4
 
     @classmethod
-    def build(cls, problem, overrides: dict[str, Any]) -> SolverOptions:
+    def build(cls, problem, overrides: dict[str, Any], saved: bool = False) -> SolverOptions:
+        """Options for ``problem`` from user ``overrides`` (or, ``saved=True``, a saved full set:
+        then options that do not apply are not an error, every option being present)."""
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(overrides) - names)
         if unknown:
@@ -126,6 +128,17 @@ class SolverOptions:
             )
         opts = cls(**{k: v for k, v in overrides.items() if v is not None})
         d = problem.dim
+        given = set() if saved else {k for k, v in overrides.items() if v is not None}
+        if "density_fraction" in given and opts.sampling != "density":
+            raise ProblemError(
+                "density_fraction applies only to sampling='density'; fix: add sampling='density' or drop it"
+            )
+        engine = choose_engine(opts.derivatives, d) if opts.derivatives in ENGINES else None
+        if "hutchinson_probes" in given and engine not in (None, "hutchinson"):
+            raise ProblemError(
+                f"hutchinson_probes applies only to the Hutchinson engine (derivatives={opts.derivatives!r} "
+                f"is {engine!r} in d = {d}); fix: add derivatives='hutchinson' or drop it"
+            )
         if isinstance(problem, MFG):  # a space quadrature per time slice: smaller defaults
             opts.time_slices = (
                 opts.time_slices if opts.time_slices > 0 else min(16, opts.batch_size // 2)

@@ -140,6 +140,7 @@ class Solution:
                 for k, v in meta["info"]["options"].items()
                 if k in SolverOptions.__dataclass_fields__
             },
+            saved=True,
         )
         dtype = _DTYPES.get(meta.get("dtype", "float32"), torch.float32)
         value_net, density_net = build_networks(problem, opts, torch.device(device), dtype)

@@ -132,6 +132,11 @@ def test_unknown_option_is_a_clear_error():
         solve(SEED, iterations=5, progress=False, widht=3)
     with pytest.raises(ProblemError, match="lr must be a positive number"):
         solve(SEED, iterations=5, lr=-1.0, progress=False)
+    # options that would not apply are refused, not ignored
+    with pytest.raises(ProblemError, match="density_fraction applies only to sampling='density'"):
+        solve(SEED, iterations=5, density_fraction=0.3, progress=False)
+    with pytest.raises(ProblemError, match="hutchinson_probes applies only to the Hutchinson"):
+        solve(SEED, iterations=5, hutchinson_probes=8, progress=False)
 
 
 def test_checkpoint_resume_gives_the_same_result(tmp_path):

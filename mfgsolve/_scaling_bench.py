@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from .adversarial import SolverOptions, _Trainer
+from .derivatives import choose_engine
 from .problem import load_problem
 from .solution import solve
 
@@ -45,12 +46,12 @@ def _row(problem, method: str, iterations: int, target: float, **options: Any) -
     seconds = time.perf_counter() - t0
     last = sol.history[-1]
     reach = next((h for h in sol.history if h.get("m_rel_l2", 1.0) <= target), None)
-    trainer_engine = SolverOptions.build(problem, options).derivatives
+    engine = choose_engine(SolverOptions.build(problem, options).derivatives, problem.dim)
     return {
         "problem": problem.name,
         "d": problem.dim,
         "method": method,
-        "engine": trainer_engine if trainer_engine != "auto" else _auto(problem.dim),
+        "engine": engine,
         "iterations": sol.info["iterations"],
         "seconds": round(seconds, 1),
         "s_per_it": round(seconds / sol.info["iterations"], 4),
@@ -62,12 +63,6 @@ def _row(problem, method: str, iterations: int, target: float, **options: Any) -
         "u_l2": last.get("u_l2"),
         "constant_abs": last.get("constant_abs"),
     }
-
-
-def _auto(dim: int) -> str:
-    from .derivatives import choose_engine
-
-    return choose_engine("auto", dim)
 
 
 def run(out_dir: Path, quick: bool = False) -> list[dict[str, Any]]:

@@ -606,11 +606,10 @@ class _Trainer:
         return record
 
     def _guarded_step(self, opt, loss, params, label, st) -> float:
-        # in a data-parallel run every process must reach the same verdict (none left waiting)
-        if self.world_size > 1 and not torch.isfinite(mean := distributed.all_mean(loss)):
-            raise _NonFinite(f"{label} loss became {float(mean)}")
-        if not torch.isfinite(loss):
-            raise _NonFinite(f"{label} loss became {float(loss.detach())}")
+        # the mean over the processes: in a data-parallel run all reach the same verdict
+        value = _mean(loss)
+        if not math.isfinite(value):
+            raise _NonFinite(f"{label} loss became {value}")
         norm = self._step(opt, loss, params)
         if not math.isfinite(norm):
             raise _NonFinite(f"gradient of the {label} loss became non-finite")
@@ -649,7 +648,8 @@ class _Trainer:
         with torch.no_grad():
             log_z = self.eval_log_z(density_net)
         fields = _Fields(value_net, density_net, log_z)
-        rests, masses, chunks = [], [], []
+        rests, masses = [], []
+        first = None  # the residual norms use the first chunk; keep no other graph alive
         coeff = self.residuals.constant_coefficient
         for chunk, w in zip(nodes.split(4096), weights.split(4096)):
             pts = chunk.clone().requires_grad_(True)
@@ -659,14 +659,14 @@ class _Trainer:
                 m = torch.exp(caches["logm"](()).detach().double().cpu())
                 rests.append(float((w * m * rest).sum()))
                 masses.append(float((w * m).sum()))
-            if not chunks:  # the residual norms use the first chunk; keep no other graph alive
-                chunks.append((pts, caches, w))
+            if first is None:
+                first = (pts, caches, w)
             if not residuals and not self.least_squares:
                 break
         value = -sum(rests) / sum(masses) / coeff if self.least_squares else float(constant)
         out = {"constant": value}
         if residuals:
-            pts, caches, w = chunks[0]
+            pts, caches, w = first
             if self.least_squares:
                 hjb = self.residuals.hjb(pts, caches) + coeff * value
             else:

@@ -31,11 +31,15 @@ def _parse_option(text: str, flag: str = "--option") -> tuple[str, Any]:
     return key.strip().replace("-", "_"), value
 
 
+def _settings(args) -> dict[str, Any]:
+    """The ``--set KEY=VALUE`` settings of a problem family (none for commands without --set)."""
+    return dict(_parse_option(o, "--set") for o in (getattr(args, "set", None) or []))
+
+
 def _load(path: str, args=None):
     from .problem import load_problem
 
-    settings = dict(_parse_option(o, "--set") for o in (getattr(args, "set", None) or []))
-    return load_problem(path, **settings)
+    return load_problem(path, **_settings(args))
 
 
 def _out_dir(args, problem, leaf: str) -> Path:
@@ -277,9 +281,8 @@ def cmd_sweep(args) -> int:
     SolverOptions.build(
         problem, {"lr": lrs[0], "batch_size": batches[0], **opts}
     )  # bad options: exit 2 now
-    settings = dict(_parse_option(o, "--set") for o in (args.set or []))
     rows = run_sweep(
-        args.file, lrs, batches, args.seeds, out, jobs=args.jobs, settings=settings, **opts
+        args.file, lrs, batches, args.seeds, out, jobs=args.jobs, settings=_settings(args), **opts
     )
     print(format_table(rows))
     print(f"wrote {out}/sweep.json, sweep.csv, sweep.png")

@@ -125,16 +125,9 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
     if _uses_rqmc(problem, b, points):
         return _compare_rqmc(a, b, problem)
     nodes, weights, rule = _quadrature_for(problem, b, points)
-    if b is None:
-        u_ex, m_ex, c_ref = exact_functions(problem)
-        if u_ex is None and m_ex is None:
-            raise ProblemError(
-                f"problem '{problem.name}': no exact solution to compare with; fix: pass a reference (reference_solve) or add exact= to the problem"
-            )
-        u_ref = u_ex(nodes) if u_ex else None
-        m_ref = m_ex(nodes) if m_ex else None
-    else:
-        u_ref, m_ref, c_ref = b.value(nodes), b.density(nodes), getattr(b, "constant", None)
+    u_ref_fn, m_ref_fn, c_ref = _reference_functions(problem, b)
+    u_ref = u_ref_fn(nodes) if u_ref_fn else None
+    m_ref = m_ref_fn(nodes) if m_ref_fn else None
     constant = getattr(a, "constant", None)
     out: dict[str, Any] = field_errors(
         a.value(nodes), a.density(nodes), u_ref, m_ref, weights, constant, c_ref
@@ -149,6 +142,19 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
         out.update(residual_norms(a, nodes, weights))
     out["quadrature"] = rule
     return out
+
+
+def _reference_functions(problem, b) -> tuple[Any, Any, float | None]:
+    """u and m of what is compared against, as functions of points, and its constant: the
+    reference ``b``, or (``b`` None) the problem's closed forms."""
+    if b is not None:
+        return b.value, b.density, getattr(b, "constant", None)
+    u_ex, m_ex, c_ref = exact_functions(problem)
+    if u_ex is None and m_ex is None:
+        raise ProblemError(
+            f"problem '{problem.name}': no exact solution to compare with; fix: pass a reference (reference_solve) or add exact= to the problem"
+        )
+    return u_ex, m_ex, c_ref
 
 
 RQMC_REPLICATES = 8
@@ -173,14 +179,7 @@ def _compare_rqmc(a, b, problem) -> dict[str, Any]:
     of the density's normalising constant (as a relative error of Z); ``mean_u`` is the integral of
     u per unit volume (0 by the constraint) with its standard error ``mean_u_se``.
     """
-    if b is None:
-        u_ref_fn, m_ref_fn, c_ref = exact_functions(problem)
-        if u_ref_fn is None and m_ref_fn is None:
-            raise ProblemError(
-                f"problem '{problem.name}': no exact solution to compare with; fix: pass a reference (reference_solve) or add exact= to the problem"
-            )
-    else:
-        u_ref_fn, m_ref_fn, c_ref = b.value, b.density, getattr(b, "constant", None)
+    u_ref_fn, m_ref_fn, c_ref = _reference_functions(problem, b)
     constant = getattr(a, "constant", None)
     n = 2**12
     while True:

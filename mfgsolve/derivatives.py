@@ -139,8 +139,8 @@ class FuncDerivativeCache(DerivativeCache):
         self.fn = fn
         self.probes = probes
         self.paired = paired and probes is not None
-        self._first: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._lap_second: torch.Tensor | None = None
+        # the gradient and the Laplacian estimate(s): one, or two independent ones when paired
+        self._first: tuple[torch.Tensor, tuple[torch.Tensor, ...]] | None = None
 
     def second_estimate(self) -> DerivativeCache:
         """The same terms with the independent second Laplacian estimate (paired probes), or self."""
@@ -148,13 +148,21 @@ class FuncDerivativeCache(DerivativeCache):
 
     def _compute(self, key: Index) -> torch.Tensor:
         if key == "lap" or (isinstance(key, tuple) and len(key) == 1):
-            if self._first is None:
-                self._first = self._gradient_and_laplacian()
-            grads, lap = self._first
-            return lap if key == "lap" else grads[:, key[0]]
+            grads, laps = self._gradient_and_laplacians()
+            return laps[0] if key == "lap" else grads[:, key[0]]
         return super()._compute(key)
 
-    def _gradient_and_laplacian(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def laplacian_second(self) -> torch.Tensor:
+        """The second, independent Laplacian estimate of a paired cache."""
+        lap = self._gradient_and_laplacians()[1][1]
+        return lap.detach() if self.frozen else lap
+
+    def _gradient_and_laplacians(self) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        if self._first is None:
+            self._first = self._compute_gradient_and_laplacians()
+        return self._first
+
+    def _compute_gradient_and_laplacians(self) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         from torch.func import grad, jvp, vmap
 
         fn = self.fn
@@ -169,23 +177,16 @@ class FuncDerivativeCache(DerivativeCache):
             g, hv = vmap(lambda v: jvp(grad_fn, (x,), (v,)))(vs)
             return g[0], (hv * vs).sum(-1)
 
-        x = self.points.detach() if not self.points.requires_grad else self.points
+        x = self.points
         if self.probes is None:
             eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
             grads, forms = vmap(quadratic_forms, in_dims=(0, None))(x, eye)
-            return grads, forms.sum(-1)
+            return grads, (forms.sum(-1),)
         grads, forms = vmap(quadratic_forms)(x, self.probes)
         if self.paired:
             half = forms.shape[-1] // 2
-            self._lap_second = forms[:, half:].mean(-1)
-            return grads, forms[:, :half].mean(-1)
-        return grads, forms.mean(-1)
-
-    def laplacian_second(self) -> torch.Tensor:
-        if self._first is None:
-            self._first = self._gradient_and_laplacian()
-        lap = self._lap_second
-        return lap.detach() if self.frozen else lap
+            return grads, (forms[:, :half].mean(-1), forms[:, half:].mean(-1))
+        return grads, (forms.mean(-1),)
 
 
 class _SecondEstimate(DerivativeCache):

@@ -20,13 +20,7 @@ THETA0 = RNG.normal(size=P)
 OMEGA0 = RNG.normal(size=Q)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: intra-op threads only add contention on a shared CPU (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _game(noise: float, n: int, seed: int):

@@ -24,13 +24,7 @@ FH1 = load_problem(ROOT / "problems" / "fh_torus_1d.py")
 BOX1 = load_problem(ROOT / "problems" / "fh_box_1d.py")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small networks run faster on one thread (and do not fight over a loaded machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _nets(problem, dtype=torch.float64, seed=0, **options):

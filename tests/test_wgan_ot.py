@@ -4,19 +4,11 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.stats
-import torch
 
 from mfgsolve.dynamics import DynamicsError, critic_w1, exact_w1
 from mfgsolve.dynamics.wgan import exact_potential_1d
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: intra-op threads only add contention on a shared CPU (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_lp_matches_assignment_problem_in_2d():

@@ -95,7 +95,7 @@ def w1_table(quick: bool = False) -> list[dict]:
 def plot_weak_errors(lq: dict, mc: dict, path: Path) -> None:
     import matplotlib.ticker
 
-    from .._plotting import subplots
+    from .._plotting import save, subplots
 
     fig, axes = subplots(1, 2, figsize=(11, 4.5))
     styles = {"sde": ("o-", "SDE (no correction)"), "sde-corrected": ("s-", "corrected SDE")}
@@ -134,11 +134,11 @@ def plot_weak_errors(lq: dict, mc: dict, path: Path) -> None:
         a.legend(fontsize=7)
     fig.suptitle("Weak error of SDE models of stochastic gradient descent-ascent")
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_w1(entries: list[dict], path: Path) -> None:
-    from .._plotting import subplots
+    from .._plotting import save, subplots
 
     fig, axes = subplots(1, 3, figsize=(15, 4.6))
     for ax, entry in zip(axes, entries):
@@ -180,12 +180,6 @@ def plot_w1(entries: list[dict], path: Path) -> None:
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7, loc="upper right" if x.ndim == 1 else "upper left")
     fig.tight_layout()
-    _save(fig, path)
-
-
-def _save(fig, path: Path) -> None:
-    from .._plotting import save
-
     save(fig, path)
 
 

@@ -33,16 +33,14 @@ class _Stencils:
         xs = tuple(problem.space)
         self.symbols: list[sp.Symbol] = []
         self.owner: list[str] = []  # "u" or "m"
+        # per symbol: (role, derivative axes, side) with side "b"/"f" for one-sided differences
+        self.keys: list[tuple[str, tuple[int, ...], str | None]] = []
         self.ops: list[sps.spmatrix] = []
         self.repl: dict = {}
         self.upwinded: list[str] = []
         eye = sps.identity(grid.size, format="csr")
         for role, fn in (("u", problem.value), ("m", problem.density)):
-            sym = sp.Symbol(f"_{role}")
-            self.repl[fn] = sym
-            self.symbols.append(sym)
-            self.owner.append(role)
-            self.ops.append(eye)
+            self.repl[fn] = self._symbol((role, (), None), eye)
         derivs = set()
         for e in exprs:
             derivs |= {d for d in e.atoms(sp.Derivative) if isinstance(d.expr, AppliedUndef)}
@@ -63,19 +61,17 @@ class _Stencils:
                 op = grid.second[axes[0]]
             else:
                 op = sps.csr_matrix(grid.centred[axes[0]] @ grid.centred[axes[1]])
-            sym = sp.Symbol(f"_{role}_{''.join(map(str, axes))}")
-            self.repl[d] = sym
-            self.symbols.append(sym)
-            self.owner.append(role)
-            self.ops.append(op)
+            self.repl[d] = self._symbol((role, tuple(axes), None), op)
 
-    def _symbol(self, name: str, op: sps.spmatrix, role: str) -> sp.Symbol:
-        for sym in self.symbols:
-            if sym.name == name:
-                return sym
-        sym = sp.Symbol(name)
+    def _symbol(self, key: tuple[str, tuple[int, ...], str | None], op: sps.spmatrix) -> sp.Symbol:
+        """The symbol of stencil ``key`` (created with operator ``op`` on first use)."""
+        if key in self.keys:
+            return self.symbols[self.keys.index(key)]
+        role, axes, side = key
+        sym = sp.Symbol(f"_{role}_{''.join(map(str, axes))}{side or ''}".rstrip("_"))
         self.symbols.append(sym)
         self.owner.append(role)
+        self.keys.append(key)
         self.ops.append(op)
         return sym
 
@@ -90,15 +86,15 @@ class _Stencils:
             vals = _lambdify(xs, _evalf_constants(expr))(*points)
             return np.broadcast_to(np.asarray(vals, dtype=float), (grid.size,))
 
-        for sym in list(self.symbols):
-            parts = sym.name.split("_")  # "_u_0" -> ["", "u", "0"]
-            if len(parts) != 3 or len(parts[2]) != 1 or not e.has(sym):
+        for sym, (role, axes, side) in list(zip(self.symbols, self.keys)):
+            if len(axes) != 1 or side is not None or not e.has(sym):
                 continue
-            role, k = parts[1], int(parts[2])
-            second = next((t for t in self.symbols if t.name == f"_{role}_{k}{k}"), None)
+            (k,) = axes
+            second_key = (role, (k, k), None)
             coeff = sp.diff(e, sym)
-            if second is None or coeff.has(sym):
+            if second_key not in self.keys or coeff.has(sym):  # no diffusion along k, or nonlinear
                 continue
+            second = self.symbols[self.keys.index(second_key)]
             c, a = on_grid(coeff), on_grid(sp.diff(e, second))
             if c is None or a is None or not np.any(c):
                 continue
@@ -107,7 +103,7 @@ class _Stencils:
             # monotone: the first-order term's off-diagonal entries get the diffusion's sign
             backward = (c.sum() > 0) == (a[0] < 0)
             op = grid.backward[k] if backward else grid.forward[k]
-            new = self._symbol(f"_{role}_{k}{'b' if backward else 'f'}", op, role)
+            new = self._symbol((role, (k,), "b" if backward else "f"), op)
             e = e.xreplace({sym: new})
             side = "backward" if backward else "forward"
             self.upwinded.append(f"{label}: d{role}/d{xs[k]} ({side})")

@@ -331,9 +331,17 @@ class _Trainer:
                 f"problem '{problem.name}': constant='least_squares' needs the constant to enter the HJB linearly; fix: use constant='trained'"
             )
         self.least_squares = use_ls
-        self.engine = choose_engine(opts.derivatives, problem.dim)
         self._lap_hjb = uses_laplacian(self.residuals.hjb)
         self._lap_fp = uses_laplacian(self.residuals.fp)
+        self.engine = choose_engine(opts.derivatives, problem.dim)
+        if self.engine != "autograd" and not (self._lap_hjb or self._lap_fp):
+            if opts.derivatives != "auto":
+                raise ProblemError(
+                    f"problem '{problem.name}': derivatives={opts.derivatives!r} speeds up Laplacians, "
+                    "and these residuals have none (second derivatives enter one coordinate at a "
+                    "time); fix: use derivatives='autograd' or 'auto'"
+                )
+            self.engine = "autograd"  # nothing for a trace engine to gain
         # evaluation is exact: the stochastic trace only serves training
         self.eval_engine = "func" if self.engine == "hutchinson" else self.engine
         self.quad = quadrature(problem.domain, opts.quadrature_points, seed=seed).to(

@@ -17,6 +17,7 @@ from mfgsolve.derivatives import (
     make_cache,
 )
 from mfgsolve.lowering import lower
+from mfgsolve.problem import ProblemError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -171,3 +172,13 @@ def test_hutchinson_product_of_two_estimates_is_an_unbiased_squared_residual():
     assert abs(float(product.mean()) - trace**2) < 4 * se  # unbiased
     assert float(square.mean()) == pytest.approx(trace**2 + 2 * offdiag / k, rel=0.05)  # biased
     assert not torch.equal(lap_a, lap_b)  # independent probes
+
+
+def test_a_trace_engine_on_residuals_without_a_laplacian_is_a_one_line_error():
+    """The 1-D seed has u'' but no Laplacian to trace: 'func'/'hutchinson' would only add work."""
+    problem = load_problem(ROOT / "problems" / "ergodic_torus_1d.py")
+    for engine in ("func", "hutchinson"):
+        with pytest.raises(ProblemError, match="fix: use derivatives='autograd'"):
+            solve(problem, derivatives=engine, iterations=1, progress=False)
+    sol = solve(problem, derivatives="auto", iterations=1, eval_every=1, progress=False)
+    assert np.isfinite(sol.info["seconds"])

@@ -333,15 +333,12 @@ class _Trainer:
         self.least_squares = use_ls
         self._lap_hjb = uses_laplacian(self.residuals.hjb)
         self._lap_fp = uses_laplacian(self.residuals.fp)
-        self.engine = choose_engine(opts.derivatives, problem.dim)
-        if self.engine != "autograd" and not (self._lap_hjb or self._lap_fp):
-            if opts.derivatives != "auto":
-                raise ProblemError(
-                    f"problem '{problem.name}': derivatives={opts.derivatives!r} speeds up Laplacians, "
-                    "and these residuals have none (second derivatives enter one coordinate at a "
-                    "time); fix: use derivatives='autograd' or 'auto'"
-                )
-            self.engine = "autograd"  # nothing for a trace engine to gain
+        try:
+            self.engine = choose_engine(
+                opts.derivatives, problem.dim, laplacian=self._lap_hjb or self._lap_fp
+            )
+        except ValueError as exc:
+            raise ProblemError(f"problem '{problem.name}': {exc}") from None
         # evaluation is exact: the stochastic trace only serves training
         self.eval_engine = "func" if self.engine == "hutchinson" else self.engine
         self.quad = quadrature(problem.domain, opts.quadrature_points, seed=seed).to(

@@ -41,10 +41,27 @@ Index = tuple[int, ...] | str
 HUTCHINSON_FROM_DIM = 64
 
 
-def choose_engine(name: str, dim: int) -> str:
-    """The engine ``name`` resolves to in dimension ``dim`` ("auto" picks by dimension)."""
+def choose_engine(name: str, dim: int, laplacian: bool = True) -> str:
+    """The engine ``name`` resolves to in dimension ``dim`` ("auto" picks by dimension).
+
+    Args:
+        name: one of ``ENGINES``.
+        dim: space dimension.
+        laplacian: whether the residuals have a Laplacian term. Without one a trace engine has
+            nothing to speed up: "auto" resolves to "autograd" and "func"/"hutchinson" are refused.
+
+    Raises:
+        ValueError: unknown name, or a trace engine without a Laplacian (message ends with the fix).
+    """
     if name not in ENGINES:
         raise ValueError(f"unknown derivative engine {name!r}; choose one of {', '.join(ENGINES)}")
+    if not laplacian:
+        if name in ("func", "hutchinson"):
+            raise ValueError(
+                f"derivatives={name!r} speeds up Laplacians, and these residuals have none (second "
+                "derivatives enter one coordinate at a time); fix: use derivatives='autograd' or 'auto'"
+            )
+        return "autograd"
     if name != "auto":
         return name
     return "hutchinson" if dim >= HUTCHINSON_FROM_DIM else "autograd"

@@ -46,10 +46,11 @@ def seed_benchmark(
     from .solution import solve
 
     problem = load_problem(_problem_path(problem_file))
+    if quick:  # a smoke test: one seed, 200 iterations
+        seeds = seeds[:1]
+        options = {**options, "iterations": min(200, options.get("iterations") or 200)}
     rows = []
     for seed in seeds:
-        if quick:
-            options = {**options, "iterations": min(200, options.get("iterations") or 200)}
         t0 = time.perf_counter()
         sol = solve(problem, method=method, seed=seed, progress=False, **options)
         seconds = time.perf_counter() - t0

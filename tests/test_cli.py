@@ -162,7 +162,7 @@ def _solve_command(out: Path, *extra: str) -> list[str]:
         "solve",
         SEED,
         "--iterations",
-        "120",
+        "60",
         "--option",
         "checkpoint_every=5",
         "--option",

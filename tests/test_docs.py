@@ -6,7 +6,7 @@ the repository's problem files. Blocks tagged ``text`` or ``console`` are output
 any other tag (or none) is an error, so no code block can escape the test by its tag.
 
 The README Quickstart is special: its first command (install, then solve the seed) runs from the
-repository root; its second (install, then the tests) is the command ``.ci/run`` runs, which is
+repository root, in a virtual environment of its own (see ``_run_quickstart_solve``); its second (install, then the tests) is the command ``.ci/run`` runs, which is
 checked rather than run (running the test suite from inside the test suite would recurse). The
 default run solves the seed with 100 iterations; the full 2,000 are a ``slow`` test.
 """
@@ -72,11 +72,13 @@ def _quickstart(blocks: list[dict]) -> list[dict]:
     return [b for b in blocks if first_line <= b["line"] <= last_line]
 
 
-def _run(blocks: list[dict], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+def _run(
+    blocks: list[dict], cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(blocks, fh)
     spec = Path(fh.name)
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
+    env = {**(env or os.environ), "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", DRIVER, str(spec)],
         cwd=cwd,
@@ -134,24 +136,35 @@ def test_readme_quickstart_test_command_is_ci_run() -> None:
 SEED_SOLVE = "mfgsolve solve problems/ergodic_torus_1d.py"
 
 
-def _run_quickstart_solve(extra: str) -> None:
+def _run_quickstart_solve(extra: str, tmp_path: Path) -> None:
+    """Run Quickstart command 1 (with ``extra`` appended) in a virtual environment that sees the
+    installed packages: its ``pip install -e`` then writes there, not into the environment that
+    the tests running next to this one (on the other worker) import from."""
     quick = _quickstart(code_blocks(ROOT / "README.md"))
     command = quick[0]["code"].strip()
     assert "torch==2.13.0" in command and command.endswith(SEED_SOLVE), (
         "Quickstart command 1 installs, then solves the seed problem"
     )
-    done = _run([{**quick[0], "code": command + extra}], ROOT, timeout=900)
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+        check=True,
+    )
+    env = {**os.environ, "VIRTUAL_ENV": str(venv)}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    done = _run([{**quick[0], "code": command + extra}], ROOT, timeout=900, env=env)
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     for name in ("m_rel_l2", "u_l2", "constant_abs"):
         assert name in done.stdout, f"the Quickstart prints the errors ({name} missing)"
+    assert (venv / "bin" / "mfgsolve").exists(), "the install step made the mfgsolve command"
 
 
-def test_readme_quickstart_solves_the_seed() -> None:
+def test_readme_quickstart_solves_the_seed(tmp_path: Path) -> None:
     """The Quickstart's first command as written, with a shorter run (the full one is the
     ``seed-1d`` benchmark's job, and the slow test below): install, solve, print the errors."""
-    _run_quickstart_solve(" --iterations 100")
+    _run_quickstart_solve(" --iterations 100", tmp_path)
 
 
 @pytest.mark.slow
-def test_readme_quickstart_solves_the_seed_in_full() -> None:
-    _run_quickstart_solve("")
+def test_readme_quickstart_solves_the_seed_in_full(tmp_path: Path) -> None:
+    _run_quickstart_solve("", tmp_path)

@@ -6,9 +6,10 @@ the repository's problem files. Blocks tagged ``text`` or ``console`` are output
 any other tag (or none) is an error, so no code block can escape the test by its tag.
 
 The README Quickstart is special: its first command (install, then solve the seed) runs from the
-repository root, in a virtual environment of its own (see ``_run_quickstart_solve``); its second (install, then the tests) is the command ``.ci/run`` runs, which is
-checked rather than run (running the test suite from inside the test suite would recurse). The
-default run solves the seed with 100 iterations; the full 2,000 are a ``slow`` test.
+repository root, in a virtual environment of its own (see ``_run_quickstart_solve``); its second
+(install, then the tests) is the command ``.ci/run`` runs, which is checked rather than run
+(running the test suite from inside the test suite would recurse). The default run solves the seed
+with 100 iterations; the full 2,000 are a ``slow`` test.
 """
 
 from __future__ import annotations

@@ -133,12 +133,7 @@ class SolverOptions:
             raise ProblemError(
                 "density_fraction applies only to sampling='density'; fix: add sampling='density' or drop it"
             )
-        engine = choose_engine(opts.derivatives, d) if opts.derivatives in ENGINES else None
-        if "hutchinson_probes" in given and engine not in (None, "hutchinson"):
-            raise ProblemError(
-                f"hutchinson_probes applies only to the Hutchinson engine (derivatives={opts.derivatives!r} "
-                f"is {engine!r} in d = {d}); fix: add derivatives='hutchinson' or drop it"
-            )
+        opts.given = frozenset(given)  # not a field: checks that need the lowered residuals
         if isinstance(problem, MFG):  # a space quadrature per time slice: smaller defaults
             opts.time_slices = (
                 opts.time_slices if opts.time_slices > 0 else min(16, opts.batch_size // 2)
@@ -207,17 +202,35 @@ class _EMA:
         torch._foreach_lerp_(list(self.shadow.parameters()), src, 1 - d)
 
 
-class _Fields:
-    """u and log m of the current networks (``log_z`` precomputed by quadrature)."""
+def constant_view(module: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``module`` as a function of its input alone: its parameters enter as constants (detached).
 
-    def __init__(self, value_net, density_net, log_z):
+    Args:
+        module: a network.
+
+    Returns:
+        A callable with ``module``'s forward, recording no graph through the parameters.
+    """
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    params.update(dict(module.named_buffers()))
+    return lambda *args: torch.func.functional_call(module, params, args)
+
+
+class _Fields:
+    """u and log m of the current networks (``log_z`` precomputed by quadrature); the networks
+    named in ``frozen`` ("u", "m") are evaluated with detached weights."""
+
+    def __init__(self, value_net, density_net, log_z, frozen: Sequence[str] = ()):
         self.value_net, self.density_net, self.log_z = value_net, density_net, log_z
+        self.frozen = frozen
+        self._value = constant_view(value_net) if "u" in frozen else value_net
+        self._density = constant_view(density_net) if "m" in frozen else density_net
 
     def value(self, points):
-        return self.value_net(points)
+        return self._value(points)
 
     def log_density(self, points):
-        return self.density_net(points) - self.log_z
+        return self._density(points) - self.log_z
 
 
 def _schedule(opts: SolverOptions) -> Callable[[int], float]:
@@ -339,6 +352,12 @@ class _Trainer:
             )
         except ValueError as exc:
             raise ProblemError(f"problem '{problem.name}': {exc}") from None
+        if "hutchinson_probes" in getattr(opts, "given", ()) and self.engine != "hutchinson":
+            raise ProblemError(
+                f"problem '{problem.name}': hutchinson_probes applies only to the Hutchinson engine "
+                f"(derivatives={opts.derivatives!r} is {self.engine!r} here); fix: add "
+                "derivatives='hutchinson' or drop it"
+            )
         # evaluation is exact: the stochastic trace only serves training
         self.eval_engine = "func" if self.engine == "hutchinson" else self.engine
         self.quad = quadrature(problem.domain, opts.quadrature_points, seed=seed).to(
@@ -459,8 +478,9 @@ class _Trainer:
         st.constant_estimate = float(sd["constant_estimate"])
 
     # ----- losses ----------------------------------------------------------------------------
-    def _log_z(self, density_net: DensityNetwork) -> torch.Tensor:
-        return density_net.log_normalizer(self.quad.nodes, self.quad.log_weights)
+    def _log_z(self, density_net: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """log Z = logsumexp(f(nodes) + log w) on the training quadrature."""
+        return torch.logsumexp(density_net(self.quad.nodes) + self.quad.log_weights, dim=0)
 
     def _int_u(self, value_net: ValueNetwork) -> torch.Tensor:
         return self.quad.integrate(value_net(self.quad.nodes)) / self.problem.domain.volume
@@ -498,10 +518,10 @@ class _Trainer:
     ) -> dict[str, torch.Tensor]:
         """HJB, FP and int-u losses at ``points`` (importance ``weights`` if given); fields listed
         in ``frozen`` act as constants."""
-        log_z = self._log_z(st.density_net)
-        if "m" in frozen:
-            log_z = log_z.detach()
-        fields = _Fields(st.value_net, st.density_net, log_z)
+        # a frozen player's network is evaluated with detached weights: its x-derivatives are
+        # exact, and no graph through its parameters is recorded (nothing is differentiated there)
+        log_z = self._log_z(constant_view(st.density_net) if "m" in frozen else st.density_net)
+        fields = _Fields(st.value_net, st.density_net, log_z, frozen)
         caches = self.residuals.caches(
             points,
             fields,

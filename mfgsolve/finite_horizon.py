@@ -460,6 +460,11 @@ class FiniteHorizonTrainer(_Trainer):
                 f"problem '{problem.name}': derivatives={opts.derivatives!r} is for ergodic problems; "
                 "fix: leave derivatives='auto' (finite-horizon residuals use reverse mode)"
             )
+        if "hutchinson_probes" in getattr(opts, "given", ()):
+            raise ProblemError(
+                f"problem '{problem.name}': hutchinson_probes applies only to the Hutchinson engine "
+                "of ergodic problems; fix: drop it"
+            )
         self.residuals = lower_finite_horizon(problem)
         self.least_squares = False
         self.slices = opts.time_slices

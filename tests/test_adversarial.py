@@ -139,6 +139,28 @@ def test_unknown_option_is_a_clear_error():
         solve(SEED, iterations=5, hutchinson_probes=8, progress=False)
 
 
+def test_hutchinson_probes_are_refused_where_the_engine_is_not_hutchinson():
+    """In d = 64 "auto" means Hutchinson only when a residual has a Laplacian: with second
+    derivatives weighted per coordinate it is reverse mode, and the probes would be ignored."""
+    import sympy as sp
+
+    from mfgsolve import ErgodicMFG, ProblemError, Torus
+
+    xs = sp.symbols("x1:65")
+    u, m, H = sp.Function("u")(*xs), sp.Function("m")(*xs), sp.Symbol("H")
+    weighted = ErgodicMFG(
+        domain=Torus(xs),
+        value=u,
+        density=m,
+        constant=H,
+        hjb=sum(u.diff(x) ** 2 for x in xs) / 2 - sp.log(m) - H,
+        fp=-sum((i + 1) * (m * u.diff(x)).diff(x) for i, x in enumerate(xs)),
+        name="weighted-64",
+    )
+    with pytest.raises(ProblemError, match="hutchinson_probes applies only.*'autograd' here"):
+        solve(weighted, iterations=1, hutchinson_probes=8, progress=False)
+
+
 def test_checkpoint_resume_gives_the_same_result(tmp_path):
     """A run interrupted after its iteration-40 checkpoint and resumed ends bitwise equal."""
     kw = dict(iterations=60, seed=1, progress=False, eval_every=10, checkpoint_every=20)

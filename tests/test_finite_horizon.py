@@ -160,6 +160,8 @@ def test_problem_errors_are_one_line_problem_errors():
     with pytest.raises(ProblemError, match="not positive") as info:
         solve(vanishing, iterations=1, progress=False)
     assert "\n" not in str(info.value)
+    with pytest.raises(ProblemError, match="hutchinson_probes applies only.*of ergodic problems"):
+        solve(FH1, iterations=1, hutchinson_probes=8, progress=False)
 
 
 def test_each_player_steps_only_its_own_parameters_in_space_time():

@@ -24,7 +24,8 @@ class _HandWrittenTrainer(_Trainer):
     """The same solver with the seed problem's residuals written directly in torch:
     (u')^2/2 + sin(2 pi x) - (f - log Z) - H and -(m u')' = -m u'' - m' u'."""
 
-    def losses(self, st, points: torch.Tensor, frozen, weights=None) -> dict[str, torch.Tensor]:
+    def _losses(self, st, points: torch.Tensor, frozen, weights=None) -> dict[str, torch.Tensor]:
+        # (called by _Trainer.losses, which holds the frozen player's weights constant)
         log_z = self._log_z(st.density_net)
         u = st.value_net(points)
         (u_x,) = torch.autograd.grad(u.sum(), points, create_graph=True)

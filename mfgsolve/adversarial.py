@@ -20,6 +20,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -202,35 +203,31 @@ class _EMA:
         torch._foreach_lerp_(list(self.shadow.parameters()), src, 1 - d)
 
 
-def constant_view(module: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``module`` as a function of its input alone: its parameters enter as constants (detached).
-
-    Args:
-        module: a network.
-
-    Returns:
-        A callable with ``module``'s forward, recording no graph through the parameters.
-    """
-    params = {name: p.detach() for name, p in module.named_parameters()}
-    params.update(dict(module.named_buffers()))
-    return lambda *args: torch.func.functional_call(module, params, args)
+@contextmanager
+def weights_constant(*modules: torch.nn.Module):
+    """Within the block, the modules' parameters do not require grad: a network evaluated there
+    records no graph through its weights (its derivatives in the inputs stay exact)."""
+    params = [p for module in modules for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class _Fields:
-    """u and log m of the current networks (``log_z`` precomputed by quadrature); the networks
-    named in ``frozen`` ("u", "m") are evaluated with detached weights."""
+    """u and log m of the current networks (``log_z`` precomputed by quadrature)."""
 
-    def __init__(self, value_net, density_net, log_z, frozen: Sequence[str] = ()):
+    def __init__(self, value_net, density_net, log_z):
         self.value_net, self.density_net, self.log_z = value_net, density_net, log_z
-        self.frozen = frozen
-        self._value = constant_view(value_net) if "u" in frozen else value_net
-        self._density = constant_view(density_net) if "m" in frozen else density_net
 
     def value(self, points):
-        return self._value(points)
+        return self.value_net(points)
 
     def log_density(self, points):
-        return self._density(points) - self.log_z
+        return self.density_net(points) - self.log_z
 
 
 def _schedule(opts: SolverOptions) -> Callable[[int], float]:
@@ -517,11 +514,15 @@ class _Trainer:
         weights: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """HJB, FP and int-u losses at ``points`` (importance ``weights`` if given); fields listed
-        in ``frozen`` act as constants."""
-        # a frozen player's network is evaluated with detached weights: its x-derivatives are
-        # exact, and no graph through its parameters is recorded (nothing is differentiated there)
-        log_z = self._log_z(constant_view(st.density_net) if "m" in frozen else st.density_net)
-        fields = _Fields(st.value_net, st.density_net, log_z, frozen)
+        in ``frozen`` act as constants: their networks run with weights that do not require grad,
+        so their x-derivatives are exact and no graph through their parameters is recorded."""
+        nets = {"u": st.value_net, "m": st.density_net}
+        with weights_constant(*(nets[name] for name in frozen)):
+            return self._losses(st, points, frozen, weights)
+
+    def _losses(self, st, points, frozen, weights) -> dict[str, torch.Tensor]:
+        log_z = self._log_z(st.density_net)
+        fields = _Fields(st.value_net, st.density_net, log_z)
         caches = self.residuals.caches(
             points,
             fields,

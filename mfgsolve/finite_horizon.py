@@ -523,7 +523,7 @@ class FiniteHorizonTrainer(_Trainer):
                 out["flux"] = out["flux"] + (res.flux[i](pts, caches)[on_face] ** 2).mean()
         return out
 
-    def losses(
+    def _losses(
         self,
         st: TrainState,
         points: torch.Tensor,
@@ -531,7 +531,8 @@ class FiniteHorizonTrainer(_Trainer):
         weights: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """HJB and FP losses (plus the box boundary losses, weighted by ``boundary_weight``);
-        ``weights`` is always None here (no density sampling in space-time)."""
+        ``weights`` is always None here (no density sampling in space-time). Called by
+        :meth:`_Trainer.losses`, which holds the frozen networks' weights constant."""
         which = []
         if "u" not in frozen or self.method == "joint":
             which.append("hjb")

@@ -57,6 +57,30 @@ def test_each_player_steps_only_its_own_parameters():
     assert any(not torch.equal(a, b) for a, b in zip(u0, st.value_net.parameters()))
 
 
+def test_frozen_player_records_no_graph_and_keeps_requires_grad():
+    """A frozen network enters the other player's loss as a constant (no path to its weights), and
+    its parameters require grad again afterwards, also when the loss raises."""
+    opts = SolverOptions.build(SEED, {"iterations": 1})
+    trainer = _Trainer(SEED, "adversarial", opts, 0, "cpu", torch.float32, False, ())
+    st = trainer.init_state()
+    pts = trainer._batch(st)[0]
+    loss = trainer.losses(st, pts, frozen=("u",))["fp"]
+    value_params = list(st.value_net.parameters())
+    assert not any(
+        g is not None for g in torch.autograd.grad(loss, value_params, allow_unused=True)
+    )
+    assert all(g is not None for g in torch.autograd.grad(loss, list(st.density_net.parameters())))
+    assert all(p.requires_grad for p in value_params)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    trainer._losses = broken
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.losses(st, pts, frozen=("m",))
+    assert all(p.requires_grad for p in st.density_net.parameters())
+
+
 def test_discriminator_sees_u_second_derivative():
     """The FP flux -(m u')' keeps u'' when u is frozen for the discriminator step (m uniform: FP = -u'')."""
     opts = SolverOptions.build(SEED, {"iterations": 1})

@@ -134,7 +134,7 @@ class SolverOptions:
             raise ProblemError(
                 "density_fraction applies only to sampling='density'; fix: add sampling='density' or drop it"
             )
-        opts.given = frozenset(given)  # not a field: checks that need the lowered residuals
+        opts._given = frozenset(given)  # not a field: for checks that need the lowered residuals
         if isinstance(problem, MFG):  # a space quadrature per time slice: smaller defaults
             opts.time_slices = (
                 opts.time_slices if opts.time_slices > 0 else min(16, opts.batch_size // 2)
@@ -349,7 +349,7 @@ class _Trainer:
             )
         except ValueError as exc:
             raise ProblemError(f"problem '{problem.name}': {exc}") from None
-        if "hutchinson_probes" in getattr(opts, "given", ()) and self.engine != "hutchinson":
+        if "hutchinson_probes" in getattr(opts, "_given", ()) and self.engine != "hutchinson":
             raise ProblemError(
                 f"problem '{problem.name}': hutchinson_probes applies only to the Hutchinson engine "
                 f"(derivatives={opts.derivatives!r} is {self.engine!r} here); fix: add "
@@ -475,9 +475,8 @@ class _Trainer:
         st.constant_estimate = float(sd["constant_estimate"])
 
     # ----- losses ----------------------------------------------------------------------------
-    def _log_z(self, density_net: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """log Z = logsumexp(f(nodes) + log w) on the training quadrature."""
-        return torch.logsumexp(density_net(self.quad.nodes) + self.quad.log_weights, dim=0)
+    def _log_z(self, density_net: DensityNetwork) -> torch.Tensor:
+        return density_net.log_normalizer(self.quad.nodes, self.quad.log_weights)
 
     def _int_u(self, value_net: ValueNetwork) -> torch.Tensor:
         return self.quad.integrate(value_net(self.quad.nodes)) / self.problem.domain.volume

@@ -460,7 +460,7 @@ class FiniteHorizonTrainer(_Trainer):
                 f"problem '{problem.name}': derivatives={opts.derivatives!r} is for ergodic problems; "
                 "fix: leave derivatives='auto' (finite-horizon residuals use reverse mode)"
             )
-        if "hutchinson_probes" in getattr(opts, "given", ()):
+        if "hutchinson_probes" in getattr(opts, "_given", ()):
             raise ProblemError(
                 f"problem '{problem.name}': hutchinson_probes applies only to the Hutchinson engine "
                 "of ergodic problems; fix: drop it"

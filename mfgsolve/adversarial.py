@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed
+from ._continuation import NotApplicable, continuation_viscosity, viscosity_signs
 from ._io import atomic_torch_save, safe_torch_load
 from ._metrics import exact_functions, field_errors
 from .derivatives import ENGINES, choose_engine
@@ -58,7 +59,8 @@ class SolverOptions:
         warmup: iterations of linear warm-up.
         betas: Adam betas.
         optimizer: "adam" or "sgd".
-        disc_steps: discriminator updates per iteration.
+        disc_steps: discriminator updates per iteration (None: 1 with ``continuation``, whose
+            game each player's step contracts, 2 otherwise).
         gen_steps: generator updates per iteration (after the discriminator's).
         grad_clip: max gradient norm per player (0 disables).
         beta: weight of the (int u)^2 penalty.
@@ -81,6 +83,11 @@ class SolverOptions:
             "func" (torch.func, exact Laplacian) or "hutchinson" (stochastic trace); see
             :mod:`mfgsolve.derivatives`. Evaluation always uses an exact engine.
         hutchinson_probes: Rademacher probes per point for "hutchinson".
+        continuation: artificial viscosity at the start of training of a first-order (nu = 0)
+            ergodic problem, lowered linearly to ``continuation * continuation_final`` at the
+            last iteration (see :mod:`mfgsolve._continuation`). None: 0.05 for the adversarial
+            method on first-order problems, 0 otherwise; 0 disables it.
+        continuation_final: the viscosity at the end, as a fraction of ``continuation``.
     """
 
     iterations: int = 2000
@@ -92,7 +99,7 @@ class SolverOptions:
     warmup: int = 0
     betas: tuple[float, float] = (0.5, 0.9)
     optimizer: str = "adam"
-    disc_steps: int = 2
+    disc_steps: int | None = None
     gen_steps: int = 1
     grad_clip: float = 1.0
     beta: float = 1.0
@@ -116,6 +123,8 @@ class SolverOptions:
     boundary_weight: float = 1.0
     derivatives: str = "auto"
     hutchinson_probes: int = 4
+    continuation: float | None = None
+    continuation_final: float = 0.1
 
     @classmethod
     def build(cls, problem, overrides: dict[str, Any], saved: bool = False) -> SolverOptions:
@@ -157,7 +166,7 @@ class SolverOptions:
             (0 < self.lr_final <= 1, "lr_final is a fraction of lr in (0, 1]"),
             (self.schedule in ("cosine", "constant"), "schedule must be 'cosine' or 'constant'"),
             (self.optimizer in ("adam", "sgd"), "optimizer must be 'adam' or 'sgd'"),
-            (self.disc_steps >= 1, "disc_steps must be >= 1"),
+            (self.disc_steps is None or self.disc_steps >= 1, "disc_steps must be >= 1"),
             (self.gen_steps >= 1, "gen_steps must be >= 1"),
             (self.grad_clip >= 0, "grad_clip must be >= 0 (0 disables)"),
             (self.beta >= 0, "beta must be >= 0"),
@@ -180,6 +189,16 @@ class SolverOptions:
                 "sampling must be 'sobol', 'uniform' or 'density'",
             ),
             (0 <= self.density_fraction < 1, "density_fraction must be in [0, 1)"),
+            (
+                self.continuation is None
+                or (
+                    isinstance(self.continuation, (int, float))
+                    and self.continuation >= 0
+                    and math.isfinite(self.continuation)
+                ),
+                "continuation must be a viscosity >= 0 (0 disables it)",
+            ),
+            (0 <= self.continuation_final <= 1, "continuation_final must be in [0, 1]"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -341,8 +360,9 @@ class _Trainer:
                 f"problem '{problem.name}': constant='least_squares' needs the constant to enter the HJB linearly; fix: use constant='trained'"
             )
         self.least_squares = use_ls
-        self._lap_hjb = uses_laplacian(self.residuals.hjb)
-        self._lap_fp = uses_laplacian(self.residuals.fp)
+        self.continuation = _resolve_continuation(problem, method, opts)
+        self._lap_hjb = uses_laplacian(self.residuals.hjb) or self.continuation is not None
+        self._lap_fp = uses_laplacian(self.residuals.fp) or self.continuation is not None
         try:
             self.engine = choose_engine(
                 opts.derivatives, problem.dim, laplacian=self._lap_hjb or self._lap_fp
@@ -481,15 +501,33 @@ class _Trainer:
     def _int_u(self, value_net: ValueNetwork) -> torch.Tensor:
         return self.quad.integrate(value_net(self.quad.nodes)) / self.problem.domain.volume
 
+    def _viscosity(self, iteration: int) -> float:
+        """The continuation's artificial viscosity at ``iteration`` (0 without continuation)."""
+        if self.continuation is None:
+            return 0.0
+        return continuation_viscosity(
+            self.opts.continuation, self.opts.continuation_final, iteration, self.opts.iterations
+        )
+
+    def _hjb(self, points, caches, constants=(), eps: float = 0.0) -> torch.Tensor:
+        """The HJB residual (without a least-squares constant) plus the continuation's viscosity."""
+        r = self.residuals.hjb(points, caches, constants)
+        return r + (self.continuation[0] * eps) * caches["u"]("lap") if eps else r
+
+    def _fp(self, points, caches, eps: float = 0.0) -> torch.Tensor:
+        """The FP residual plus the continuation's viscosity."""
+        r = self.residuals.fp(points, caches)
+        return r + (self.continuation[1] * eps) * caches["m"]("lap") if eps else r
+
     def _hjb_loss(
-        self, points, caches, constant, weights, caches_b=None
+        self, points, caches, constant, weights, caches_b=None, eps: float = 0.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean squared HJB residual; with ``caches_b`` (a second, independent stochastic
         estimate) the mean of the product of the two residuals, an unbiased estimate of it."""
         res = self.residuals
         if self.least_squares:
-            rest = res.hjb(points, caches)
-            rest_b = res.hjb(points, caches_b) if caches_b is not None else rest
+            rest = self._hjb(points, caches, eps=eps)
+            rest_b = self._hjb(points, caches_b, eps=eps) if caches_b is not None else rest
             if self.world_size > 1 or weights is not None or caches_b is not None:
                 # the (weighted) mean over the global batch; as the residuals then sum to zero
                 # over it, the gradient through this mean vanishes and detaching it changes nothing
@@ -501,8 +539,8 @@ class _Trainer:
             r = rest + res.constant_coefficient * c_star
             r_b = rest_b + res.constant_coefficient * c_star if caches_b is not None else r
             return _weighted_mean(r * r_b, weights), c_star.detach()
-        r = res.hjb(points, caches, [constant])
-        r_b = res.hjb(points, caches_b, [constant]) if caches_b is not None else r
+        r = self._hjb(points, caches, [constant], eps)
+        r_b = self._hjb(points, caches_b, [constant], eps) if caches_b is not None else r
         return _weighted_mean(r * r_b, weights), constant.detach()
 
     def losses(
@@ -532,17 +570,18 @@ class _Trainer:
             shard=(self.rank, self.world_size),
         )
         stochastic = self.engine == "hutchinson"
+        eps = self._viscosity(st.iteration)
         out: dict[str, torch.Tensor] = {}
         if "u" not in frozen or self.method == "joint":
             second = second_estimates(caches) if stochastic and self._lap_hjb else None
             out["hjb"], out["constant"] = self._hjb_loss(
-                points, caches, st.constant, weights, second
+                points, caches, st.constant, weights, second, eps
             )
             out["int_u"] = self._int_u(st.value_net) ** 2
         if "m" not in frozen or self.method == "joint":
-            fp = self.residuals.fp(points, caches)
+            fp = self._fp(points, caches, eps)
             if stochastic and self._lap_fp:  # unbiased: the product of two independent estimates
-                fp = fp * self.residuals.fp(points, second_estimates(caches))
+                fp = fp * self._fp(points, second_estimates(caches), eps)
             else:
                 fp = fp**2
             out["fp"] = _weighted_mean(fp, weights)
@@ -623,6 +662,8 @@ class _Trainer:
                 st.optimizers[0], loss, gen_params, "HJB+FP", st
             )
         record["constant_batch"] = float(out["constant"])
+        if self.continuation is not None:
+            record["viscosity"] = self._viscosity(st.iteration)
         for s in st.schedulers:
             s.step()
         if st.ema_value is not None:
@@ -830,6 +871,27 @@ class _Trainer:
             bar.close()
         st.seconds = time.perf_counter() - start
         return st
+
+
+def _resolve_continuation(problem, method: str, opts: SolverOptions) -> tuple[int, int] | None:
+    """The signs of the continuation's viscosity terms, or None when it is off; sets
+    ``opts.continuation`` to the viscosity actually used and ``opts.disc_steps`` (None resolves
+    both by method and problem)."""
+    given = opts.continuation is not None
+    start = opts.continuation if given else (0.05 if method == "adversarial" else 0.0)
+    signs = None
+    if start > 0:
+        try:
+            signs = viscosity_signs(problem)
+        except NotApplicable as exc:
+            if given:
+                raise ProblemError(
+                    f"problem '{problem.name}': continuation does not apply: {exc}; fix: drop continuation"
+                ) from None
+    opts.continuation = start if signs is not None else 0.0
+    if opts.disc_steps is None:
+        opts.disc_steps = 1 if signs is not None else 2
+    return signs
 
 
 def _suggest(diag: dict[str, float], batch_size: int, lrs: dict[str, float]) -> str | None:

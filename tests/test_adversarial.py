@@ -165,7 +165,8 @@ def test_unknown_option_is_a_clear_error():
 
 def test_hutchinson_probes_are_refused_where_the_engine_is_not_hutchinson():
     """In d = 64 "auto" means Hutchinson only when a residual has a Laplacian: with second
-    derivatives weighted per coordinate it is reverse mode, and the probes would be ignored."""
+    derivatives weighted per coordinate it is reverse mode, and the probes would be ignored
+    (without the continuation, whose viscosity terms are Laplacians)."""
     import sympy as sp
 
     from mfgsolve import ErgodicMFG, ProblemError, Torus
@@ -182,7 +183,7 @@ def test_hutchinson_probes_are_refused_where_the_engine_is_not_hutchinson():
         name="weighted-64",
     )
     with pytest.raises(ProblemError, match="hutchinson_probes applies only.*'autograd' here"):
-        solve(weighted, iterations=1, hutchinson_probes=8, progress=False)
+        solve(weighted, iterations=1, hutchinson_probes=8, continuation=0, progress=False)
 
 
 def test_checkpoint_resume_gives_the_same_result(tmp_path):

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_hand_written_residuals_equal_the_lowered_ones():
     """The lowering benchmark compares the same mathematics: same losses at the same points."""
     problem = load_problem(ROOT / "problems" / "ergodic_torus_1d.py")
-    opts = SolverOptions.build(problem, {"iterations": 1})
+    opts = SolverOptions.build(problem, {"iterations": 1, "continuation": 0})
     lowered = _Trainer(problem, "adversarial", opts, 0, "cpu", torch.float64, False, ())
     hand = _HandWrittenTrainer(problem, "adversarial", opts, 0, "cpu", torch.float64, False, ())
     st_l, st_h = lowered.init_state(), hand.init_state()

@@ -175,11 +175,12 @@ def test_hutchinson_product_of_two_estimates_is_an_unbiased_squared_residual():
 
 
 def test_a_trace_engine_on_residuals_without_a_laplacian_is_a_one_line_error():
-    """The 1-D seed has u'' but no Laplacian to trace: 'func'/'hutchinson' would only add work."""
+    """The 1-D seed has u'' but no Laplacian to trace: 'func'/'hutchinson' would only add work
+    (without the continuation, whose viscosity terms are Laplacians)."""
     problem = load_problem(ROOT / "problems" / "ergodic_torus_1d.py")
     for engine in ("func", "hutchinson"):
         with pytest.raises(ProblemError, match="fix: use derivatives='autograd'"):
-            solve(problem, derivatives=engine, iterations=1, progress=False)
+            solve(problem, derivatives=engine, iterations=1, continuation=0, progress=False)
     # "auto" would pick the stochastic trace from d = 64; without a Laplacian it stays exact
     assert choose_engine("auto", 128) == "hutchinson"
     assert choose_engine("auto", 128, laplacian=False) == "autograd"

@@ -473,6 +473,8 @@ class FiniteHorizonTrainer(_Trainer):
         self.continuation = None
         if opts.disc_steps is None:
             opts.disc_steps = 2
+        if opts.iterations is None:
+            opts.iterations = 2000
         self.residuals = lower_finite_horizon(problem)
         self.least_squares = False
         self.slices = opts.time_slices

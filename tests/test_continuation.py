@@ -80,17 +80,21 @@ def test_schedule_is_linear_from_the_start_to_the_final_fraction():
 
 
 def _resolved(problem, method="adversarial", **given):
-    opts = SolverOptions.build(problem, {"iterations": 1, **given})
+    opts = SolverOptions.build(problem, given)
     trainer = _Trainer(problem, method, opts, 0, "cpu", torch.float32, False, ())
-    return trainer.opts.continuation, trainer.continuation
+    o = trainer.opts
+    return o.continuation, trainer.continuation, o.disc_steps, o.iterations
 
 
 def test_default_is_on_for_first_order_problems_with_the_adversarial_method_only():
-    assert _resolved(SEED) == (0.05, (-1, -1))
-    assert _resolved(SEED, method="joint") == (0.0, None)
-    assert _resolved(SEED, continuation=0) == (0.0, None)
+    # with it: one discriminator step and (in 1-D) 1,500 iterations; without: 2 and 2,000
+    assert _resolved(SEED) == (0.05, (-1, -1), 1, 1500)
+    assert _resolved(_seed_like(dims=2)) == (0.05, (-1, -1), 1, 2000)
+    assert _resolved(SEED, method="joint") == (0.0, None, 2, 2000)
+    assert _resolved(SEED, continuation=0) == (0.0, None, 2, 2000)
+    assert _resolved(SEED, disc_steps=3, iterations=7) == (0.05, (-1, -1), 3, 7)
     viscous = load_problem(ROOT / "problems" / "viscous_torus_1d.py")
-    assert _resolved(viscous) == (0.0, None)
+    assert _resolved(viscous) == (0.0, None, 2, 2000)
 
 
 def test_explicit_continuation_where_it_does_not_apply_is_a_one_line_error():

@@ -322,10 +322,17 @@ def figures(
     ax.set_xlabel(xlabel)
     ax.legend(fontsize=8)
     _history_curve(axes[0, 1], history, [("u_l2", "L2 error of u")], "error of u", "L2 error")
+    # with the continuation the batch losses are those of the problem with viscosity eps
+    viscous = any("viscosity" in h for h in history)
+    batch = "training loss on the batch (viscosity eps)" if viscous else "mean square on the batch"
     _history_curve(
         axes[0, 2],
         history,
-        [("hjb_residual", "RMS on the evaluation grid"), ("loss_hjb", "mean square on the batch")],
+        [
+            ("hjb_residual", "RMS on the evaluation grid"),
+            ("loss_hjb", batch),
+            ("viscosity", "continuation viscosity eps"),
+        ],
         "HJB residual",
         "residual",
     )
@@ -346,7 +353,7 @@ def figures(
     _history_curve(
         axes[1, 2],
         history,
-        [("fp_residual", "RMS on the evaluation grid"), ("loss_fp", "mean square on the batch")],
+        [("fp_residual", "RMS on the evaluation grid"), ("loss_fp", batch)],
         "FP residual",
         "residual",
     )

@@ -115,3 +115,16 @@ def test_viscosity_is_recorded_and_reaches_the_final_value():
     assert [round(h["viscosity"], 6) for h in sol.history] == [
         round(continuation_viscosity(0.05, 0.1, k, 20), 6) for k in (9, 19)
     ]
+
+
+@pytest.mark.slow
+def test_seed_problem_meets_its_targets_with_and_only_with_the_continuation():
+    """Seed 1 of the seed problem, default options, against the exact solution: within the
+    targets (m, u <= 1e-2, |H error| <= 1e-3) with the continuation, m off by > 1e-2 without."""
+    exact_h = float(sp.log(sp.besseli(0, 1)))
+    sol = solve(SEED, seed=1, progress=False)
+    last = sol.history[-1]
+    assert last["m_rel_l2"] <= 1e-2 and last["u_l2"] <= 1e-2
+    assert abs(sol.constant - exact_h) <= 1e-3
+    plain = solve(SEED, seed=1, continuation=0, progress=False)
+    assert plain.history[-1]["m_rel_l2"] > 1e-2

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
-from sympy.core.function import AppliedUndef
 
+from .lowering import _evaluate_numeric_constants
 from .problem import ErgodicMFG
 
 __all__ = ["NotApplicable", "continuation_viscosity", "viscosity_signs"]
@@ -32,18 +32,9 @@ class NotApplicable(ValueError):
     """The continuation does not apply to this problem (the message says why)."""
 
 
-def _numeric_constants(expr: sp.Expr) -> sp.Expr:
-    repl = {
-        e: sp.Float(e.evalf(30), 30)
-        for e in sp.preorder_traversal(expr)
-        if isinstance(e, sp.Function) and not isinstance(e, AppliedUndef) and not e.free_symbols
-    }
-    return expr.xreplace(repl) if repl else expr
-
-
 def _one_sign(expr: sp.Expr, symbols: list[sp.Symbol], ranges: list[tuple[float, float]]) -> int:
     """The sign of ``expr`` on random samples of ``symbols`` in ``ranges`` (0 if not one sign)."""
-    expr = _numeric_constants(expr)
+    expr = _evaluate_numeric_constants(expr)
     if expr.is_number:
         value = float(expr)
         return int(np.sign(value)) if np.isfinite(value) else 0

@@ -877,9 +877,18 @@ class _Trainer:
 def _resolve_continuation(problem, method: str, opts: SolverOptions) -> tuple[int, int] | None:
     """The signs of the continuation's viscosity terms, or None when it is off; sets
     ``opts.continuation`` to the viscosity actually used, and ``opts.disc_steps`` and
-    ``opts.iterations`` (None resolves them by method and problem)."""
+    ``opts.iterations`` (None resolves them by method and problem). Used by the ergodic and the
+    finite-horizon trainers."""
     given = opts.continuation is not None
-    start = opts.continuation if given else (0.05 if method == "adversarial" else 0.0)
+    if isinstance(problem, MFG) and opts.continuation:
+        raise ProblemError(
+            f"problem '{problem.name}': continuation (an artificial viscosity) is for first-order "
+            "ergodic problems; fix: drop it"
+        )
+    if isinstance(problem, MFG):
+        start = 0.0
+    else:
+        start = opts.continuation if given else (0.05 if method == "adversarial" else 0.0)
     signs = None
     if start > 0:
         try:

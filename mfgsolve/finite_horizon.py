@@ -43,6 +43,7 @@ from .adversarial import (
     SolverOptions,
     TrainState,
     _optimizer,
+    _resolve_continuation,
     _schedule,
     _Trainer,
 )
@@ -465,16 +466,7 @@ class FiniteHorizonTrainer(_Trainer):
                 f"problem '{problem.name}': hutchinson_probes applies only to the Hutchinson engine "
                 "of ergodic problems; fix: drop it"
             )
-        if opts.continuation:
-            raise ProblemError(
-                f"problem '{problem.name}': continuation (an artificial viscosity) is for first-order "
-                "ergodic problems; fix: drop it"
-            )
-        self.continuation = None
-        if opts.disc_steps is None:
-            opts.disc_steps = 2
-        if opts.iterations is None:
-            opts.iterations = 2000
+        self.continuation = _resolve_continuation(problem, method, opts)  # None: never here
         self.residuals = lower_finite_horizon(problem)
         self.least_squares = False
         self.slices = opts.time_slices

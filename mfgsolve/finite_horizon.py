@@ -167,9 +167,11 @@ class SpaceTimeDensity(nn.Module):
             logs.append(log_z)
         return torch.cat(logs), (torch.cat(ders) if with_derivative else None)
 
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
+    def forward(self, points: torch.Tensor, time_derivative: bool = True) -> torch.Tensor:
+        """Normalised log m at ``points``; ``time_derivative=False`` skips d log Z / dt (the
+        t-derivative of the result is then wrong: for callers that need m and x-derivatives only)."""
         times, index = self.slices(points)
-        need_dt = torch.is_grad_enabled() and points.requires_grad
+        need_dt = time_derivative and torch.is_grad_enabled() and points.requires_grad
         log_z, d_log_z = self.log_normalizer(times, with_derivative=need_dt)
         t = points[:, 0]
         per_point = log_z[index]
@@ -295,6 +297,11 @@ def _expectation_values(
     return [e(points, index, times, nodes, probs) for e in expectations]
 
 
+def _needs_time_derivative(lowered: Sequence[LoweredResidual]) -> bool:
+    """Whether any of ``lowered`` has a t-derivative of m or log m (time is input column 0)."""
+    return any(name in ("m", "logm") and 0 in index for res in lowered for name, index in res.terms)
+
+
 def evaluate_residuals(
     residuals: FiniteHorizonResiduals,
     value_net: nn.Module,
@@ -305,8 +312,20 @@ def evaluate_residuals(
     create_graph: bool = True,
 ) -> dict[str, torch.Tensor]:
     """HJB and/or FP residuals at ``points`` (which must require grad)."""
-    fields = _Fields(value_net, density_net)
+    lowered = [getattr(residuals, name) for name in which]
+    fields = _Fields(value_net, density_net, _needs_time_derivative(lowered))
     caches = residuals.caches(points, fields, frozen=frozen, create_graph=create_graph)
+    return _residual_values(residuals, caches, points, density_net, frozen, which)
+
+
+def _residual_values(
+    residuals: FiniteHorizonResiduals,
+    caches: dict,
+    points: torch.Tensor,
+    density_net: SpaceTimeDensity,
+    frozen: Sequence[str],
+    which: Sequence[str],
+) -> dict[str, torch.Tensor]:
     out = {}
     if "hjb" in which:
         ex = _expectation_values(residuals.hjb_expectations, points, density_net, "m" in frozen)
@@ -317,15 +336,37 @@ def evaluate_residuals(
     return out
 
 
+class _RowView(dict):
+    """The derivative caches restricted to some rows: ``view[name](index)`` is
+    ``caches[name](index)[rows]`` (the wall points of a merged batch)."""
+
+    def __init__(self, caches: dict, rows: slice):
+        super().__init__()
+        self.caches, self.rows = caches, rows
+
+    def __missing__(self, name: str):
+        cache, rows = self.caches[name], self.rows
+
+        def derivative(index):
+            return cache(index)[rows]
+
+        self[name] = derivative
+        return derivative
+
+
 class _Fields:
-    def __init__(self, value_net, density_net):
+    """The two networks as fields for the derivative caches; ``time_derivative``: whether the
+    density's normaliser carries its t-derivative (needed only for m_t)."""
+
+    def __init__(self, value_net, density_net, time_derivative: bool = True):
         self.value_net, self.density_net = value_net, density_net
+        self.time_derivative = time_derivative
 
     def value(self, points):
         return self.value_net(points)
 
     def log_density(self, points):
-        return self.density_net(points)
+        return self.density_net(points, time_derivative=self.time_derivative)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,18 +544,26 @@ class FiniteHorizonTrainer(_Trainer):
         """The density network normalises itself per time: no global log Z."""
         return torch.zeros((), device=self.device, dtype=self.dtype)
 
-    def _boundary_losses(self, st: TrainState, points: torch.Tensor, frozen) -> dict[str, Any]:
-        res = self.residuals
-        if not res.neumann:
-            return {}
+    def _face_points(self, st: TrainState, points: torch.Tensor) -> list[torch.Tensor]:
+        """Per dimension, wall points at the batch's times (box only, else empty)."""
+        if not self.residuals.neumann:
+            return []
         times = torch.unique(points[:, 0].detach()).double().cpu()
         per_face = max(2, self.per_slice // (2 * self.problem.dim))
-        faces = st.sampler.sample_boundary(times, per_face)
-        which = torch.cat([torch.full((len(f),), i) for i, f in enumerate(faces)])
-        pts = torch.cat(faces).to(self.device, self.dtype).requires_grad_(True)
-        caches = res.caches(pts, _Fields(st.value_net, st.density_net), frozen=frozen)
+        return st.sampler.sample_boundary(times, per_face)
+
+    def _boundary_losses(
+        self,
+        pts: torch.Tensor,
+        caches: dict,
+        which: torch.Tensor,
+        frozen: Sequence[str],
+    ) -> dict[str, Any]:
+        """Neumann and no-flux losses at the wall points ``pts`` (``which``: the dimension of
+        each point's face), from derivative caches taken at ``pts``."""
+        res = self.residuals
         out = {"neumann": 0.0, "flux": 0.0}
-        for i in range(self.problem.dim):  # one derivative pass for all faces
+        for i in range(self.problem.dim):
             on_face = which == i
             if "u" not in frozen or self.method == "joint":
                 # weighted by the (detached) density at the wall, m |domain|: see the module doc
@@ -534,14 +583,33 @@ class FiniteHorizonTrainer(_Trainer):
     ) -> dict[str, torch.Tensor]:
         """HJB and FP losses (plus the box boundary losses, weighted by ``boundary_weight``);
         ``weights`` is always None here (no density sampling in space-time). Called by
-        :meth:`_Trainer.losses`, which holds the frozen networks' weights constant."""
+        :meth:`_Trainer.losses`, which holds the frozen networks' weights constant.
+
+        The wall points join the batch in one derivative pass, so the density's per-time
+        normaliser (the costly part: a quadrature at every batch time) is computed once."""
+        res = self.residuals
         which = []
         if "u" not in frozen or self.method == "joint":
             which.append("hjb")
         if "m" not in frozen or self.method == "joint":
             which.append("fp")
-        r = evaluate_residuals(self.residuals, st.value_net, st.density_net, points, frozen, which)
-        bnd = self._boundary_losses(st, points, frozen)
+        faces = self._face_points(st, points)
+        n = points.shape[0]
+        if faces:
+            wall = torch.cat(faces).to(self.device, self.dtype)
+            pts = torch.cat([points.detach(), wall]).requires_grad_(True)
+        else:
+            pts = points
+        dt = _needs_time_derivative([getattr(res, name) for name in which])
+        fields = _Fields(st.value_net, st.density_net, dt)
+        caches = res.caches(pts, fields, frozen=frozen)
+        r = _residual_values(res, caches, pts, st.density_net, frozen, which)
+        r = {k: v[:n] for k, v in r.items()}
+        bnd: dict[str, Any] = {}
+        if faces:
+            face = torch.cat([torch.full((len(f),), i) for i, f in enumerate(faces)])
+            wall_caches = _RowView(caches, slice(n, None))
+            bnd = self._boundary_losses(pts[n:], wall_caches, face.to(self.device), frozen)
         w = self.opts.boundary_weight
         zero = torch.zeros((), device=self.device, dtype=self.dtype)
         out: dict[str, torch.Tensor] = {"int_u": zero, "constant": torch.tensor(float("nan"))}

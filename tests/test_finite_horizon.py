@@ -12,8 +12,10 @@ from mfgsolve.adversarial import SolverOptions
 from mfgsolve.compare import figures
 from mfgsolve.finite_horizon import (
     FiniteHorizonTrainer,
+    _Fields,
     build_networks,
     errors_over_time,
+    evaluate_residuals,
     lower_finite_horizon,
 )
 from mfgsolve.lowering import DerivativeCache
@@ -203,11 +205,61 @@ def test_joint_baseline_and_box_boundary_losses_run():
     sol = solve(BOX1, method="joint", iterations=60, batch_size=128, seed=1, progress=False)
     assert sol.info["method"] == "joint"
     assert sol.history[-1]["m_rel_l2"] < 0.2
-    opts = SolverOptions.build(BOX1, {"iterations": 1, "batch_size": 64})
-    trainer = FiniteHorizonTrainer(BOX1, "joint", opts, 0, "cpu", torch.float32, False, ())
+
+
+def test_box_losses_in_one_pass_equal_the_losses_written_out():
+    """The wall points share the batch's derivative pass; the losses equal the interior residuals
+    from a separate pass plus the Neumann and no-flux terms written out by hand for fh_box_1d
+    (H = p^2/2 + V: flux = -nu m_x - m u_x)."""
+    opts = SolverOptions.build(BOX1, {"iterations": 1, "batch_size": 64, "boundary_weight": 3.0})
+    trainer = FiniteHorizonTrainer(BOX1, "joint", opts, 0, "cpu", torch.float64, False, ())
     st = trainer.init_state()
-    bnd = trainer._boundary_losses(st, trainer._batch(st)[0], frozen=())
-    assert float(bnd["neumann"].detach()) > 0 and float(bnd["flux"].detach()) >= 0
+    with torch.no_grad():  # move the networks away from their initial (nearly flat) state
+        for q in list(st.value_net.parameters()) + list(st.density_net.parameters()):
+            q.add_(0.3 * torch.randn_like(q))
+    points, _ = trainer._batch(st)
+    rng = st.sampler.generator.get_state()
+    got = trainer._losses(st, points, frozen=())
+    st.sampler.generator.set_state(rng)
+    walls = torch.cat(trainer._face_points(st, points)).requires_grad_(True)
+    interior = evaluate_residuals(trainer.residuals, st.value_net, st.density_net, points)
+    u = st.value_net(walls)
+    m = torch.exp(st.density_net(walls))
+    (u_x,) = torch.autograd.grad(u.sum(), walls, create_graph=True)
+    (m_x,) = torch.autograd.grad(m.sum(), walls, create_graph=True)
+    u_x, m_x = u_x[:, 1], m_x[:, 1]
+    nu = 0.2
+    neumann = (m.detach() * 1.0 * u_x**2).mean()  # weight m |domain|, |domain| = 1
+    flux = ((-nu * m_x - m * u_x) ** 2).mean()
+    want_hjb = (interior["hjb"] ** 2).mean() + 3.0 * neumann
+    want_fp = (interior["fp"] ** 2).mean() + 3.0 * flux
+    assert float(neumann) > 1e-4 and float(flux) > 1e-4
+    assert torch.allclose(got["hjb"], want_hjb, rtol=1e-10)
+    assert torch.allclose(got["fp"], want_fp, rtol=1e-10)
+    # gradients in the parameters agree too (the merged pass keeps the graph)
+    params = list(st.density_net.parameters())
+    g_got = torch.autograd.grad(got["fp"], params, retain_graph=True)
+    g_want = torch.autograd.grad(want_fp, params)
+    for a, b in zip(g_got, g_want):
+        assert torch.allclose(a, b, rtol=1e-8, atol=1e-12)
+
+
+def test_residuals_without_the_normaliser_time_derivative_agree_where_it_is_not_needed():
+    """The HJB player's step skips d log Z / dt (its residual has no m_t): same HJB residual;
+    the FP residual, which has m_t, still gets it."""
+    opts = SolverOptions.build(BOX1, {"iterations": 1, "batch_size": 64})
+    trainer = FiniteHorizonTrainer(BOX1, "adversarial", opts, 0, "cpu", torch.float64, False, ())
+    st = trainer.init_state()
+    points, _ = trainer._batch(st)
+    both = evaluate_residuals(trainer.residuals, st.value_net, st.density_net, points)
+    hjb_only = evaluate_residuals(
+        trainer.residuals, st.value_net, st.density_net, points, frozen=("m",), which=("hjb",)
+    )
+    assert torch.allclose(both["hjb"], hjb_only["hjb"], rtol=1e-12, atol=1e-12)
+    fields = _Fields(st.value_net, st.density_net, time_derivative=False)
+    caches = trainer.residuals.caches(points, fields)
+    wrong_fp = trainer.residuals.fp(points, caches, [])
+    assert not torch.allclose(both["fp"], wrong_fp, rtol=1e-6)  # m_t needs the normaliser's
 
 
 @pytest.mark.slow

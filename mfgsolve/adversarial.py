@@ -80,6 +80,9 @@ class SolverOptions:
         time_slices: finite-horizon problems: times per batch (batch_size // time_slices space
             points each; 0: 16).
         boundary_weight: finite-horizon problems on a box: weight of the Neumann / no-flux losses.
+        time_feature: finite-horizon problems: "linear" time input, or "sqrt", which adds
+            sqrt(tau + 0.01) of the scaled time tau (resolves the fast start of diffusion from m0;
+            see docs/finite_horizon.md).
         derivatives: derivative engine of the ergodic residuals: "auto" (by dimension), "autograd",
             "func" (torch.func, exact Laplacian) or "hutchinson" (stochastic trace); see
             :mod:`mfgsolve.derivatives`. Evaluation always uses an exact engine.
@@ -122,6 +125,7 @@ class SolverOptions:
     diagnostics: bool = False
     time_slices: int = 0
     boundary_weight: float = 1.0
+    time_feature: str = "linear"
     derivatives: str = "auto"
     hutchinson_probes: int = 4
     continuation: float | None = None
@@ -140,6 +144,10 @@ class SolverOptions:
         opts = cls(**{k: v for k, v in overrides.items() if v is not None})
         d = problem.dim
         given = set() if saved else {k for k, v in overrides.items() if v is not None}
+        if "time_feature" in given and not isinstance(problem, MFG):
+            raise ProblemError(
+                "time_feature applies only to finite-horizon problems (an ergodic problem has no time); fix: drop it"
+            )
         if "density_fraction" in given and opts.sampling != "density":
             raise ProblemError(
                 "density_fraction applies only to sampling='density'; fix: add sampling='density' or drop it"
@@ -180,6 +188,7 @@ class SolverOptions:
             (self.harmonics >= 1, "harmonics must be >= 1"),
             (self.time_slices >= 0, "time_slices must be >= 0 (0: automatic)"),
             (self.boundary_weight >= 0, "boundary_weight must be >= 0"),
+            (self.time_feature in ("linear", "sqrt"), "time_feature must be 'linear' or 'sqrt'"),
             (
                 self.derivatives in ENGINES,
                 f"derivatives must be one of {', '.join(repr(e) for e in ENGINES)}",

@@ -204,7 +204,9 @@ def build_networks(
         )
     nets = []
     for _ in range(2):
-        inputs = InputMap(problem.domain, (problem.t0, problem.T), opts.harmonics)
+        inputs = InputMap(
+            problem.domain, (problem.t0, problem.T), opts.harmonics, opts.time_feature
+        )
         body = make_body(
             opts.architecture, inputs.out_features, opts.width, opts.depth, opts.activation
         )

@@ -39,6 +39,9 @@ def _activation(name: str) -> nn.Module:
     return _Sin() if name == "sin" else _ACTIVATIONS[name]()
 
 
+_SQRT_SHIFT = 0.01  # sqrt(tau + shift): a finite slope, 5 at tau = 0
+
+
 class InputMap(nn.Module):
     """Feature map of (time?, space) coordinates.
 
@@ -46,6 +49,10 @@ class InputMap(nn.Module):
         domain: the problem's Torus or Box.
         time_interval: (t0, T) for finite-horizon problems (time is the first input column), else None.
         harmonics: number K of Fourier modes per periodic coordinate.
+        time_feature: "linear" (time scaled to [-1, 1]) or "sqrt", which adds a second time input
+            ``sqrt(tau + 0.01)`` (tau = (t - t0) / (T - t0), scaled to [-1, 1]): it stretches the
+            start of the interval, where diffusion from the initial density acts on a sqrt(t)
+            scale; its derivative stays finite at t0.
     """
 
     def __init__(
@@ -53,8 +60,12 @@ class InputMap(nn.Module):
         domain: Torus | Box,
         time_interval: tuple[float, float] | None = None,
         harmonics: int = 1,
+        time_feature: str = "linear",
     ):
         super().__init__()
+        if time_feature not in ("linear", "sqrt"):
+            raise ValueError(f"time_feature must be 'linear' or 'sqrt', not {time_feature!r}")
+        self.sqrt_time = time_feature == "sqrt" and time_interval is not None
         self.periodic = bool(domain.periodic)
         self.has_time = time_interval is not None
         lower = torch.as_tensor(domain.lower, dtype=torch.float64)
@@ -66,12 +77,13 @@ class InputMap(nn.Module):
         self.t0, self.T = float(t0), float(T)
         self.harmonics = harmonics
         space = domain.dim * (2 * harmonics if self.periodic else 1)
-        self.out_features = space + (1 if self.has_time else 0)
+        self.out_features = space + (1 if self.has_time else 0) + (1 if self.sqrt_time else 0)
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         feats = []
         if self.has_time:
-            feats.append(2 * (points[:, :1] - self.t0) / (self.T - self.t0) - 1)
+            tau = (points[:, :1] - self.t0) / (self.T - self.t0)
+            feats.append(2 * tau - 1)
             x = points[:, 1:]
         else:
             x = points
@@ -83,6 +95,9 @@ class InputMap(nn.Module):
             feats += [torch.cos(angles), torch.sin(angles)]
         else:
             feats.append(2 * (x - lower) / length - 1)
+        if self.sqrt_time:  # last, after the space features
+            lo, hi = math.sqrt(_SQRT_SHIFT), math.sqrt(1 + _SQRT_SHIFT)
+            feats.append(2 * (torch.sqrt(tau + _SQRT_SHIFT) - lo) / (hi - lo) - 1)
         return torch.cat(feats, dim=1)
 
 

@@ -35,9 +35,10 @@ def _nets(problem, dtype=torch.float64, seed=0, **options):
     return build_networks(problem, opts, "cpu", dtype)
 
 
+@pytest.mark.parametrize("time_feature", ["linear", "sqrt"])
 @pytest.mark.parametrize("problem", [FH1, BOX1], ids=["torus", "box"])
-def test_terminal_initial_mass_and_positivity_hold_by_construction(problem):
-    value, density = _nets(problem)  # random weights: nothing trained
+def test_terminal_initial_mass_and_positivity_hold_by_construction(problem, time_feature):
+    value, density = _nets(problem, time_feature=time_feature)  # random weights: nothing trained
     lo, hi = problem.domain.lower[0], problem.domain.upper[0]
     xs = np.linspace(lo, hi, 4001)
     g = sp.lambdify(problem.domain.symbols, problem.terminal, "numpy")
@@ -271,3 +272,12 @@ def test_default_adversarial_run_meets_the_accuracy_target(name, target):
     problem = load_problem(ROOT / "problems" / f"{name}.py")
     out = compare(solve(problem, seed=0, progress=False))
     assert out["m_rel_l2"] <= target and out["u_rel_l2"] <= target
+
+
+def test_time_feature_is_checked():
+    with pytest.raises(ProblemError, match="time_feature applies only to finite-horizon"):
+        SolverOptions.build(
+            load_problem(ROOT / "problems" / "ergodic_torus_1d.py"), {"time_feature": "sqrt"}
+        )
+    with pytest.raises(ProblemError, match="time_feature must be"):
+        SolverOptions.build(FH1, {"time_feature": "cubic"})

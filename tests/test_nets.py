@@ -54,6 +54,26 @@ def test_box_input_scaling_and_time():
     assert torch.allclose(feats, torch.tensor([[-1.0, -1.0], [1.0, 1.0]], dtype=torch.float64))
 
 
+def test_sqrt_time_feature_values_and_finite_slope_at_the_start():
+    domain = Box([x], [(-2.0, 3.0)])
+    inputs = InputMap(domain, time_interval=(1.0, 3.0), time_feature="sqrt")
+    assert inputs.out_features == 3
+    t = torch.tensor([1.0, 1.5, 3.0], dtype=torch.float64, requires_grad=True)
+    pts = torch.stack([t, torch.zeros(3, dtype=torch.float64)], dim=1)
+    feats = inputs(pts)
+    tau = np.array([0.0, 0.25, 1.0])
+    lo, hi = math.sqrt(0.01), math.sqrt(1.01)
+    want = 2 * (np.sqrt(tau + 0.01) - lo) / (hi - lo) - 1
+    np.testing.assert_allclose(feats[:, 2].detach().numpy(), want, atol=1e-14)
+    np.testing.assert_allclose(feats[:, 0].detach().numpy(), 2 * tau - 1, atol=1e-14)
+    (slope,) = torch.autograd.grad(feats[:, 2].sum(), t)
+    # d/dt = 2 / (hi - lo) * 1 / (2 sqrt(tau + 0.01)) / (T - t0): finite at t0
+    want_slope = 2 / (hi - lo) / (2 * np.sqrt(tau + 0.01)) / 2.0
+    np.testing.assert_allclose(slope.numpy(), want_slope, rtol=1e-12)
+    with pytest.raises(ValueError, match="time_feature"):
+        InputMap(domain, time_interval=(0.0, 1.0), time_feature="log")
+
+
 def test_dgm_and_mlp_output_shapes():
     for body in (MLP(5, 1, 8, 3), DGM(5, 1, 8, 3)):
         assert body(torch.randn(7, 5)).shape == (7, 1)

@@ -314,20 +314,26 @@ def evaluate_residuals(
     create_graph: bool = True,
 ) -> dict[str, torch.Tensor]:
     """HJB and/or FP residuals at ``points`` (which must require grad)."""
+    values, _ = _residuals_and_caches(
+        residuals, value_net, density_net, points, frozen, which, create_graph
+    )
+    return values
+
+
+def _residuals_and_caches(
+    residuals: FiniteHorizonResiduals,
+    value_net: nn.Module,
+    density_net: SpaceTimeDensity,
+    points: torch.Tensor,
+    frozen: Sequence[str],
+    which: Sequence[str],
+    create_graph: bool = True,
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """The residuals named in ``which`` at ``points`` and the derivative caches they were
+    computed from (the trainer reuses those for the wall losses)."""
     lowered = [getattr(residuals, name) for name in which]
     fields = _Fields(value_net, density_net, _needs_time_derivative(lowered))
     caches = residuals.caches(points, fields, frozen=frozen, create_graph=create_graph)
-    return _residual_values(residuals, caches, points, density_net, frozen, which)
-
-
-def _residual_values(
-    residuals: FiniteHorizonResiduals,
-    caches: dict,
-    points: torch.Tensor,
-    density_net: SpaceTimeDensity,
-    frozen: Sequence[str],
-    which: Sequence[str],
-) -> dict[str, torch.Tensor]:
     out = {}
     if "hjb" in which:
         ex = _expectation_values(residuals.hjb_expectations, points, density_net, "m" in frozen)
@@ -335,7 +341,7 @@ def _residual_values(
     if "fp" in which:
         ex = _expectation_values(residuals.fp_expectations, points, density_net, "m" in frozen)
         out["fp"] = residuals.fp(points, caches, ex)
-    return out
+    return out, caches
 
 
 class _RowView(dict):
@@ -602,10 +608,7 @@ class FiniteHorizonTrainer(_Trainer):
             pts = torch.cat([points.detach(), wall]).requires_grad_(True)
         else:
             pts = points
-        dt = _needs_time_derivative([getattr(res, name) for name in which])
-        fields = _Fields(st.value_net, st.density_net, dt)
-        caches = res.caches(pts, fields, frozen=frozen)
-        r = _residual_values(res, caches, pts, st.density_net, frozen, which)
+        r, caches = _residuals_and_caches(res, st.value_net, st.density_net, pts, frozen, which)
         r = {k: v[:n] for k, v in r.items()}
         bnd: dict[str, Any] = {}
         if faces:

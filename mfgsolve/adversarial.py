@@ -45,6 +45,10 @@ class TrainingDiverged(RuntimeError):
     """Training produced NaN/Inf and could not recover. The message names the iteration and loss."""
 
 
+_DEFAULT_LR = 2e-3
+_DEFAULT_LR_FINITE_HORIZON = 4e-3
+
+
 @dataclass
 class SolverOptions:
     """Options of the adversarial and joint solvers (all can be passed to ``solve`` as keywords).
@@ -53,7 +57,9 @@ class SolverOptions:
         iterations: generator updates (None: 1,500 with ``continuation`` in 1-D, whose schedule
             then reaches the same accuracy sooner, 2,000 otherwise).
         batch_size: collocation points per iteration.
-        lr: generator learning rate (peak).
+        lr: generator learning rate (peak; None: 2e-3 for ergodic problems, 4e-3 for
+            finite-horizon ones, whose space-time fit gains from the larger step, see
+            docs/finite_horizon.md).
         lr_ratio: discriminator lr / generator lr.
         lr_final: learning rate at the end of the cosine schedule, as a fraction of ``lr``.
         schedule: "cosine" or "constant".
@@ -82,7 +88,7 @@ class SolverOptions:
         boundary_weight: finite-horizon problems on a box: weight of the Neumann / no-flux losses.
         time_feature: finite-horizon problems: "linear" time input, or "sqrt", which adds
             sqrt(tau + 0.01) of the scaled time tau (resolves the fast start of diffusion from m0;
-            see docs/finite_horizon.md).
+            see docs/finite_horizon.md). None: "sqrt" for finite-horizon problems.
         derivatives: derivative engine of the ergodic residuals: "auto" (by dimension), "autograd",
             "func" (torch.func, exact Laplacian) or "hutchinson" (stochastic trace); see
             :mod:`mfgsolve.derivatives`. Evaluation always uses an exact engine.
@@ -96,7 +102,7 @@ class SolverOptions:
 
     iterations: int | None = None
     batch_size: int = 512
-    lr: float = 2e-3
+    lr: float | None = None
     lr_ratio: float = 1.0
     lr_final: float = 0.02
     schedule: str = "cosine"
@@ -125,7 +131,7 @@ class SolverOptions:
     diagnostics: bool = False
     time_slices: int = 0
     boundary_weight: float = 1.0
-    time_feature: str = "linear"
+    time_feature: str | None = None
     derivatives: str = "auto"
     hutchinson_probes: int = 4
     continuation: float | None = None
@@ -141,6 +147,9 @@ class SolverOptions:
             raise ProblemError(
                 f"unknown solver option(s) {unknown}; fix: use some of {sorted(names)}"
             )
+        if saved and isinstance(problem, MFG) and "time_feature" not in overrides:
+            # saved before the option existed: those runs had the linear time input only
+            overrides = {**overrides, "time_feature": "linear"}
         opts = cls(**{k: v for k, v in overrides.items() if v is not None})
         d = problem.dim
         given = set() if saved else {k for k, v in overrides.items() if v is not None}
@@ -153,7 +162,10 @@ class SolverOptions:
                 "density_fraction applies only to sampling='density'; fix: add sampling='density' or drop it"
             )
         opts._given = frozenset(given)  # not a field: for checks that need the lowered residuals
+        if opts.lr is None:
+            opts.lr = _DEFAULT_LR_FINITE_HORIZON if isinstance(problem, MFG) else _DEFAULT_LR
         if isinstance(problem, MFG):  # a space quadrature per time slice: smaller defaults
+            opts.time_feature = opts.time_feature or "sqrt"
             opts.time_slices = (
                 opts.time_slices if opts.time_slices > 0 else min(16, opts.batch_size // 2)
             )
@@ -170,7 +182,10 @@ class SolverOptions:
         checks = [
             (self.iterations is None or self.iterations >= 1, "iterations must be >= 1"),
             (self.batch_size >= 2, "batch_size must be >= 2"),
-            (self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number"),
+            (
+                isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr),
+                "lr must be a positive number",
+            ),
             (self.lr_ratio > 0, "lr_ratio must be > 0"),
             (0 < self.lr_final <= 1, "lr_final is a fraction of lr in (0, 1]"),
             (self.schedule in ("cosine", "constant"), "schedule must be 'cosine' or 'constant'"),
@@ -188,7 +203,10 @@ class SolverOptions:
             (self.harmonics >= 1, "harmonics must be >= 1"),
             (self.time_slices >= 0, "time_slices must be >= 0 (0: automatic)"),
             (self.boundary_weight >= 0, "boundary_weight must be >= 0"),
-            (self.time_feature in ("linear", "sqrt"), "time_feature must be 'linear' or 'sqrt'"),
+            (
+                self.time_feature in (None, "linear", "sqrt"),
+                "time_feature must be 'linear' or 'sqrt'",
+            ),
             (
                 self.derivatives in ENGINES,
                 f"derivatives must be one of {', '.join(repr(e) for e in ENGINES)}",

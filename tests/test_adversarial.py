@@ -263,12 +263,15 @@ class _FaultyTrainer(_Trainer):
 
 
 def _faulty_run(faults, tmp_path, max_recoveries=3):
-    opts = SolverOptions(
-        iterations=60,
-        eval_every=10,
-        checkpoint_every=10,
-        checkpoint_dir=str(tmp_path),
-        max_recoveries=max_recoveries,
+    opts = SolverOptions.build(
+        SEED,
+        {
+            "iterations": 60,
+            "eval_every": 10,
+            "checkpoint_every": 10,
+            "checkpoint_dir": str(tmp_path),
+            "max_recoveries": max_recoveries,
+        },
     )
     trainer = _FaultyTrainer(faults, SEED, "adversarial", opts, 0, "cpu", torch.float32, False, ())
     st = trainer.init_state()

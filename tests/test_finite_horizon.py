@@ -1,5 +1,6 @@
 """Finite-horizon solver: exact terminal/initial data, per-time normalisation, lowering, training."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -234,7 +235,7 @@ def test_box_losses_in_one_pass_equal_the_losses_written_out():
     flux = ((-nu * m_x - m * u_x) ** 2).mean()
     want_hjb = (interior["hjb"] ** 2).mean() + 3.0 * neumann
     want_fp = (interior["fp"] ** 2).mean() + 3.0 * flux
-    assert float(neumann) > 1e-4 and float(flux) > 1e-4
+    assert float(neumann.detach()) > 1e-4 and float(flux.detach()) > 1e-4
     assert torch.allclose(got["hjb"], want_hjb, rtol=1e-10)
     assert torch.allclose(got["fp"], want_fp, rtol=1e-10)
     # gradients in the parameters agree too (the merged pass keeps the graph)
@@ -281,3 +282,27 @@ def test_time_feature_is_checked():
         )
     with pytest.raises(ProblemError, match="time_feature must be"):
         SolverOptions.build(FH1, {"time_feature": "cubic"})
+
+
+def test_defaults_depend_on_the_kind_of_problem():
+    ergodic = SolverOptions.build(load_problem(ROOT / "problems" / "ergodic_torus_1d.py"), {})
+    assert (ergodic.lr, ergodic.time_feature) == (2e-3, None)
+    fh = SolverOptions.build(FH1, {})
+    assert (fh.lr, fh.time_feature) == (4e-3, "sqrt")
+    given = SolverOptions.build(FH1, {"lr": 1e-3, "time_feature": "linear"})
+    assert (given.lr, given.time_feature) == (1e-3, "linear")
+    with pytest.raises(ProblemError, match="lr must be a positive number"):
+        SolverOptions.build(FH1, {"lr": -1.0})
+
+
+def test_a_solution_saved_before_time_feature_existed_loads_with_the_linear_input(tmp_path):
+    sol = solve(FH1, seed=0, progress=False, iterations=2, time_feature="linear", eval_every=1)
+    sol.save(tmp_path)
+    meta_file = tmp_path / "solution.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["info"]["options"]["time_feature"]
+    meta_file.write_text(json.dumps(meta))
+    loaded = Solution.load(tmp_path, FH1)
+    pts = np.array([[0.3, 0.2], [0.7, 0.9]])
+    np.testing.assert_array_equal(loaded.value(pts), sol.value(pts))
+    np.testing.assert_array_equal(loaded.density(pts), sol.density(pts))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from .lowering import _evaluate_numeric_constants
+from ._symbolic import evaluate_numeric_constants
 from .problem import ErgodicMFG
 
 __all__ = ["NotApplicable", "continuation_viscosity", "viscosity_signs"]
@@ -34,7 +34,7 @@ class NotApplicable(ValueError):
 
 def _one_sign(expr: sp.Expr, symbols: list[sp.Symbol], ranges: list[tuple[float, float]]) -> int:
     """The sign of ``expr`` on random samples of ``symbols`` in ``ranges`` (0 if not one sign)."""
-    expr = _evaluate_numeric_constants(expr)
+    expr = evaluate_numeric_constants(expr)
     if expr.is_number:
         value = float(expr)
         return int(np.sign(value)) if np.isfinite(value) else 0

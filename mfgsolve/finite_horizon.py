@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ._metrics import exact_functions, field_errors
+from ._symbolic import evaluate_numeric_constants
 from .adversarial import (
     _EMA,
     SolverOptions,
@@ -47,7 +48,7 @@ from .adversarial import (
     _schedule,
     _Trainer,
 )
-from .lowering import LoweredResidual, _evaluate_numeric_constants, _lower_one
+from .lowering import LoweredResidual, _lower_one
 from .nets import InputMap, make_body
 from .nonlocal_terms import LoweredExpectation, extract_expectations
 from .problem import MFG, Box, ProblemError
@@ -66,7 +67,7 @@ __all__ = [
 
 def _torch_function(expr: sp.Expr, symbols: Sequence[sp.Symbol]) -> Callable:
     """A torch function of the space columns of ``points`` (n, 1 + d) -> (n,)."""
-    fn = sp.lambdify(list(symbols), _evaluate_numeric_constants(expr), modules="torch")
+    fn = sp.lambdify(list(symbols), evaluate_numeric_constants(expr), modules="torch")
 
     def evaluate(points: torch.Tensor) -> torch.Tensor:
         cols = [points[:, 1 + i] for i in range(len(symbols))]

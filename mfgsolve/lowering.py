@@ -25,6 +25,7 @@ import torch
 from sympy.core.function import AppliedUndef
 from sympy.printing.codeprinter import PrintMethodNotImplementedError
 
+from ._symbolic import evaluate_numeric_constants
 from .derivatives import DerivativeCache, make_cache
 from .problem import MFG, ErgodicMFG, ProblemError
 
@@ -39,17 +40,6 @@ class Fields(Protocol):
 
     def log_density(self, points: torch.Tensor) -> torch.Tensor:  # (n, D) -> (n,)
         ...
-
-
-def _evaluate_numeric_constants(expr: sp.Expr) -> sp.Expr:
-    """Replace function applications and powers without free symbols (besseli(0, 1), pi**2) by floats."""
-
-    def is_constant_call(e: sp.Basic) -> bool:
-        if isinstance(e, sp.Pow):  # pi**2, sqrt(2): the torch printer emits pow(float, int)
-            return not e.free_symbols and not e.is_Rational
-        return isinstance(e, sp.Function) and not isinstance(e, AppliedUndef) and not e.free_symbols
-
-    return expr.replace(is_constant_call, lambda e: sp.Float(e.evalf(30), 30))
 
 
 def _lower_log_density(expr: sp.Expr, density: AppliedUndef, log_symbol: sp.Symbol) -> sp.Expr:
@@ -125,7 +115,7 @@ def _lower_one(
 ) -> LoweredResidual:
     coords = tuple(problem.value.args)
     expr = problem.substitute(expr)
-    expr = _evaluate_numeric_constants(expr)
+    expr = evaluate_numeric_constants(expr)
     logm = sp.Dummy("logm")
     expr = _lower_log_density(expr, problem.density, logm)
     index_of = {s: i for i, s in enumerate(coords)}

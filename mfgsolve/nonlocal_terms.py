@@ -142,7 +142,7 @@ def extract_expectations(
     Returns:
         The rewritten expression and the lowered expectations (in placeholder order).
     """
-    from .lowering import _evaluate_numeric_constants
+    from ._symbolic import evaluate_numeric_constants
 
     found = sorted(expr.atoms(Expectation), key=sp.default_sort_key)
     if not found:
@@ -166,7 +166,7 @@ def extract_expectations(
             raise ProblemError(
                 f"problem '{problem.name}': {e} needs {len(space)} integration variable(s), got {variables}; fix: pass one symbol per space dimension"
             )
-        integrand = _evaluate_numeric_constants(problem.substitute(sp.sympify(e.integrand)))
+        integrand = evaluate_numeric_constants(problem.substitute(sp.sympify(e.integrand)))
         if integrand.atoms(AppliedUndef) or integrand.has(sp.Derivative, Expectation):
             raise ProblemError(
                 f"problem '{problem.name}': the integrand of {e} contains unknown functions; fix: integrate a closed-form function of the coordinates"

@@ -10,13 +10,13 @@ import sympy as sp
 
 from mfgsolve import ErgodicMFG, ProblemError, Torus, load_problem
 from mfgsolve._io import CheckpointError
+from mfgsolve._symbolic import evaluate_numeric_constants
 from mfgsolve.reference import (
     ReferenceSolution,
     ReferenceSolveError,
     SchemeNotApplicable,
     reference_solve,
 )
-from mfgsolve.reference._hamiltonian import _evalf_constants
 
 PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
 
@@ -26,7 +26,7 @@ def _load(name: str):
 
 
 def _exact_on(problem, ref: ReferenceSolution, role: str) -> np.ndarray:
-    expr = _evalf_constants(sp.sympify(problem.exact[role]))
+    expr = evaluate_numeric_constants(sp.sympify(problem.exact[role]))
     if ref.times is None:
         mesh = np.meshgrid(*ref.grid, indexing="ij")
         fn = sp.lambdify(problem.space, expr, "numpy")
@@ -204,7 +204,9 @@ def test_interpolation_and_save_load(tmp_path):
     problem = _load("viscous_torus_1d.py")
     ref = reference_solve(problem, grid=200)
     pts = np.array([[0.0], [0.25], [0.999], [1.25], [-0.75]])
-    exact_m = sp.lambdify(problem.space, _evalf_constants(problem.exact["density"]), "numpy")
+    exact_m = sp.lambdify(
+        problem.space, evaluate_numeric_constants(problem.exact["density"]), "numpy"
+    )
     np.testing.assert_allclose(ref.density(pts), exact_m(np.mod(pts[:, 0], 1)), rtol=1e-3)
     assert ref.density(pts)[1] == pytest.approx(ref.density(pts)[3])  # periodic wrap
     assert ref.quadrature_weights().sum() == pytest.approx(1.0)

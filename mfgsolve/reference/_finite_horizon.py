@@ -23,8 +23,9 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 import sympy as sp
 
+from .._symbolic import evaluate_numeric_constants
 from ._grid import Grid
-from ._hamiltonian import MonotoneParts, _evalf_constants
+from ._hamiltonian import MonotoneParts
 from ._monotone_ergodic import factorize
 from ._newton import newton
 from .errors import ReferenceSolveError, SchemeNotApplicable
@@ -46,8 +47,8 @@ class FiniteHorizonMonotoneSystem:
         xs = tuple(grid.points[:, k] for k in range(grid.dim))
         self.xs = xs
         self.w = grid.weights().ravel()
-        g = sp.lambdify(problem.space, _evalf_constants(problem.terminal), "numpy")
-        m0 = sp.lambdify(problem.space, _evalf_constants(problem.initial), "numpy")
+        g = sp.lambdify(problem.space, evaluate_numeric_constants(problem.terminal), "numpy")
+        m0 = sp.lambdify(problem.space, evaluate_numeric_constants(problem.initial), "numpy")
         self.g = np.broadcast_to(np.asarray(g(*xs), float), (self.N,)).copy()
         m0v = np.broadcast_to(np.asarray(m0(*xs), float), (self.N,)).copy()
         self.m0 = m0v / (self.w @ m0v)

@@ -20,8 +20,9 @@ import scipy.sparse as sps
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
+from .._symbolic import evaluate_numeric_constants
 from ._grid import Grid
-from ._hamiltonian import _evalf_constants, _lambdify
+from ._hamiltonian import _lambdify
 from ._monotone_ergodic import factorize
 from .errors import SchemeNotApplicable
 
@@ -83,7 +84,7 @@ class _Stencils:
         def on_grid(expr: sp.Expr) -> np.ndarray | None:
             if not expr.free_symbols <= set(xs):
                 return None  # depends on the unknowns (or the constant): sign not known
-            vals = _lambdify(xs, _evalf_constants(expr))(*points)
+            vals = _lambdify(xs, evaluate_numeric_constants(expr))(*points)
             return np.broadcast_to(np.asarray(vals, dtype=float), (grid.size,))
 
         for sym, (role, axes, side) in list(zip(self.symbols, self.keys)):
@@ -126,7 +127,7 @@ class _Pointwise:
         label: str = "",
     ):
         e = expr.xreplace({k: v for k, v in stencils.repl.items() if isinstance(k, sp.Derivative)})
-        e = _evalf_constants(e.xreplace(stencils.repl))
+        e = evaluate_numeric_constants(e.xreplace(stencils.repl))
         if grid is not None:
             e = stencils.upwind(e, grid, tuple(args), label)
         self.expr, self.args, self.stencils, self.extra_symbols = e, tuple(args), stencils, extra

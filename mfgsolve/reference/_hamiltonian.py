@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from .._symbolic import evaluate_numeric_constants
 from .errors import SchemeNotApplicable
 
 
@@ -31,15 +32,6 @@ def _lambdify(args, expr) -> Callable[..., np.ndarray]:
         return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
 
     return call
-
-
-def _evalf_constants(expr: sp.Expr) -> sp.Expr:
-    """Evaluate closed subexpressions (``besseli(0, 1)``) to floats so numpy can print them."""
-    repl = {}
-    for sub in sp.preorder_traversal(expr):
-        if isinstance(sub, sp.Function) and not sub.free_symbols:
-            repl[sub] = sp.Float(sp.N(sub, 30))
-    return expr.xreplace(repl) if repl else expr
 
 
 @dataclass
@@ -129,7 +121,7 @@ def monotone_parts(problem) -> MonotoneParts:
     time = getattr(problem, "time", None)
     args = (time, *xs) if time is not None else xs
     ps = tuple(form.momenta)
-    H = _evalf_constants(problem.substitute(sp.sympify(form.hamiltonian)))
+    H = evaluate_numeric_constants(problem.substitute(sp.sympify(form.hamiltonian)))
     nu_expr = problem.substitute(sp.sympify(form.viscosity))
     if nu_expr.free_symbols:
         raise SchemeNotApplicable(
@@ -169,7 +161,7 @@ def monotone_parts(problem) -> MonotoneParts:
         )
     msym = sp.Symbol("_m", positive=True)
     F = problem.substitute(sp.sympify(form.coupling)).xreplace({problem.density: msym})
-    F = _evalf_constants(F)
+    F = evaluate_numeric_constants(F)
     return MonotoneParts(
         h0=_lambdify(args, H0),
         axes=axes,

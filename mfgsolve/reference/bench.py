@@ -10,8 +10,8 @@ import numpy as np
 import sympy as sp
 
 from .._io import atomic_write_json
+from .._symbolic import evaluate_numeric_constants
 from ..problem import load_problem
-from ._hamiltonian import _evalf_constants
 from .solve import reference_solve
 
 _PROBLEMS = Path(__file__).resolve().parents[2] / "problems"
@@ -27,7 +27,7 @@ def _exact_errors(problem, ref) -> dict:
         args = (problem.time, *problem.space)
 
     def on_grid(expr):
-        fn = sp.lambdify(args, _evalf_constants(sp.sympify(expr)), "numpy")
+        fn = sp.lambdify(args, evaluate_numeric_constants(sp.sympify(expr)), "numpy")
         return np.broadcast_to(np.asarray(fn(*mesh), float), mesh[0].shape)
 
     m_ex, u_ex = on_grid(exact["density"]), on_grid(exact["value"])

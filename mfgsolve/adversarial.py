@@ -35,7 +35,7 @@ from ._metrics import exact_functions, field_errors
 from .derivatives import ENGINES, choose_engine
 from .lowering import Residuals, lower, second_estimates, uses_laplacian
 from .nets import DensityNetwork, InputMap, ValueNetwork, make_body
-from .problem import MFG, ErgodicMFG, ProblemError
+from .problem import MFG, Box, ErgodicMFG, ProblemError
 from .sampling import CollocationSampler, density_resample, quadrature
 
 __all__ = ["SolverOptions", "TrainingDiverged", "train"]
@@ -86,6 +86,10 @@ class SolverOptions:
         time_slices: finite-horizon problems: times per batch (batch_size // time_slices space
             points each; 0: 16).
         boundary_weight: finite-horizon problems on a box: weight of the Neumann / no-flux losses.
+        walls: finite-horizon problems on a box: "exact" (Neumann for u and no flux for m by
+            construction: even space inputs, and m0 flattened within a layer of width
+            sqrt(2 nu (t - t0)) of the walls) or "loss" (boundary losses). None: "exact" where
+            the problem allows it (see ``finite_horizon.exact_walls_obstacle``), else "loss".
         time_feature: finite-horizon problems: "linear" time input, or "sqrt", which adds
             sqrt(tau + 0.01) of the scaled time tau (resolves the fast start of diffusion from m0;
             see docs/finite_horizon.md). None: "sqrt" for finite-horizon problems.
@@ -131,6 +135,7 @@ class SolverOptions:
     diagnostics: bool = False
     time_slices: int = 0
     boundary_weight: float = 1.0
+    walls: str | None = None
     time_feature: str | None = None
     derivatives: str = "auto"
     hutchinson_probes: int = 4
@@ -147,15 +152,20 @@ class SolverOptions:
             raise ProblemError(
                 f"unknown solver option(s) {unknown}; fix: use some of {sorted(names)}"
             )
-        if saved and isinstance(problem, MFG) and "time_feature" not in overrides:
-            # saved before the option existed: those runs had the linear time input only
-            overrides = {**overrides, "time_feature": "linear"}
+        if saved and isinstance(problem, MFG):
+            # saved before these options existed: those runs had the linear time input only
+            # and boundary losses
+            overrides = {"time_feature": "linear", "walls": "loss", **overrides}
         opts = cls(**{k: v for k, v in overrides.items() if v is not None})
         d = problem.dim
         given = set() if saved else {k for k, v in overrides.items() if v is not None}
         if "time_feature" in given and not isinstance(problem, MFG):
             raise ProblemError(
                 "time_feature applies only to finite-horizon problems (an ergodic problem has no time); fix: drop it"
+            )
+        if "walls" in given and not (isinstance(problem, MFG) and isinstance(problem.domain, Box)):
+            raise ProblemError(
+                "walls applies only to finite-horizon problems on a Box; fix: drop it"
             )
         if "density_fraction" in given and opts.sampling != "density":
             raise ProblemError(
@@ -166,6 +176,15 @@ class SolverOptions:
             opts.lr = _DEFAULT_LR_FINITE_HORIZON if isinstance(problem, MFG) else _DEFAULT_LR
         if isinstance(problem, MFG):  # a space quadrature per time slice: smaller defaults
             opts.time_feature = opts.time_feature or "sqrt"
+            if isinstance(problem.domain, Box) and opts.walls in (None, "exact"):
+                from .finite_horizon import exact_walls_obstacle
+
+                obstacle = exact_walls_obstacle(problem)
+                if obstacle is not None and opts.walls == "exact" and not saved:
+                    raise ProblemError(
+                        f"problem '{problem.name}': walls='exact' does not apply: {obstacle}; fix: use walls='loss'"
+                    )
+                opts.walls = "exact" if obstacle is None else "loss"
             opts.time_slices = (
                 opts.time_slices if opts.time_slices > 0 else min(16, opts.batch_size // 2)
             )
@@ -203,6 +222,7 @@ class SolverOptions:
             (self.harmonics >= 1, "harmonics must be >= 1"),
             (self.time_slices >= 0, "time_slices must be >= 0 (0: automatic)"),
             (self.boundary_weight >= 0, "boundary_weight must be >= 0"),
+            (self.walls in (None, "exact", "loss"), "walls must be 'exact' or 'loss'"),
             (
                 self.time_feature in (None, "linear", "sqrt"),
                 "time_feature must be 'linear' or 'sqrt'",

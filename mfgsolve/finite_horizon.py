@@ -14,7 +14,17 @@ derivative enters m_t; it is obtained by autograd at the slice times and attache
 the correct first t-derivative (second t-derivatives of m are therefore not available: residuals
 with m_tt are rejected).
 
-Box domains: homogeneous Neumann for u and no flux for m are boundary losses lowered from sympy:
+Box domains, ``walls="exact"`` (the default where it applies, see :func:`exact_walls_obstacle`):
+Neumann for u and no flux for m hold by construction. Both networks see the space coordinates
+through ``cos(pi (x_i - lo_i) / (hi_i - lo_i))`` (even about every wall), and the density uses
+``log m0(sigma_t(x))``, where ``sigma_t`` flattens each axis within ``l(t) = sqrt(2 nu (t - t0))``
+of its walls (:func:`wall_flattening`; the identity at t0, so m(t0) = m0 still): every normal
+derivative of u and log m vanishes for t > t0, and with dH/dp_n = 0 at p_n = 0 so does the flux.
+m0 itself may violate no flux (a blob next to a wall); the flattening is the boundary layer
+through which the solution forgets that, on the diffusive scale sqrt(nu t).
+
+Box domains, ``walls="loss"``: homogeneous Neumann for u and no flux for m are boundary losses
+lowered from sympy:
 ``d u / d x_i = 0`` and ``J_i = -nu d m / d x_i - m dH/dp_i(x, grad u) = 0`` on the faces x_i = lo_i,
 hi_i (the flux needs the Hamiltonian structure: build Box problems with ``MFG.from_hamiltonian``).
 The Neumann residual is weighted by the density at the wall, ``m |domain|`` (detached): u enters the
@@ -28,6 +38,7 @@ per-time quadrature, weighted by the current normalised density.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,7 +60,7 @@ from .adversarial import (
     _Trainer,
 )
 from .lowering import LoweredResidual, _lower_one
-from .nets import InputMap, make_body
+from .nets import SQRT_SHIFT, InputMap, make_body
 from .nonlocal_terms import LoweredExpectation, extract_expectations
 from .problem import MFG, Box, ProblemError
 from .sampling import quadrature
@@ -103,6 +114,45 @@ class SpaceTimeValue(nn.Module):
         return self.terminal(points) + (self.T - points[:, 0]) * net
 
 
+def wall_flattening(x: torch.Tensor, a: float, b: float, ell: torch.Tensor) -> torch.Tensor:
+    """The coordinate sigma(x) on [a, b] with sigma(a) = a and
+    sigma'(x) = (1 - exp(-(x - a) / l)) (1 - exp(-(b - x) / l)): zero slope at both walls, the
+    identity as l -> 0, and within about l of the walls only (l: the boundary layer's width)."""
+    length = b - a
+    u = x - a
+    tail = torch.exp(-length / ell)
+    return (
+        a
+        + u * (1 + tail)
+        - ell * (1 - torch.exp(-u / ell))
+        - ell * (torch.exp(-(length - u) / ell) - tail)
+    )
+
+
+def exact_walls_obstacle(problem: MFG) -> str | None:
+    """Why the Neumann and no-flux walls of a box problem cannot be imposed by construction, or
+    None when they can: it needs a constant viscosity nu > 0, dH/dp_i = 0 whenever p_i = 0 (no
+    drift through a wall when du/dn = 0, so no flux reduces to dm/dn = 0), and a terminal cost
+    with zero normal derivative on the walls (u = g + (T - t) N keeps dg/dn)."""
+    if not isinstance(problem.domain, Box):
+        return "the domain is not a Box"
+    form = problem.hamiltonian_form
+    if form is None:
+        return "the problem is not built with MFG.from_hamiltonian"
+    nu = problem.substitute(sp.sympify(form.viscosity))
+    if nu.free_symbols or not (nu.is_number and float(nu) > 0):
+        return f"the viscosity {nu} is not a positive constant"
+    terminal = problem.substitute(problem.terminal)
+    for x, p, (lo, hi) in zip(problem.domain.symbols, form.momenta, problem.domain.bounds):
+        h_p = problem.substitute(sp.diff(form.hamiltonian, p)).subs(p, 0)
+        if sp.simplify(h_p) != 0:
+            return f"dH/d{p} does not vanish at {p} = 0 (a drift through the walls of {x})"
+        for wall in (lo, hi):
+            if sp.simplify(terminal.diff(x).subs(x, wall)) != 0:
+                return f"the terminal cost has a non-zero normal derivative at {x} = {wall}"
+    return None
+
+
 class SpaceTimeDensity(nn.Module):
     """Normalised log m(t, x) = log m0(x) + (t - t0) N(t, x) - log Z(t).
 
@@ -125,16 +175,37 @@ class SpaceTimeDensity(nn.Module):
         t0: float,
         nodes: torch.Tensor,
         log_weights: torch.Tensor,
+        wall_layer: tuple[Sequence[float], Sequence[float], float, float] | None = None,
     ):
         super().__init__()
         self.inputs, self.body, self.log_initial, self.t0 = inputs, body, log_initial, float(t0)
         self.register_buffer("nodes", nodes)
         self.register_buffer("log_weights", log_weights)
+        self.wall_layer = None
+        if wall_layer is not None:
+            lower, upper, rate, shift = wall_layer
+            self.wall_layer = (
+                [float(a) for a in lower],
+                [float(b) for b in upper],
+                float(rate),
+                float(shift),
+            )
 
     def unnormalized(self, points: torch.Tensor) -> torch.Tensor:
-        """log m0(x) + (t - t0) N(t, x)."""
+        """log m0(x) + (t - t0) N(t, x); with exact walls, log m0(sigma_t(x)) + (t - t0) N."""
         net = self.body(self.inputs(points)).squeeze(-1)
-        return self.log_initial(points) + (points[:, 0] - self.t0) * net
+        tau = points[:, 0] - self.t0
+        if self.wall_layer is None:
+            return self.log_initial(points) + tau * net
+        lower, upper, rate, shift = self.wall_layer
+        # l = sqrt(rate (tau + shift)) - sqrt(rate shift): l(t0) = 0 (sigma = identity there) with
+        # a finite slope, so m_t stays finite at t0; written to avoid cancellation, plus a floor
+        # that keeps 1 / l finite
+        ell = rate * tau / (torch.sqrt(rate * (tau + shift)) + math.sqrt(rate * shift)) + 1e-12
+        cols = [points[:, :1]]
+        for i, (a, b) in enumerate(zip(lower, upper)):
+            cols.append(wall_flattening(points[:, 1 + i], a, b, ell)[:, None])
+        return self.log_initial(torch.cat(cols, dim=1)) + tau * net
 
     def _slice_logits(self, times: torch.Tensor) -> torch.Tensor:
         """(k, q): unnormalised log m at (t_k, y_j) plus log w_j."""
@@ -203,17 +274,32 @@ def build_networks(
         raise ProblemError(
             f"problem '{problem.name}': the initial density is not positive on the whole domain, which the exact construction log m = log m0 + ... needs; fix: add a small positive floor to m0"
         )
+    exact_walls = opts.walls == "exact"
     nets = []
     for _ in range(2):
         inputs = InputMap(
-            problem.domain, (problem.t0, problem.T), opts.harmonics, opts.time_feature
+            problem.domain,
+            (problem.t0, problem.T),
+            opts.harmonics,
+            opts.time_feature,
+            even_walls=exact_walls,
         )
         body = make_body(
             opts.architecture, inputs.out_features, opts.width, opts.depth, opts.activation
         )
         nets.append((inputs, body))
     value = SpaceTimeValue(*nets[0], terminal, problem.T)
-    density = SpaceTimeDensity(*nets[1], log_initial, problem.t0, q.nodes, q.log_weights)
+    wall_layer = None
+    if exact_walls:
+        # layer width l(t) ~ sqrt(2 nu (t - t0)), that of diffusion from the walls, with the time
+        # shift of the sqrt time input (a finite slope at t0)
+        nu = float(problem.substitute(sp.sympify(problem.hamiltonian_form.viscosity)))
+        lower = [float(lo) for lo, _ in problem.domain.bounds]
+        upper = [float(hi) for _, hi in problem.domain.bounds]
+        wall_layer = (lower, upper, 2 * nu, SQRT_SHIFT * (problem.T - problem.t0))
+    density = SpaceTimeDensity(
+        *nets[1], log_initial, problem.t0, q.nodes, q.log_weights, wall_layer=wall_layer
+    )
     return value.to(device, dtype), density.to(device, dtype)
 
 
@@ -555,7 +641,7 @@ class FiniteHorizonTrainer(_Trainer):
 
     def _face_points(self, st: TrainState, points: torch.Tensor) -> list[torch.Tensor]:
         """Per dimension, wall points at the batch's times (box only, else empty)."""
-        if not self.residuals.neumann:
+        if not self.residuals.neumann or self.opts.walls == "exact":
             return []
         times = torch.unique(points[:, 0].detach()).double().cpu()
         per_face = max(2, self.per_slice // (2 * self.problem.dim))

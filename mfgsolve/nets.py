@@ -39,7 +39,7 @@ def _activation(name: str) -> nn.Module:
     return _Sin() if name == "sin" else _ACTIVATIONS[name]()
 
 
-_SQRT_SHIFT = 0.01  # sqrt(tau + shift): a finite slope, 5 at tau = 0
+SQRT_SHIFT = 0.01  # sqrt(tau + shift): a finite slope, 5 at tau = 0
 
 
 class InputMap(nn.Module):
@@ -53,6 +53,9 @@ class InputMap(nn.Module):
             ``sqrt(tau + 0.01)`` (tau = (t - t0) / (T - t0), scaled to [-1, 1]): it stretches the
             start of the interval, where diffusion from the initial density acts on a sqrt(t)
             scale; its derivative stays finite at t0.
+        even_walls: on a Box, space inputs ``cos(pi (x - lo) / (hi - lo))`` instead of linear ones:
+            one-to-one on each axis and even about both walls, so every function of them has a
+            zero normal derivative there (exact Neumann conditions).
     """
 
     def __init__(
@@ -61,12 +64,14 @@ class InputMap(nn.Module):
         time_interval: tuple[float, float] | None = None,
         harmonics: int = 1,
         time_feature: str = "linear",
+        even_walls: bool = False,
     ):
         super().__init__()
         if time_feature not in ("linear", "sqrt"):
             raise ValueError(f"time_feature must be 'linear' or 'sqrt', not {time_feature!r}")
         self.sqrt_time = time_feature == "sqrt" and time_interval is not None
         self.periodic = bool(domain.periodic)
+        self.even_walls = even_walls and not self.periodic
         self.has_time = time_interval is not None
         lower = torch.as_tensor(domain.lower, dtype=torch.float64)
         upper = torch.as_tensor(domain.upper, dtype=torch.float64)
@@ -93,11 +98,13 @@ class InputMap(nn.Module):
             phase = (2 * math.pi) * (x - lower) / length  # (n, d)
             angles = (phase[:, :, None] * self.modes.to(x.dtype)).flatten(1)  # (n, d*K)
             feats += [torch.cos(angles), torch.sin(angles)]
+        elif self.even_walls:
+            feats.append(torch.cos(math.pi * (x - lower) / length))
         else:
             feats.append(2 * (x - lower) / length - 1)
         if self.sqrt_time:  # last, after the space features
-            lo, hi = math.sqrt(_SQRT_SHIFT), math.sqrt(1 + _SQRT_SHIFT)
-            feats.append(2 * (torch.sqrt(tau + _SQRT_SHIFT) - lo) / (hi - lo) - 1)
+            lo, hi = math.sqrt(SQRT_SHIFT), math.sqrt(1 + SQRT_SHIFT)
+            feats.append(2 * (torch.sqrt(tau + SQRT_SHIFT) - lo) / (hi - lo) - 1)
         return torch.cat(feats, dim=1)
 
 

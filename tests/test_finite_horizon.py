@@ -17,7 +17,9 @@ from mfgsolve.finite_horizon import (
     build_networks,
     errors_over_time,
     evaluate_residuals,
+    exact_walls_obstacle,
     lower_finite_horizon,
+    wall_flattening,
 )
 from mfgsolve.lowering import DerivativeCache
 from mfgsolve.problem import ProblemError
@@ -204,7 +206,9 @@ def test_short_adversarial_run_learns_and_reports_endpoint_errors(tmp_path):
 
 
 def test_joint_baseline_and_box_boundary_losses_run():
-    sol = solve(BOX1, method="joint", iterations=60, batch_size=128, seed=1, progress=False)
+    sol = solve(
+        BOX1, method="joint", iterations=60, batch_size=128, seed=1, progress=False, walls="loss"
+    )
     assert sol.info["method"] == "joint"
     assert sol.history[-1]["m_rel_l2"] < 0.2
 
@@ -213,7 +217,9 @@ def test_box_losses_in_one_pass_equal_the_losses_written_out():
     """The wall points share the batch's derivative pass; the losses equal the interior residuals
     from a separate pass plus the Neumann and no-flux terms written out by hand for fh_box_1d
     (H = p^2/2 + V: flux = -nu m_x - m u_x)."""
-    opts = SolverOptions.build(BOX1, {"iterations": 1, "batch_size": 64, "boundary_weight": 3.0})
+    opts = SolverOptions.build(
+        BOX1, {"iterations": 1, "batch_size": 64, "boundary_weight": 3.0, "walls": "loss"}
+    )
     trainer = FiniteHorizonTrainer(BOX1, "joint", opts, 0, "cpu", torch.float64, False, ())
     st = trainer.init_state()
     with torch.no_grad():  # move the networks away from their initial (nearly flat) state
@@ -306,3 +312,89 @@ def test_a_solution_saved_before_time_feature_existed_loads_with_the_linear_inpu
     pts = np.array([[0.3, 0.2], [0.7, 0.9]])
     np.testing.assert_array_equal(loaded.value(pts), sol.value(pts))
     np.testing.assert_array_equal(loaded.density(pts), sol.density(pts))
+
+
+CROWD = load_problem(ROOT / "problems" / "crowd_box_2d.py")
+
+
+def test_wall_flattening_has_zero_slope_at_both_walls_and_tends_to_the_identity():
+    x = torch.linspace(0.5, 2.0, 301, dtype=torch.float64, requires_grad=True)
+    for width in (0.05, 0.3, 1.0):
+        ell = torch.tensor(width, dtype=torch.float64)
+        sigma = wall_flattening(x, 0.5, 2.0, ell)
+        (slope,) = torch.autograd.grad(sigma.sum(), x)
+        assert abs(float(sigma[0].detach()) - 0.5) < 1e-15
+        assert abs(float(slope[0])) < 1e-12 and abs(float(slope[-1])) < 1e-12
+        assert bool((slope[1:-1] > 0).all())  # one-to-one
+        assert float(sigma.detach().max()) <= 2.0
+    ell = torch.tensor(1e-8, dtype=torch.float64)
+    assert float((wall_flattening(x, 0.5, 2.0, ell) - x).detach().abs().max()) < 1e-7
+
+
+@pytest.mark.parametrize("problem", [BOX1, CROWD], ids=["box-1d", "crowd-2d"])
+def test_exact_walls_hold_by_construction(problem):
+    """walls='exact' (the default where it applies): du/dn = 0 and d(log m)/dn = 0 on every wall
+    (so no flux, as dH/dp_n = 0 there) at t > t0, and still m(t0) = m0."""
+    opts = SolverOptions.build(problem, {})
+    assert opts.walls == "exact"
+    value, density = _nets(problem)
+    d = problem.dim
+    gen = torch.Generator().manual_seed(0)
+    base = torch.rand(64, 1 + d, generator=gen, dtype=torch.float64)
+    for t in (1e-3, 0.4, 1.0):
+        for i, (lo, hi) in enumerate(problem.domain.bounds):
+            for wall in (lo, hi):
+                pts = base.clone()
+                pts[:, 0] = t
+                pts[:, 1 + i] = float(wall)
+                pts.requires_grad_(True)
+                (du,) = torch.autograd.grad(value(pts).sum(), pts)
+                (dlogm,) = torch.autograd.grad(density(pts).sum(), pts)
+                assert float(du[:, 1 + i].abs().max()) < 1e-10
+                assert float(dlogm[:, 1 + i].abs().max()) < 1e-10
+    start = base.clone()
+    start[:, 0] = problem.t0
+    lo = torch.tensor([float(a) for a, _ in problem.domain.bounds], dtype=torch.float64)
+    hi = torch.tensor([float(b) for _, b in problem.domain.bounds], dtype=torch.float64)
+    start[:, 1:] = lo + (hi - lo) * start[:, 1:]
+    with torch.no_grad():
+        log_m = density(start)
+        log_m0 = density.log_initial(start) - torch.logsumexp(
+            density.log_initial(
+                torch.cat([torch.zeros(len(density.nodes), 1).double(), density.nodes], 1)
+            )
+            + density.log_weights,
+            0,
+        )
+    assert float((log_m - log_m0).abs().max()) < 1e-6
+
+
+def test_exact_walls_are_used_only_where_they_apply():
+    lq = load_problem(ROOT / "problems" / "lq_mean_1d.py")
+    assert "drift through the walls" in exact_walls_obstacle(lq)
+    assert SolverOptions.build(lq, {}).walls == "loss"
+    with pytest.raises(ProblemError, match="walls='exact' does not apply: dH/dp does not vanish"):
+        SolverOptions.build(lq, {"walls": "exact"})
+    with pytest.raises(
+        ProblemError, match="walls applies only to finite-horizon problems on a Box"
+    ):
+        SolverOptions.build(FH1, {"walls": "exact"})
+    with pytest.raises(ProblemError, match="walls must be"):
+        SolverOptions.build(BOX1, {"walls": "reflecting"})
+    t, x, p = sp.symbols("t x p")
+    u, m = sp.Function("u")(t, x), sp.Function("m")(t, x)
+    sloped = MFG.from_hamiltonian(
+        Box([x], [(0, 1)]),
+        (t, 0, 1),
+        u,
+        m,
+        hamiltonian=p**2 / 2,
+        momenta=[p],
+        coupling=m,
+        viscosity=sp.Rational(1, 10),
+        terminal={u: x},
+        initial={m: 1},
+        name="sloped-terminal",
+    )
+    assert "terminal cost has a non-zero normal derivative" in exact_walls_obstacle(sloped)
+    assert SolverOptions.build(sloped, {}).walls == "loss"

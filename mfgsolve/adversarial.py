@@ -87,7 +87,7 @@ class SolverOptions:
             points each; 0: 16).
         boundary_weight: finite-horizon problems on a box: weight of the Neumann / no-flux losses.
         walls: finite-horizon problems on a box: "exact" (Neumann for u and no flux for m by
-            construction: even space inputs, and m0 flattened within a layer of width
+            construction: even space inputs, and m0 flattened within a layer of width about
             sqrt(2 nu (t - t0)) of the walls) or "loss" (boundary losses). None: "exact" where
             the problem allows it (see ``finite_horizon.exact_walls_obstacle``), else "loss".
         time_feature: finite-horizon problems: "linear" time input, or "sqrt", which adds

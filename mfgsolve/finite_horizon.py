@@ -17,8 +17,8 @@ with m_tt are rejected).
 Box domains, ``walls="exact"`` (the default where it applies, see :func:`exact_walls_obstacle`):
 Neumann for u and no flux for m hold by construction. Both networks see the space coordinates
 through ``cos(pi (x_i - lo_i) / (hi_i - lo_i))`` (even about every wall), and the density uses
-``log m0(sigma_t(x))``, where ``sigma_t`` flattens each axis within ``l(t) = sqrt(2 nu (t - t0))``
-of its walls (:func:`wall_flattening`; the identity at t0, so m(t0) = m0 still): every normal
+``log m0(sigma_t(x))``, where ``sigma_t`` flattens each axis within
+``l(t) = sqrt(2 nu (t - t0 + s)) - sqrt(2 nu s)``, ``s = 0.01 (T - t0)``, of its walls (:func:`wall_flattening`; the identity at t0, so m(t0) = m0 still): every normal
 derivative of u and log m vanishes for t > t0, and with dH/dp_n = 0 at p_n = 0 so does the flux.
 m0 itself may violate no flux (a blob next to a wall); the flattening is the boundary layer
 through which the solution forgets that, on the diffusive scale sqrt(nu t).
@@ -165,6 +165,9 @@ class SpaceTimeDensity(nn.Module):
         log_initial: torch function of points giving log m0(x).
         t0: initial time.
         nodes: (q, d) space quadrature nodes; log_weights: (q,) their log weights.
+        wall_layer: exact walls on a box: (lower bounds, upper bounds, rate, shift); log m0 is
+            then taken at :func:`wall_flattening` of each axis with the layer width
+            ``l = sqrt(rate (t - t0 + shift)) - sqrt(rate shift)``. None: log m0(x) itself.
     """
 
     def __init__(

@@ -19,9 +19,7 @@ from typing import Any
 
 import numpy as np
 
-
-class CheckpointError(ValueError):
-    """A checkpoint or saved result that is missing, corrupted or not written by mfgsolve."""
+from .errors import CheckpointError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

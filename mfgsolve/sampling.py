@@ -11,19 +11,31 @@ iteration, modulo the period on a torus: stratified and unbiased), ``"uniform"``
 ``"density"``: part of the batch resampled from the current density m (importance sampling, so a
 peaked density is resolved where its mass is) with weights that make the losses estimates of the
 same integrals, approximately: the resampling is from a finite candidate pool (:func:`density_resample`).
+
+Finite-horizon problems: :class:`SliceSampler` draws each batch as stratified times x a shifted
+Sobol set in space (so the density's per-time normaliser is exact at the batch's times), and
+:func:`space_time_nodes` tiles a space quadrature over uniform times (error integrals).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from .problem import Box, Torus
 
-__all__ = ["Quadrature", "quadrature", "CollocationSampler", "density_resample"]
+__all__ = [
+    "CollocationSampler",
+    "Quadrature",
+    "SliceSampler",
+    "density_resample",
+    "quadrature",
+    "space_time_nodes",
+]
 
 
 @dataclass
@@ -203,3 +215,90 @@ def density_resample(
     share = (batch_size - k) / batch_size
     weights = 1.0 / (share + (1 - share) * volume * torch.exp(log_m))
     return points, weights.to(pool.dtype)
+
+
+class SliceSampler:
+    """Collocation points as ``slices`` stratified times x ``per_slice`` space points each.
+
+    Space points are a scrambled Sobol set with a fresh random shift per slice (modulo the
+    domain), or i.i.d. uniform. On a box, :meth:`sample_boundary` gives points on the faces at
+    given times.
+    """
+
+    def __init__(
+        self,
+        problem: Any,
+        slices: int,
+        per_slice: int,
+        method: str,
+        generator: torch.Generator,
+    ):
+        if method not in ("sobol", "uniform"):
+            raise ValueError(
+                f"sampling method {method!r} is not for finite-horizon problems; fix: use 'sobol' or 'uniform'"
+            )
+        self.t0, self.T = problem.t0, problem.T
+        self.lower = torch.as_tensor(problem.domain.lower, dtype=torch.float64)
+        self.upper = torch.as_tensor(problem.domain.upper, dtype=torch.float64)
+        self.dim = problem.dim
+        self.slices, self.per_slice, self.method = slices, per_slice, method
+        self.generator = generator
+        if method == "sobol":
+            seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+            engine = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=seed)
+            self._base = engine.draw(per_slice, dtype=torch.float64)
+
+    def times(self) -> torch.Tensor:
+        """(slices,) stratified times in [t0, T)."""
+        k = torch.arange(self.slices, dtype=torch.float64)
+        jitter = torch.rand(self.slices, generator=self.generator, dtype=torch.float64)
+        return self.t0 + (self.T - self.t0) * (k + jitter) / self.slices
+
+    def _space(self, count: int) -> torch.Tensor:
+        if self.method == "uniform":
+            return torch.rand(count, self.dim, generator=self.generator, dtype=torch.float64)
+        shift = torch.rand(self.dim, generator=self.generator, dtype=torch.float64)
+        return torch.remainder(self._base[:count] + shift, 1.0)
+
+    def sample(self) -> torch.Tensor:
+        """(slices * per_slice, 1 + d) float64 points, time first."""
+        times = self.times()
+        blocks = []
+        for t in times:
+            x = self.lower + (self.upper - self.lower) * self._space(self.per_slice)
+            blocks.append(torch.cat([t.expand(self.per_slice, 1), x], dim=1))
+        return torch.cat(blocks)
+
+    def sample_boundary(self, times: torch.Tensor, per_face: int) -> list[torch.Tensor]:
+        """Per dimension i, points on the faces x_i = lo_i and x_i = hi_i at each time."""
+        out = []
+        for i in range(self.dim):
+            blocks = []
+            for t in times:
+                for side in (self.lower[i], self.upper[i]):
+                    u = torch.rand(
+                        per_face, self.dim, generator=self.generator, dtype=torch.float64
+                    )
+                    x = self.lower + (self.upper - self.lower) * u
+                    x[:, i] = side
+                    blocks.append(torch.cat([t.expand(per_face, 1), x], dim=1))
+            out.append(torch.cat(blocks))
+        return out
+
+    def state_dict(self) -> dict:
+        return {"rng": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["rng"].cpu())  # (a checkpoint mapped to a GPU)
+
+
+def space_time_nodes(
+    domain: Torus | Box, t0: float, T: float, space_points: int, times: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A space quadrature tiled over ``times`` uniform times in [t0, T]: (n, 1 + d) nodes (time
+    first) and weights that average over time (they sum to the domain's volume)."""
+    q = quadrature(domain, space_points, seed=seed)
+    nodes, w = q.nodes.numpy(), q.weights.numpy()
+    ts = np.linspace(t0, T, times)
+    pts = np.concatenate([np.repeat(ts, len(nodes))[:, None], np.tile(nodes, (times, 1))], axis=1)
+    return pts, np.tile(w, times) / times

@@ -1,22 +1,24 @@
-"""``Solution``: the trained networks of a run, evaluated as numpy functions, saved and loaded safely."""
+"""``Solution``: the trained networks of a run, evaluated as numpy functions, saved and loaded safely.
+
+It follows the result protocol of :mod:`mfgsolve.result` (``kind = "network"``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ._io import CheckpointError, atomic_torch_save, atomic_write_json, read_json, safe_torch_load
-from .adversarial import SolverOptions, build_networks, options_dict, train
-from .nets import DensityNetwork, ValueNetwork
-from .problem import MFG, ErgodicMFG, ProblemError, load_problem
+from ._io import atomic_torch_save, atomic_write_json, read_json, safe_torch_load
+from .errors import CheckpointError, ProblemError
+from .nn import build_networks
+from .options import SPECS, SolverOptions
+from .problem import MFG, ErgodicMFG, load_problem
 
-__all__ = ["Solution", "solve"]
+__all__ = ["DTYPES", "Solution"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class Solution:
@@ -29,11 +31,13 @@ class Solution:
         info: method, options, seed, seconds, iterations.
     """
 
+    kind = "network"
+
     def __init__(
         self,
         problem: ErgodicMFG | MFG,
-        value_net: ValueNetwork,
-        density_net: DensityNetwork,
+        value_net: torch.nn.Module,
+        density_net: torch.nn.Module,
         log_z: float,
         constant: float | None,
         history: list[dict[str, float]],
@@ -87,7 +91,7 @@ class Solution:
         """m at ``points`` (n, d) -> (n,); positive, with int m = 1 by construction."""
         return np.exp(self.log_density(points))
 
-    def fields(self) -> tuple[ValueNetwork, DensityNetwork, float]:
+    def fields(self) -> tuple[torch.nn.Module, torch.nn.Module, float]:
         """The networks and log Z, for residual evaluation by autograd."""
         return self._value_net, self._density_net, self._log_z
 
@@ -105,7 +109,8 @@ class Solution:
         meta = {
             "format": "mfgsolve-solution-1",
             "problem": self.problem.name,
-            "problem_source": getattr(self.problem, "source", None),
+            "problem_source": _absolute(getattr(self.problem, "source", None)),
+            "problem_settings": dict(getattr(self.problem, "settings", None) or {}),
             "log_z": self._log_z,
             "constant": self.constant,
             "info": self.info,
@@ -132,17 +137,20 @@ class Solution:
                 raise CheckpointError(
                     f"{directory}: the solution does not record its problem file; fix: pass problem="
                 )
-            problem = load_problem(source)
-        opts = SolverOptions.build(
-            problem,
-            {
-                k: v
-                for k, v in meta["info"]["options"].items()
-                if k in SolverOptions.__dataclass_fields__
-            },
-            saved=True,
-        )
-        dtype = _DTYPES.get(meta.get("dtype", "float32"), torch.float32)
+            problem = load_problem(source, **(meta.get("problem_settings") or {}))
+        info = meta.get("info") or {}
+        try:
+            opts = SolverOptions.build(
+                problem,
+                {k: v for k, v in (info.get("options") or {}).items() if k in SPECS},
+                saved=True,
+                method=info.get("method", "adversarial"),
+            )
+        except ProblemError as exc:
+            raise CheckpointError(
+                f"{directory}: the recorded options do not fit the problem ({exc}); fix: pass the problem it was solved for, or re-run the solve"
+            ) from None
+        dtype = DTYPES.get(meta.get("dtype", "float32"), torch.float32)
         value_net, density_net = build_networks(problem, opts, torch.device(device), dtype)
         state = safe_torch_load(directory / "solution.pt", map_location=device)
         try:
@@ -163,106 +171,6 @@ class Solution:
         )
 
 
-def solve(
-    problem: Any,
-    *,
-    method: str = "adversarial",
-    iterations: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype | str | None = None,
-    progress: bool = True,
-    callbacks: Sequence[Callable[[dict], None]] = (),
-    resume: bool = False,
-    **options: Any,
-) -> Any:
-    """Solve a problem with neural networks.
-
-    Args:
-        problem: an :class:`ErgodicMFG`, a finite-horizon :class:`MFG` (trained in space-time, see
-            :mod:`mfgsolve.finite_horizon`) or an ``FBSDE`` (dispatched to :mod:`mfgsolve.fbsde`).
-        method: "adversarial" (generator u vs discriminator m, alternating) or "joint" (one loss).
-        iterations, batch_size, lr: main training options (None: the defaults of SolverOptions).
-        seed: fixes network initialisation and collocation points; same seed, same numbers on CPU.
-        device, dtype: torch device and dtype (float32 by default).
-        progress: show a tqdm progress bar (auto-disabled when stderr is not a terminal).
-        callbacks: callables receiving each evaluation record (a dict) during training.
-        resume: continue from ``checkpoint_dir``'s last checkpoint if there is one.
-        **options: any other :class:`~mfgsolve.adversarial.SolverOptions` field.
-
-    Returns:
-        :class:`Solution` (or the FBSDE solution for FBSDE problems).
-    """
-    try:
-        from .fbsde.problem import FBSDE
-    except ImportError:  # pragma: no cover - the FBSDE extension is part of the package
-        FBSDE = None  # noqa: N806
-    if FBSDE is not None and isinstance(problem, FBSDE):
-        from .fbsde import solve_fbsde
-
-        return solve_fbsde(
-            problem,
-            method=method,
-            iterations=iterations,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
-            device=device,
-            dtype=dtype,
-            progress=progress,
-            callbacks=callbacks,
-            resume=resume,  # refused there with a one-line error
-            **options,
-        )
-    if not isinstance(problem, (ErgodicMFG, MFG)):
-        raise ProblemError(
-            f"cannot solve a {type(problem).__name__}; fix: pass an ErgodicMFG, MFG or FBSDE (see load_problem)"
-        )
-    if isinstance(dtype, str):
-        if dtype not in _DTYPES:
-            raise ProblemError(f"unknown dtype {dtype!r}; fix: use 'float32' or 'float64'")
-        dtype = _DTYPES[dtype]
-    dtype = dtype or torch.float32
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ProblemError("device='cuda' but no CUDA device is available; fix: use device='cpu'")
-    opts = SolverOptions.build(
-        problem, {"iterations": iterations, "batch_size": batch_size, "lr": lr, **options}
-    )
-    trainer, st = train(
-        problem,
-        method=method,
-        opts=opts,
-        seed=seed,
-        device=device,
-        dtype=dtype,
-        progress=progress,
-        callbacks=callbacks,
-        resume=resume,
-    )
-    value_net, density_net = trainer.eval_nets(st)
-    with torch.no_grad():
-        log_z = float(
-            trainer.eval_log_z(density_net)
-            if hasattr(trainer, "eval_quad")
-            else trainer._log_z(density_net)
-        )
-    constant = (
-        st.constant_estimate
-        if st.history
-        else trainer.final_constant(value_net, density_net, st.constant)
-    )
-    info = {
-        "method": method,
-        "seed": seed,
-        "iterations": st.iteration,
-        "seconds": st.seconds,
-        "options": options_dict(opts),
-        "device": str(device),
-        "quadrature": getattr(getattr(trainer, "eval_quad", None), "rule", "space-time nodes"),
-    }
-    # no ergodic constant for finite-horizon problems (m is normalised per time slice)
-    constant = None if isinstance(problem, MFG) else float(constant)
-    return Solution(problem, value_net, density_net, log_z, constant, st.history, info)
+def _absolute(source: str | None) -> str | None:
+    """A problem file's path made absolute (a saved solution is loaded from anywhere)."""
+    return str(Path(source).resolve()) if source else None

@@ -42,7 +42,7 @@ def _one_run(
     import torch
 
     torch.set_num_threads(1)
-    from .compare import compare
+    from .metrics import compare
     from .problem import load_problem
     from .solution import solve
 
@@ -122,8 +122,8 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
 
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    from ._plotting import colormap, subplots
-    from ._plotting import save as _save
+    from .plotting._figure import colormap, subplots
+    from .plotting._figure import save as _save
 
     lrs = sorted({r["lr"] for r in rows})
     batches = sorted({r["batch_size"] for r in rows})

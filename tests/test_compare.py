@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mfgsolve import compare, load_problem
-from mfgsolve._metrics import exact_functions
+from mfgsolve.metrics._integrals import exact_functions
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,10 @@ import torch
 
 from mfgsolve import ErgodicMFG, ProblemError, Torus, load_problem, solve
 from mfgsolve._continuation import NotApplicable, continuation_viscosity, viscosity_signs
-from mfgsolve.adversarial import SolverOptions, _Fields, _Trainer
 from mfgsolve.lowering import lower
+from mfgsolve.options import SolverOptions
+from mfgsolve.train import Trainer
+from mfgsolve.train.ergodic import ErgodicFields
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = load_problem(ROOT / "problems" / "ergodic_torus_1d.py")
@@ -51,17 +53,18 @@ def test_added_terms_equal_the_sympy_residuals_of_the_viscous_problem():
     plain = _seed_like(sign_hjb=-1, dims=2)
     viscous = lower(_seed_like(sign_hjb=-1, eps=eps, dims=2))
     opts = SolverOptions.build(plain, {"iterations": 1, "continuation": 0.05})
-    trainer = _Trainer(plain, "adversarial", opts, 0, "cpu", torch.float64, False, ())
+    trainer = Trainer(plain, opts, 0, "cpu", torch.float64)
+    form = trainer.formulation
     st = trainer.init_state()
     points = torch.rand(64, 2, dtype=torch.float64, requires_grad=True)
-    fields = _Fields(st.value_net, st.density_net, trainer._log_z(st.density_net))
-    caches = trainer.residuals.caches(points, fields)
+    fields = ErgodicFields(st.value_net, st.density_net, form._log_z(st.density_net))
+    caches = form.residuals.caches(points, fields)
     want = viscous.caches(points, fields)
     torch.testing.assert_close(
-        trainer._hjb(points, caches, eps=eps), viscous.hjb(points, want), rtol=1e-10, atol=1e-10
+        form._hjb(points, caches, eps=eps), viscous.hjb(points, want), rtol=1e-10, atol=1e-10
     )
     torch.testing.assert_close(
-        trainer._fp(points, caches, eps=eps), viscous.fp(points, want), rtol=1e-10, atol=1e-10
+        form._fp(points, caches, eps=eps), viscous.fp(points, want), rtol=1e-10, atol=1e-10
     )
 
 
@@ -80,10 +83,15 @@ def test_schedule_is_linear_from_the_start_to_the_final_fraction():
 
 
 def _resolved(problem, method="adversarial", **given):
-    opts = SolverOptions.build(problem, given)
-    trainer = _Trainer(problem, method, opts, 0, "cpu", torch.float32, False, ())
+    opts = SolverOptions.build(problem, given, method=method)
+    trainer = Trainer(problem, opts, 0, "cpu", torch.float32)
     o = trainer.opts
-    return o.continuation, trainer.continuation, o.disc_steps, o.iterations
+    return (
+        o.game.continuation,
+        trainer.formulation.continuation,
+        o.game.disc_steps,
+        o.optimiser.iterations,
+    )
 
 
 def test_default_is_on_for_first_order_problems_with_the_adversarial_method_only():

@@ -9,20 +9,14 @@ import sympy as sp
 import torch
 
 from mfgsolve import MFG, Box, Solution, Torus, compare, load_problem, solve
-from mfgsolve.adversarial import SolverOptions
-from mfgsolve.compare import figures
-from mfgsolve.finite_horizon import (
-    FiniteHorizonTrainer,
-    _Fields,
-    build_networks,
-    errors_over_time,
-    evaluate_residuals,
-    exact_walls_obstacle,
-    lower_finite_horizon,
-    wall_flattening,
-)
 from mfgsolve.lowering import DerivativeCache
+from mfgsolve.lowering.space_time import SpaceTimeFields, evaluate_residuals, lower_finite_horizon
+from mfgsolve.metrics import errors_over_time
+from mfgsolve.nn import build_networks, exact_walls_obstacle, wall_flattening
+from mfgsolve.options import SolverOptions
+from mfgsolve.plotting import figures
 from mfgsolve.problem import ProblemError
+from mfgsolve.train import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 FH1 = load_problem(ROOT / "problems" / "fh_torus_1d.py")
@@ -172,11 +166,11 @@ def test_problem_errors_are_one_line_problem_errors():
 
 def test_each_player_steps_only_its_own_parameters_in_space_time():
     opts = SolverOptions.build(FH1, {"iterations": 1, "ema": 0, "batch_size": 64})
-    trainer = FiniteHorizonTrainer(FH1, "adversarial", opts, 0, "cpu", torch.float32, False, ())
+    trainer = Trainer(FH1, opts, 0, "cpu", torch.float32)
     st = trainer.init_state()
     u0 = [q.detach().clone() for q in st.value_net.parameters()]
     f0 = [q.detach().clone() for q in st.density_net.parameters()]
-    loss = trainer.losses(st, trainer._batch(st)[0], frozen=("u",))["fp"]
+    loss = trainer.losses(st, ("fp",), ("u",))["fp"]
     trainer._step(st.optimizers[1], loss, list(st.density_net.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(u0, st.value_net.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(f0, st.density_net.parameters()))
@@ -218,19 +212,22 @@ def test_box_losses_in_one_pass_equal_the_losses_written_out():
     from a separate pass plus the Neumann and no-flux terms written out by hand for fh_box_1d
     (H = p^2/2 + V: flux = -nu m_x - m u_x)."""
     opts = SolverOptions.build(
-        BOX1, {"iterations": 1, "batch_size": 64, "boundary_weight": 3.0, "walls": "loss"}
+        BOX1,
+        {"iterations": 1, "batch_size": 64, "boundary_weight": 3.0, "walls": "loss"},
+        method="joint",
     )
-    trainer = FiniteHorizonTrainer(BOX1, "joint", opts, 0, "cpu", torch.float64, False, ())
+    trainer = Trainer(BOX1, opts, 0, "cpu", torch.float64)
+    form = trainer.formulation
     st = trainer.init_state()
     with torch.no_grad():  # move the networks away from their initial (nearly flat) state
         for q in list(st.value_net.parameters()) + list(st.density_net.parameters()):
             q.add_(0.3 * torch.randn_like(q))
-    points, _ = trainer._batch(st)
+    points, _ = form.batch(st)
     rng = st.sampler.generator.get_state()
-    got = trainer._losses(st, points, frozen=())
+    got = form.losses(st, points, ("hjb", "fp"), ())
     st.sampler.generator.set_state(rng)
-    walls = torch.cat(trainer._face_points(st, points)).requires_grad_(True)
-    interior = evaluate_residuals(trainer.residuals, st.value_net, st.density_net, points)
+    walls = torch.cat(form._face_points(st, points)).requires_grad_(True)
+    interior = evaluate_residuals(form.residuals, st.value_net, st.density_net, points)
     u = st.value_net(walls)
     m = torch.exp(st.density_net(walls))
     (u_x,) = torch.autograd.grad(u.sum(), walls, create_graph=True)
@@ -256,17 +253,18 @@ def test_residuals_without_the_normaliser_time_derivative_agree_where_it_is_not_
     """The HJB player's step skips d log Z / dt (its residual has no m_t): same HJB residual;
     the FP residual, which has m_t, still gets it."""
     opts = SolverOptions.build(BOX1, {"iterations": 1, "batch_size": 64})
-    trainer = FiniteHorizonTrainer(BOX1, "adversarial", opts, 0, "cpu", torch.float64, False, ())
+    trainer = Trainer(BOX1, opts, 0, "cpu", torch.float64)
     st = trainer.init_state()
-    points, _ = trainer._batch(st)
-    both = evaluate_residuals(trainer.residuals, st.value_net, st.density_net, points)
+    form = trainer.formulation
+    points, _ = form.batch(st)
+    both = evaluate_residuals(form.residuals, st.value_net, st.density_net, points)
     hjb_only = evaluate_residuals(
-        trainer.residuals, st.value_net, st.density_net, points, frozen=("m",), which=("hjb",)
+        form.residuals, st.value_net, st.density_net, points, frozen=("m",), which=("hjb",)
     )
     assert torch.allclose(both["hjb"], hjb_only["hjb"], rtol=1e-12, atol=1e-12)
-    fields = _Fields(st.value_net, st.density_net, time_derivative=False)
-    caches = trainer.residuals.caches(points, fields)
-    wrong_fp = trainer.residuals.fp(points, caches, [])
+    fields = SpaceTimeFields(st.value_net, st.density_net, time_derivative=False)
+    caches = form.residuals.caches(points, fields)
+    wrong_fp = form.residuals.fp(points, caches, [])
     assert not torch.allclose(both["fp"], wrong_fp, rtol=1e-6)  # m_t needs the normaliser's
 
 
@@ -292,11 +290,11 @@ def test_time_feature_is_checked():
 
 def test_defaults_depend_on_the_kind_of_problem():
     ergodic = SolverOptions.build(load_problem(ROOT / "problems" / "ergodic_torus_1d.py"), {})
-    assert (ergodic.lr, ergodic.time_feature) == (2e-3, None)
+    assert (ergodic.optimiser.lr, ergodic.network.time_feature) == (2e-3, None)
     fh = SolverOptions.build(FH1, {})
-    assert (fh.lr, fh.time_feature) == (4e-3, "sqrt")
+    assert (fh.optimiser.lr, fh.network.time_feature) == (4e-3, "sqrt")
     given = SolverOptions.build(FH1, {"lr": 1e-3, "time_feature": "linear"})
-    assert (given.lr, given.time_feature) == (1e-3, "linear")
+    assert (given.optimiser.lr, given.network.time_feature) == (1e-3, "linear")
     with pytest.raises(ProblemError, match="lr must be a positive number"):
         SolverOptions.build(FH1, {"lr": -1.0})
 
@@ -336,7 +334,7 @@ def test_exact_walls_hold_by_construction(problem):
     """walls='exact' (the default where it applies): du/dn = 0 and d(log m)/dn = 0 on every wall
     (so no flux, as dH/dp_n = 0 there) at t > t0, and still m(t0) = m0."""
     opts = SolverOptions.build(problem, {})
-    assert opts.walls == "exact"
+    assert opts.network.walls == "exact"
     value, density = _nets(problem)
     d = problem.dim
     gen = torch.Generator().manual_seed(0)
@@ -372,7 +370,7 @@ def test_exact_walls_hold_by_construction(problem):
 def test_exact_walls_are_used_only_where_they_apply():
     lq = load_problem(ROOT / "problems" / "lq_mean_1d.py")
     assert "drift through the walls" in exact_walls_obstacle(lq)
-    assert SolverOptions.build(lq, {}).walls == "loss"
+    assert SolverOptions.build(lq, {}).network.walls == "loss"
     with pytest.raises(ProblemError, match="walls='exact' does not apply: dH/dp does not vanish"):
         SolverOptions.build(lq, {"walls": "exact"})
     with pytest.raises(
@@ -397,4 +395,4 @@ def test_exact_walls_are_used_only_where_they_apply():
         name="sloped-terminal",
     )
     assert "terminal cost has a non-zero normal derivative" in exact_walls_obstacle(sloped)
-    assert SolverOptions.build(sloped, {}).walls == "loss"
+    assert SolverOptions.build(sloped, {}).network.walls == "loss"

@@ -8,7 +8,7 @@ import sympy as sp
 import torch
 
 from mfgsolve import Box, Torus
-from mfgsolve.nets import DGM, MLP, DensityNetwork, InputMap, ValueNetwork, make_body
+from mfgsolve.nn import DGM, MLP, DensityNetwork, InputMap, ValueNetwork, make_body
 from mfgsolve.sampling import quadrature
 
 x, y, z = sp.symbols("x y z")

@@ -11,9 +11,10 @@ from scipy.stats import truncnorm
 
 from mfgsolve import MFG, Box, Torus, load_problem
 from mfgsolve._lq_exact import LinearQuadraticMeanField
-from mfgsolve.adversarial import SolverOptions
-from mfgsolve.finite_horizon import build_networks, lower_finite_horizon
+from mfgsolve.lowering.space_time import lower_finite_horizon
+from mfgsolve.nn import build_networks
 from mfgsolve.nonlocal_terms import Expectation, extract_expectations
+from mfgsolve.options import SolverOptions
 from mfgsolve.problem import ProblemError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -40,6 +40,8 @@ class FBSDESolution:
         info: method, iterations, seconds (and the training sizes after ``solve_fbsde``).
     """
 
+    kind = "fbsde"
+
     def __init__(
         self,
         problem: FBSDE,
@@ -210,8 +212,8 @@ class FBSDESolution:
         Returns:
             The PNG files written.
         """
-        from .._plotting import save as _save_fig
-        from .._plotting import subplots
+        from ..plotting._figure import save as _save_fig
+        from ..plotting._figure import subplots
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..errors import FBSDEDivergedError, OptionError
 from ._models import Adversarial, DeepBSDE, FBSDEModel, ModelConfig
 from .problem import FBSDE
 from .solution import FBSDESolution
@@ -68,12 +69,8 @@ _OPTIONS = {
 }
 
 
-class FBSDEDivergedError(RuntimeError):
-    """Training produced a non-finite loss (one line: when, and what to change)."""
-
-
-def _bad(problem: FBSDE, what: str, fix: str) -> ValueError:
-    return ValueError(f"problem '{problem.name}': {what}; fix: {fix}")
+def _bad(problem: FBSDE, what: str, fix: str) -> OptionError:
+    return OptionError(f"problem '{problem.name}': {what}; fix: {fix}")
 
 
 def _positive_int(problem, value, name: str) -> int:
@@ -154,7 +151,7 @@ def solve_fbsde(
     before = torch.get_num_threads()
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads={threads!r} is not a positive integer; fix: give threads=1")
+            raise OptionError(f"threads={threads!r} is not a positive integer; fix: give threads=1")
         torch.set_num_threads(threads)
     try:
         return _solve(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from ..problem import ProblemError
+from ..errors import ProblemError, ReferenceSolveError
 
-
-class ReferenceSolveError(RuntimeError):
-    """Newton (and its fallbacks) did not converge. The message is one line: what, residual, fix."""
+__all__ = ["ReferenceSolveError", "SchemeNotApplicable"]
 
 
 class SchemeNotApplicable(ProblemError):

@@ -30,6 +30,8 @@ class ReferenceSolution:
         info: scheme, grid sizes, seconds, Newton iterations, mass drift, ...
     """
 
+    kind = "reference"
+
     def __init__(
         self,
         problem: Any,

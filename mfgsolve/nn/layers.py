@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from .problem import Box, Torus
+from ..problem import Box, Torus
 
 __all__ = ["InputMap", "MLP", "DGM", "ValueNetwork", "DensityNetwork", "make_body"]
 

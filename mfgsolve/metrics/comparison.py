@@ -8,19 +8,18 @@ are averaged over time (uniform time nodes) and also reported at the initial and
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ._metrics import exact_functions, field_errors
-from ._plotting import save as _save
-from ._plotting import subplots
-from .problem import ErgodicMFG, ProblemError
-from .sampling import quadrature
+from ..errors import ProblemError
+from ..problem import ErgodicMFG
+from ..result import result_kind
+from ..sampling import quadrature
+from ._integrals import exact_functions, field_errors
 
-__all__ = ["compare", "figures", "residual_norms"]
+__all__ = ["compare", "residual_norms"]
 
 
 def _quadrature_for(problem, reference, points) -> tuple[np.ndarray, np.ndarray, str]:
@@ -29,11 +28,7 @@ def _quadrature_for(problem, reference, points) -> tuple[np.ndarray, np.ndarray,
         pts = np.asarray(points, dtype=float)
         vol = problem.domain.volume
         return pts, np.full(len(pts), vol / len(pts)), f"user points ({len(pts)}, equal weights)"
-    if (
-        reference is not None
-        and hasattr(reference, "grid")
-        and hasattr(reference, "quadrature_weights")
-    ):
+    if reference is not None and result_kind(reference) == "reference":
         axes = reference.grid
         mesh = np.meshgrid(*axes, indexing="ij")
         nodes = np.stack([a.ravel() for a in mesh], axis=1)
@@ -63,10 +58,10 @@ def _space_time(
 
 def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str, float]:
     """RMS (quadrature-weighted, per unit volume) of the HJB and FP residuals of a network solution."""
-    from .lowering import lower
+    from ..lowering import lower
 
     if not isinstance(solution.problem, ErgodicMFG):
-        from .finite_horizon import residual_norms as space_time_residual_norms
+        from .space_time import residual_norms as space_time_residual_norms
 
         return space_time_residual_norms(solution, nodes, weights)
     value_net, density_net, log_z = solution.fields()
@@ -115,9 +110,9 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
         ``constant_abs`` (ergodic), ``hjb_residual`` and ``fp_residual`` (network solutions), and
         ``quadrature`` (how the integrals were taken).
     """
-    from .fbsde import FBSDESolution, compare_fbsde
+    if result_kind(a) == "fbsde":  # FBSDEs: relative error of u(t0, x0), errors along paths
+        from ..fbsde import compare_fbsde
 
-    if isinstance(a, FBSDESolution):  # FBSDEs: relative error of u(t0, x0), errors along paths
         return compare_fbsde(a)
     problem = a.problem
     if b is None and getattr(problem, "exact_solution", None) is not None:
@@ -138,7 +133,7 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
         out["constant_ref"] = float(c_ref)
     if not isinstance(problem, ErgodicMFG):
         out.update(_endpoint_errors(a, b, problem))
-    if hasattr(a, "fields"):
+    if result_kind(a) == "network":
         out.update(residual_norms(a, nodes, weights))
     out["quadrature"] = rule
     return out
@@ -167,7 +162,7 @@ def _uses_rqmc(problem, reference, points) -> bool:
         points is None
         and isinstance(problem, ErgodicMFG)
         and problem.dim >= 3
-        and not (reference is not None and hasattr(reference, "grid"))
+        and not (reference is not None and result_kind(reference) == "reference")
     )
 
 
@@ -221,7 +216,7 @@ def _compare_rqmc(a, b, problem) -> dict[str, Any]:
         out["constant"] = float(constant)
     if c_ref is not None:
         out["constant_ref"] = float(c_ref)
-    if hasattr(a, "fields"):
+    if result_kind(a) == "network":
         q = quadrature(problem.domain, 2**15, rule="sobol", seed=12345)
         out.update(residual_norms(a, q.nodes.numpy(), q.weights.numpy()))
     digits = "3 significant digits" if precise else "fewer than 3 significant digits"
@@ -253,217 +248,3 @@ def _endpoint_errors(a, b, problem) -> dict[str, float]:
             {f"{k}_{label}": v for k, v in errs.items() if k in ("m_rel_l2", "u_l2", "u_rel_l2")}
         )
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures
-# ---------------------------------------------------------------------------------------------
-
-
-def _history_curve(ax, history, keys, title, ylabel):
-    plotted = False
-    for key, label in keys:
-        its = [h["iteration"] for h in history if key in h and h[key] is not None]
-        vals = [h[key] for h in history if key in h and h[key] is not None]
-        if its:
-            ax.semilogy(its, np.abs(vals), label=label)
-            plotted = True
-    ax.set_title(title)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel(ylabel)
-    if plotted:
-        ax.legend(fontsize=8)
-        ax.grid(True, which="both", alpha=0.3)
-    else:
-        ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes)
-
-
-def _slice_points(problem, n: int = 400) -> tuple[np.ndarray, np.ndarray, str]:
-    """Points along the first coordinate (others at the quarter point), for 1-D panels in any d."""
-    lo, hi = problem.domain.lower, problem.domain.upper
-    xs = np.linspace(lo[0], hi[0], n, endpoint=not problem.domain.periodic)
-    pts = np.tile(lo + 0.25 * (hi - lo), (n, 1))
-    pts[:, 0] = xs
-    label = str(problem.domain.symbols[0])
-    if problem.dim > 1:
-        others = ", ".join(f"{s}={v:.3g}" for s, v in zip(problem.domain.symbols[1:], pts[0, 1:]))
-        label += f"  ({others})"
-    return pts, xs, label
-
-
-def figures(
-    solution: Any, reference: Any = None, out_dir: str | Path = ".", prefix: str = ""
-) -> list[Path]:
-    """Draw the standard panels into ``out_dir`` as PNG; returns the paths written.
-
-    ``panels.png`` (2 x 3, as in the seed paper): u with the reference, error of u vs iterations, HJB
-    residual vs iterations, m with the reference, relative error of m vs iterations, FP residual vs
-    iterations. For d = 2 also ``maps.png`` (u, m and pointwise error of m).
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    problem = solution.problem
-    if not isinstance(problem, ErgodicMFG):
-        from .finite_horizon import finite_horizon_figures
-
-        return finite_horizon_figures(solution, reference, out_dir, prefix=prefix)
-    pts, xs, xlabel = _slice_points(problem)
-    u_ex, m_ex, _ = exact_functions(problem)
-    ref_u = reference.value if reference is not None else u_ex
-    ref_m = reference.density if reference is not None else m_ex
-    ref_label = "reference" if reference is not None else "exact"
-    history = getattr(solution, "history", []) or []
-    fig, axes = subplots(2, 3, figsize=(14, 7.5), constrained_layout=True)
-    ax = axes[0, 0]
-    ax.plot(xs, solution.value(pts), label="network")
-    if ref_u is not None:
-        ax.plot(xs, ref_u(pts), "--", label=ref_label)
-    ax.set_title("value u")
-    ax.set_xlabel(xlabel)
-    ax.legend(fontsize=8)
-    _history_curve(axes[0, 1], history, [("u_l2", "L2 error of u")], "error of u", "L2 error")
-    # with the continuation the batch losses are those of the problem with viscosity eps
-    viscous = any("viscosity" in h for h in history)
-    batch = "training loss on the batch (viscosity eps)" if viscous else "mean square on the batch"
-    _history_curve(
-        axes[0, 2],
-        history,
-        [
-            ("hjb_residual", "RMS on the evaluation grid"),
-            ("loss_hjb", batch),
-            ("viscosity", "continuation viscosity eps"),
-        ],
-        "HJB residual",
-        "residual",
-    )
-    ax = axes[1, 0]
-    ax.plot(xs, solution.density(pts), label="network")
-    if ref_m is not None:
-        ax.plot(xs, ref_m(pts), "--", label=ref_label)
-    ax.set_title("density m")
-    ax.set_xlabel(xlabel)
-    ax.legend(fontsize=8)
-    _history_curve(
-        axes[1, 1],
-        history,
-        [("m_rel_l2", "relative L2 error of m")],
-        "relative error of m",
-        "relative L2 error",
-    )
-    _history_curve(
-        axes[1, 2],
-        history,
-        [("fp_residual", "RMS on the evaluation grid"), ("loss_fp", batch)],
-        "FP residual",
-        "residual",
-    )
-    fig.suptitle(
-        f"{problem.name}: {solution.info.get('method', '') if hasattr(solution, 'info') else ''}"
-    )
-    paths = [out_dir / f"{prefix}panels.png"]
-    _save(fig, paths[0])
-    if problem.dim == 2:
-        paths.append(_maps(solution, reference, m_ex, u_ex, out_dir / f"{prefix}maps.png"))
-    return paths
-
-
-def _maps(solution, reference, m_ex, u_ex, path: Path) -> Path:
-    problem = solution.problem
-    lo, hi = problem.domain.lower, problem.domain.upper
-    n = 128
-    gx = np.linspace(lo[0], hi[0], n)
-    gy = np.linspace(lo[1], hi[1], n)
-    X, Y = np.meshgrid(gx, gy, indexing="ij")
-    pts = np.stack([X.ravel(), Y.ravel()], axis=1)
-    m = solution.density(pts).reshape(n, n)
-    u = solution.value(pts).reshape(n, n)
-    m_ref = (
-        reference.density(pts).reshape(n, n)
-        if reference is not None
-        else (m_ex(pts).reshape(n, n) if m_ex else None)
-    )
-    fig, axes = subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
-    xl, yl = (str(s) for s in problem.domain.symbols)
-    _heatmap(fig, axes[0], X, Y, u, "value u", "viridis", xl, yl)
-    _heatmap(fig, axes[1], X, Y, m, "density m", "viridis", xl, yl)
-    if m_ref is not None:
-        err = (m - m_ref) / np.max(np.abs(m_ref))
-        _heatmap(fig, axes[2], X, Y, err, "error of m / max m_ref", "RdBu_r", xl, yl)
-    else:
-        axes[2].set_axis_off()
-    for ax in axes:
-        ax.set_aspect("equal")
-    _save(fig, path)
-    return path
-
-
-def _heatmap(fig, ax, X, Y, data, title: str, cmap: str, xlabel: str, ylabel: str) -> None:
-    """One pcolormesh panel with a colorbar; the diverging map (errors) gets symmetric limits."""
-    kw = {}
-    if cmap == "RdBu_r":
-        lim = float(np.max(np.abs(data))) or 1.0
-        kw = {"vmin": -lim, "vmax": lim}
-    im = ax.pcolormesh(X, Y, data, shading="auto", cmap=cmap, **kw)
-    fig.colorbar(im, ax=ax)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-
-
-def reference_figures(reference: Any, out_dir: str | Path) -> list[Path]:
-    """Figures of a finite-difference reference: u, m (with the exact solution when known) and the
-    Newton residual history; 2-D: maps; finite horizon 1-D: space-time maps. Returns the paths."""
-    out_dir = Path(out_dir)
-    problem = reference.problem
-    u_ex, m_ex, _ = exact_functions(problem)
-    hist = [h for h in reference.history if h.get("residual") is not None]
-    ncols = 3
-    fig, axes = subplots(1, ncols, figsize=(15, 4.2), constrained_layout=True)
-    names = [str(s) for s in problem.domain.symbols]
-    if reference.times is None and reference.dim == 1:
-        xs = reference.grid[0]
-        for ax, data, fn, title in (
-            (axes[0], reference.u, u_ex, "value u"),
-            (axes[1], reference.m, m_ex, "density m"),
-        ):
-            ax.plot(xs, data, label="reference")
-            if fn is not None:
-                ax.plot(xs, fn(xs[:, None]), "--", label="exact")
-            ax.set_title(title)
-            ax.set_xlabel(names[0])
-            ax.legend(fontsize=8)
-    else:
-        if reference.times is None:
-            X, Y = np.meshgrid(reference.grid[0], reference.grid[1], indexing="ij")
-            panels = ((reference.u, "value u"), (reference.m, "density m"))
-            labels = (names[0], names[1])
-        elif reference.dim == 1:
-            X, Y = np.meshgrid(reference.times, reference.grid[0], indexing="ij")
-            panels = ((reference.u, "value u(t, x)"), (reference.m, "density m(t, x)"))
-            labels = (str(problem.time), names[0])
-        else:
-            X, Y = np.meshgrid(reference.grid[0], reference.grid[1], indexing="ij")
-            panels = (
-                (reference.u[0], f"value u(t={reference.times[0]:.3g})"),
-                (reference.m[-1], f"density m(t={reference.times[-1]:.3g})"),
-            )
-            labels = (names[0], names[1])
-        for ax, (data, title) in zip(axes[:2], panels):
-            im = ax.pcolormesh(X, Y, data, shading="auto", cmap="viridis")
-            fig.colorbar(im, ax=ax)
-            ax.set_title(title)
-            ax.set_xlabel(labels[0])
-            ax.set_ylabel(labels[1])
-    ax = axes[2]
-    if hist:
-        ax.semilogy(range(1, len(hist) + 1), [h["residual"] for h in hist], "o-")
-        ax.set_xlabel("Newton iteration (all grids)")
-        ax.set_ylabel("residual norm")
-        ax.grid(True, which="both", alpha=0.3)
-    ax.set_title("Newton convergence")
-    fig.suptitle(
-        f"{problem.name}: finite-difference reference ({reference.info.get('scheme', '')})"
-    )
-    path = out_dir / "reference.png"
-    _save(fig, path)
-    return [path]

@@ -1,4 +1,5 @@
-"""The adversarial and joint solvers on the seed problem (short runs, fixed seeds)."""
+"""The training loop (mfgsolve.train) with the adversarial and joint games on the seed problem
+(short runs, fixed seeds)."""
 
 from pathlib import Path
 
@@ -8,7 +9,9 @@ import sympy as sp
 import torch
 
 from mfgsolve import ErgodicMFG, Solution, Torus, compare, load_problem, solve
-from mfgsolve.adversarial import SolverOptions, TrainingDiverged, _Trainer
+from mfgsolve.errors import CheckpointError, TrainingDiverged
+from mfgsolve.options import SolverOptions
+from mfgsolve.train import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = load_problem(ROOT / "problems" / "ergodic_torus_1d.py")
@@ -40,18 +43,18 @@ def test_joint_baseline_runs_on_the_same_networks():
 
 def test_each_player_steps_only_its_own_parameters():
     opts = SolverOptions.build(SEED, {"iterations": 1, "ema": 0})
-    trainer = _Trainer(SEED, "adversarial", opts, 0, "cpu", torch.float32, False, ())
+    trainer = Trainer(SEED, opts, 0, "cpu", torch.float32)
     st = trainer.init_state()
     u0 = [p.detach().clone() for p in st.value_net.parameters()]
     f0 = [p.detach().clone() for p in st.density_net.parameters()]
     disc_params = list(st.density_net.parameters())
-    pts = trainer._batch(st)[0]
-    loss = trainer.losses(st, pts, frozen=("u",))["fp"]
+    pts = trainer.formulation.batch(st)[0]
+    loss = trainer.losses(st, ("fp",), ("u",), points=pts)["fp"]
     trainer._step(st.optimizers[1], loss, disc_params)
     assert all(torch.equal(a, b) for a, b in zip(u0, st.value_net.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(f0, st.density_net.parameters()))
     f1 = [p.detach().clone() for p in st.density_net.parameters()]
-    out = trainer.losses(st, trainer._batch(st)[0], frozen=("m",))
+    out = trainer.losses(st, ("hjb",), ("m",))
     trainer._step(st.optimizers[0], out["hjb"] + out["int_u"], list(st.value_net.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(f1, st.density_net.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(u0, st.value_net.parameters()))
@@ -61,10 +64,10 @@ def test_frozen_player_records_no_graph_and_keeps_requires_grad():
     """A frozen network enters the other player's loss as a constant (no path to its weights), and
     its parameters require grad again afterwards, also when the loss raises."""
     opts = SolverOptions.build(SEED, {"iterations": 1})
-    trainer = _Trainer(SEED, "adversarial", opts, 0, "cpu", torch.float32, False, ())
+    trainer = Trainer(SEED, opts, 0, "cpu", torch.float32)
     st = trainer.init_state()
-    pts = trainer._batch(st)[0]
-    loss = trainer.losses(st, pts, frozen=("u",))["fp"]
+    pts = trainer.formulation.batch(st)[0]
+    loss = trainer.losses(st, ("fp",), ("u",), points=pts)["fp"]
     value_params = list(st.value_net.parameters())
     assert not any(
         g is not None for g in torch.autograd.grad(loss, value_params, allow_unused=True)
@@ -75,16 +78,16 @@ def test_frozen_player_records_no_graph_and_keeps_requires_grad():
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    trainer._losses = broken
+    trainer.formulation.losses = broken
     with pytest.raises(RuntimeError, match="boom"):
-        trainer.losses(st, pts, frozen=("m",))
+        trainer.losses(st, ("hjb",), ("m",), points=pts)
     assert all(p.requires_grad for p in st.density_net.parameters())
 
 
 def test_discriminator_sees_u_second_derivative():
     """The FP flux -(m u')' keeps u'' when u is frozen for the discriminator step (m uniform: FP = -u'')."""
     opts = SolverOptions.build(SEED, {"iterations": 1})
-    trainer = _Trainer(SEED, "adversarial", opts, 0, "cpu", torch.float64, False, ())
+    trainer = Trainer(SEED, opts, 0, "cpu", torch.float64)
     # Evaluate the FP residual of u = sin(2 pi x)/10 (exactly representable via a closed form check)
     x = sp.Symbol("x")
     pts = torch.linspace(0, 1, 65, dtype=torch.float64)[:-1, None].requires_grad_(True)
@@ -96,8 +99,9 @@ def test_discriminator_sees_u_second_derivative():
         def log_density(self, p):
             return torch.zeros(p.shape[0], dtype=p.dtype)
 
-    caches = trainer.residuals.caches(pts, F(), frozen=("u",))
-    fp = trainer.residuals.fp(pts, caches)
+    residuals = trainer.formulation.residuals
+    caches = residuals.caches(pts, F(), frozen=("u",))
+    fp = residuals.fp(pts, caches)
     want = sp.lambdify(x, -sp.diff(sp.sin(2 * sp.pi * x) / 10, x, 2), "numpy")(
         pts.detach().numpy()[:, 0]
     )
@@ -127,8 +131,6 @@ def test_solution_save_load_roundtrip(tmp_path):
 
 
 def test_corrupted_solution_is_refused(tmp_path):
-    from mfgsolve._io import CheckpointError
-
     sol = solve(SEED, iterations=10, seed=0, progress=False, eval_every=10)
     sol.save(tmp_path / "sol")
     (tmp_path / "sol" / "solution.pt").write_bytes(b"not a checkpoint")
@@ -228,14 +230,14 @@ def test_training_dynamics_diagnostics_are_recorded_and_warn(capsys):
 def test_steps_per_iteration_for_each_player():
     """disc_steps and gen_steps set how many updates each player makes per iteration."""
     opts = SolverOptions.build(SEED, {"iterations": 1, "disc_steps": 3, "gen_steps": 2})
-    trainer = _Trainer(SEED, "adversarial", opts, 0, "cpu", torch.float32, False, ())
+    trainer = Trainer(SEED, opts, 0, "cpu", torch.float32)
     st = trainer.init_state()
     trainer.iterate(st)
     steps = [int(next(iter(o.state.values()))["step"]) for o in st.optimizers]
     assert steps == [2, 3]  # [generator, discriminator]
 
 
-class _FaultyTrainer(_Trainer):
+class _FaultyTrainer(Trainer):
     """Injects NaN once at each chosen (iteration, kind): kind 'fp' or 'hjb' poisons that loss,
     'grad' makes a finite loss have a NaN gradient."""
 
@@ -247,8 +249,8 @@ class _FaultyTrainer(_Trainer):
         self.current = st.iteration + 1
         return super().iterate(st)
 
-    def losses(self, st, points, frozen, weights=None):
-        out = super().losses(st, points, frozen, weights)
+    def losses(self, st, players, frozen, points=None):
+        out = super().losses(st, players, frozen, points)
         for kind in ("fp", "hjb"):
             if (self.current, kind) in self.faults and kind in out:
                 self.faults.discard((self.current, kind))
@@ -273,7 +275,7 @@ def _faulty_run(faults, tmp_path, max_recoveries=3):
             "max_recoveries": max_recoveries,
         },
     )
-    trainer = _FaultyTrainer(faults, SEED, "adversarial", opts, 0, "cpu", torch.float32, False, ())
+    trainer = _FaultyTrainer(faults, SEED, opts, 0, "cpu", torch.float32)
     st = trainer.init_state()
     trainer.run(st)
     return trainer, st
@@ -333,11 +335,65 @@ def test_injected_nan_is_recovered_or_stops_cleanly(faults, tmp_path, capsys):
 
 
 def test_resume_refuses_a_checkpoint_of_a_different_run(tmp_path):
-    from mfgsolve import ProblemError
-
     kw = dict(iterations=20, checkpoint_dir=str(tmp_path), checkpoint_every=10, progress=False)
     solve(SEED, **kw)
-    with pytest.raises(ProblemError, match=r"differs in: lr \(0.002 -> 0.001\).*fix:"):
+    with pytest.raises(CheckpointError, match=r"differs in: lr \(0.002 -> 0.001\).*fix:"):
         solve(SEED, lr=1e-3, resume=True, **kw)
-    with pytest.raises(ProblemError, match=r"differs in: seed"):
+    with pytest.raises(CheckpointError, match=r"differs in: seed"):
         solve(SEED, seed=5, resume=True, **kw)
+
+
+def test_two_rollbacks_in_one_evaluation_window_halve_the_rate_twice(tmp_path, capsys):
+    """Faults at iterations 12 and 15 both roll back to the snapshot of iteration 10: the rate in
+    force before each failure is halved, so it ends at a quarter (the snapshot's rate halved
+    twice), in the scheduler's base rates and in the optimiser's current rate."""
+    trainer, st = _faulty_run([(12, "fp"), (15, "hjb")], tmp_path)
+    assert capsys.readouterr().err.count("rolled back to iteration 10") == 2
+    for scheduler in st.schedulers:
+        assert scheduler.base_lrs[0] == pytest.approx(2e-3 / 4)
+    factor = trainer_factor(trainer, st.iteration)
+    assert st.optimizers[0].param_groups[0]["lr"] == pytest.approx(2e-3 / 4 * factor)
+
+
+def trainer_factor(trainer, step):
+    from mfgsolve.train.state import lr_factor
+
+    return lr_factor(trainer.opts.optimiser)(step)
+
+
+def test_the_rate_is_halved_from_the_step_after_a_rollback(tmp_path):
+    """The iteration replayed after a rollback already runs at the halved rate."""
+    seen = []
+
+    class Recording(_FaultyTrainer):
+        def _step(self, opt, loss, params):
+            seen.append((self.current, opt.param_groups[0]["lr"]))
+            return super()._step(opt, loss, params)
+
+    opts = SolverOptions.build(SEED, {"iterations": 12, "eval_every": 10, "ema": 0})
+    trainer = Recording([(12, "fp")], SEED, opts, 0, "cpu", torch.float32)
+    trainer.run(trainer.init_state())
+    factor = lr_factor_of(opts)
+    # the discriminator's step of the replayed iteration 11 (after the rollback to iteration 10)
+    replayed = [lr for it, lr in seen if it == 11][-1]
+    assert replayed == pytest.approx(2e-3 / 2 * factor(10))
+
+
+def lr_factor_of(opts):
+    from mfgsolve.train.state import lr_factor
+
+    return lr_factor(opts.optimiser)
+
+
+def test_solve_leaves_the_callers_random_state_untouched():
+    """solve() draws from its own seeded generators: the caller's torch stream goes on as if
+    solve had not run, and the result does not depend on the caller's state."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = solve(SEED, iterations=5, eval_every=5, seed=0, progress=False)
+    assert torch.equal(torch.rand(3), expected)
+    torch.manual_seed(999)
+    b = solve(SEED, iterations=5, eval_every=5, seed=0, progress=False)
+    pts = np.linspace(0, 1, 7)[:, None]
+    assert np.array_equal(a.density(pts), b.density(pts))

@@ -39,6 +39,17 @@ def exact_functions(problem) -> tuple[ArrayFn | None, ArrayFn | None, float | No
     return out[0], out[1], constant
 
 
+def known_solution(problem) -> tuple[ArrayFn | None, ArrayFn | None, float | None]:
+    """What the problem says its solution is: ``problem.exact_solution`` when it carries one (an
+    object with ``value``/``density`` methods and optionally ``constant``, e.g. Riccati ODEs or a
+    reference attached by a benchmark), else the closed forms of ``problem.exact``. Returns
+    (u, m, constant), each None when unknown. The one place that answers "what is exact"."""
+    obj = getattr(problem, "exact_solution", None)
+    if obj is not None:
+        return obj.value, obj.density, getattr(obj, "constant", None)
+    return exact_functions(problem)
+
+
 def field_errors(
     u: np.ndarray,
     m: np.ndarray,

@@ -25,9 +25,9 @@ import torch
 from sympy.core.function import AppliedUndef
 from sympy.printing.codeprinter import PrintMethodNotImplementedError
 
-from ._symbolic import evaluate_numeric_constants
-from .derivatives import DerivativeCache, make_cache
-from .problem import MFG, ErgodicMFG, ProblemError
+from .._symbolic import evaluate_numeric_constants
+from ..derivatives import DerivativeCache, make_cache
+from ..problem import MFG, ErgodicMFG, ProblemError
 
 __all__ = ["Fields", "LoweredResidual", "Residuals", "lower", "DerivativeCache"]
 

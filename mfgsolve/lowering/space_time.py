@@ -1,0 +1,184 @@
+"""Finite-horizon residuals in space-time: HJB and FP with their nonlocal terms, wall conditions.
+
+Unknowns on [t0, T] x domain, time first in every point. The HJB and FP residuals are lowered as
+for ergodic problems (:mod:`mfgsolve.lowering.residuals`); their ``Expectation`` terms
+(:mod:`mfgsolve.nonlocal_terms`) are evaluated with the density network's per-time quadrature,
+weighted by the current normalised density. On a Box the Neumann and no-flux wall residuals are
+lowered too (used by ``walls="loss"``):
+``d u / d x_i = 0`` and ``J_i = -nu d m / d x_i - m dH/dp_i(x, grad u) = 0`` on the faces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sympy as sp
+import torch
+from torch import nn
+
+from ..nonlocal_terms import LoweredExpectation, extract_expectations
+from ..problem import MFG, Box, ProblemError
+from .residuals import LoweredResidual, Residuals, _lower_one
+
+__all__ = [
+    "FiniteHorizonResiduals",
+    "SpaceTimeFields",
+    "evaluate_residuals",
+    "lower_finite_horizon",
+    "residuals_and_caches",
+    "RowView",
+]
+
+
+class FiniteHorizonResiduals:
+    """Lowered HJB and FP residuals (with their expectations) and, on a box, boundary residuals.
+
+    Attributes:
+        hjb, fp: lowered residuals; their ``constants`` are the expectation placeholders.
+        hjb_expectations, fp_expectations: the lowered expectations, in placeholder order.
+        neumann: per dimension, the lowered du/dx_i (box only, else empty).
+        flux: per dimension, the lowered FP flux J_i (box only, else empty).
+    """
+
+    def __init__(self, problem: MFG):
+        self.problem = problem
+        hjb_expr, self.hjb_expectations = extract_expectations(
+            problem.substitute(problem.hjb), problem, "HJB"
+        )
+        fp_expr, self.fp_expectations = extract_expectations(
+            problem.substitute(problem.fp), problem, "FP"
+        )
+        self.hjb = _lower_one(
+            "HJB", hjb_expr, problem, tuple(e.symbol for e in self.hjb_expectations)
+        )
+        self.fp = _lower_one("FP", fp_expr, problem, tuple(e.symbol for e in self.fp_expectations))
+        for res in (self.hjb, self.fp):
+            for name, index in res.terms:
+                if name in ("m", "logm") and index.count(0) >= 2:
+                    raise ProblemError(
+                        f"problem '{problem.name}': {res.label} residual has a second time derivative of m; fix: the finite-horizon solver supports m_t only"
+                    )
+        self.neumann: list[LoweredResidual] = []
+        self.flux: list[LoweredResidual] = []
+        if isinstance(problem.domain, Box):
+            form = problem.hamiltonian_form
+            if form is None:
+                raise ProblemError(
+                    f"problem '{problem.name}': no-flux boundaries on a Box need the FP flux; fix: build the problem with MFG.from_hamiltonian"
+                )
+            u, m = problem.value, problem.density
+            grad_u = [u.diff(x) for x in problem.domain.symbols]
+            for x, p in zip(problem.domain.symbols, form.momenta):
+                self.neumann.append(_lower_one(f"Neumann[{x}]", u.diff(x), problem, ()))
+                h_p = sp.diff(form.hamiltonian, p).subs(
+                    dict(zip(form.momenta, grad_u)), simultaneous=True
+                )
+                flux = -form.viscosity * m.diff(x) - m * h_p
+                self.flux.append(_lower_one(f"no-flux[{x}]", flux, problem, ()))
+
+    def caches(self, points, fields, frozen=(), create_graph=True):
+        """Derivative caches of u, m, log m (as :meth:`mfgsolve.lowering.Residuals.caches`)."""
+        return Residuals.caches(self, points, fields, frozen, create_graph)  # type: ignore[arg-type]
+
+
+def lower_finite_horizon(problem: MFG) -> FiniteHorizonResiduals:
+    """Lower a finite-horizon problem's residuals, expectations and boundary conditions."""
+    if not isinstance(problem, MFG):
+        raise ProblemError(
+            f"problem '{getattr(problem, 'name', '?')}' is not a finite-horizon MFG; fix: pass an MFG"
+        )
+    return FiniteHorizonResiduals(problem)
+
+
+def _expectation_values(
+    expectations: list[LoweredExpectation],
+    points: torch.Tensor,
+    density: nn.Module,
+    frozen: bool,
+) -> list[torch.Tensor]:
+    if not expectations:
+        return []
+    times, index = density.slices(points)
+    probs = density.probabilities(times)
+    if frozen:
+        probs = probs.detach()
+    nodes = density.nodes
+    return [e(points, index, times, nodes, probs) for e in expectations]
+
+
+def _needs_time_derivative(lowered: Sequence[LoweredResidual]) -> bool:
+    """Whether any of ``lowered`` has a t-derivative of m or log m (time is input column 0)."""
+    return any(name in ("m", "logm") and 0 in index for res in lowered for name, index in res.terms)
+
+
+def evaluate_residuals(
+    residuals: FiniteHorizonResiduals,
+    value_net: nn.Module,
+    density_net: nn.Module,
+    points: torch.Tensor,
+    frozen: Sequence[str] = (),
+    which: Sequence[str] = ("hjb", "fp"),
+    create_graph: bool = True,
+) -> dict[str, torch.Tensor]:
+    """HJB and/or FP residuals at ``points`` (which must require grad)."""
+    values, _ = residuals_and_caches(
+        residuals, value_net, density_net, points, frozen, which, create_graph
+    )
+    return values
+
+
+def residuals_and_caches(
+    residuals: FiniteHorizonResiduals,
+    value_net: nn.Module,
+    density_net: nn.Module,
+    points: torch.Tensor,
+    frozen: Sequence[str],
+    which: Sequence[str],
+    create_graph: bool = True,
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """The residuals named in ``which`` at ``points`` and the derivative caches they were
+    computed from (the trainer reuses those for the wall losses)."""
+    lowered = [getattr(residuals, name) for name in which]
+    fields = SpaceTimeFields(value_net, density_net, _needs_time_derivative(lowered))
+    caches = residuals.caches(points, fields, frozen=frozen, create_graph=create_graph)
+    out = {}
+    if "hjb" in which:
+        ex = _expectation_values(residuals.hjb_expectations, points, density_net, "m" in frozen)
+        out["hjb"] = residuals.hjb(points, caches, ex)
+    if "fp" in which:
+        ex = _expectation_values(residuals.fp_expectations, points, density_net, "m" in frozen)
+        out["fp"] = residuals.fp(points, caches, ex)
+    return out, caches
+
+
+class RowView(dict):
+    """The derivative caches restricted to some rows: ``view[name](index)`` is
+    ``caches[name](index)[rows]`` (the wall points of a merged batch)."""
+
+    def __init__(self, caches: dict, rows: slice):
+        super().__init__()
+        self.caches, self.rows = caches, rows
+
+    def __missing__(self, name: str):
+        cache, rows = self.caches[name], self.rows
+
+        def derivative(index):
+            return cache(index)[rows]
+
+        self[name] = derivative
+        return derivative
+
+
+class SpaceTimeFields:
+    """The two networks as fields for the derivative caches; ``time_derivative``: whether the
+    density's normaliser carries its t-derivative (needed only for m_t)."""
+
+    def __init__(self, value_net, density_net, time_derivative: bool = True):
+        self.value_net, self.density_net = value_net, density_net
+        self.time_derivative = time_derivative
+
+    def value(self, points):
+        return self.value_net(points)
+
+    def log_density(self, points):
+        return self.density_net(points, time_derivative=self.time_derivative)

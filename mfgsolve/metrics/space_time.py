@@ -1,0 +1,71 @@
+"""Errors and residual norms of finite-horizon solutions over space-time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..lowering.space_time import evaluate_residuals, lower_finite_horizon
+from ..sampling import quadrature
+from ._integrals import field_errors, known_solution
+
+__all__ = ["errors_over_time", "residual_norms"]
+
+
+def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """RMS (quadrature-weighted) HJB and FP residuals of a finite-horizon network solution."""
+    value_net, density_net, _ = solution.fields()
+    res = lower_finite_horizon(solution.problem)
+    dtype = next(value_net.parameters()).dtype
+    device = next(value_net.parameters()).device
+    sq = {"hjb": 0.0, "fp": 0.0}
+    order = np.argsort(nodes[:, 0], kind="stable")  # chunks share time slices
+    for idx in np.array_split(order, max(1, len(nodes) // 4096)):
+        pts = torch.as_tensor(nodes[idx], dtype=dtype, device=device).requires_grad_(True)
+        r = evaluate_residuals(res, value_net, density_net, pts, create_graph=False)
+        w = torch.as_tensor(weights[idx])
+        for key in sq:
+            sq[key] += float((w * r[key].detach().double().cpu() ** 2).sum())
+    total = float(np.sum(weights))
+    return {"hjb_residual": (sq["hjb"] / total) ** 0.5, "fp_residual": (sq["fp"] / total) ** 0.5}
+
+
+def errors_over_time(
+    solution: Any, reference: Any = None, times: int = 41
+) -> dict[str, np.ndarray]:
+    """Relative L2 errors of m and u (absolute L2 of u too) at each of ``times`` uniform times.
+
+    Args:
+        solution: anything with ``problem``, ``value(points)``, ``density(points)``.
+        reference: the same interface, or None for the problem's known solution.
+        times: number of time nodes in [t0, T].
+
+    Returns:
+        dict with ``t``, ``m_rel_l2``, ``u_l2`` and ``u_rel_l2`` arrays (NaN where unknown).
+    """
+    problem = solution.problem
+    u_ref, m_ref = (
+        (reference.value, reference.density)
+        if reference is not None
+        else known_solution(problem)[:2]
+    )
+    q = quadrature(problem.domain, 512 if problem.dim == 1 else 64 * 64, seed=3)
+    nodes, w = q.nodes.numpy(), q.weights.numpy()
+    ts = np.linspace(problem.t0, problem.T, times)
+    out = {k: np.full(times, np.nan) for k in ("m_rel_l2", "u_l2", "u_rel_l2")}
+    out["t"] = ts
+    for k, t in enumerate(ts):
+        pts = np.concatenate([np.full((len(nodes), 1), t), nodes], axis=1)
+        errs = field_errors(
+            solution.value(pts),
+            solution.density(pts),
+            u_ref(pts) if u_ref else None,
+            m_ref(pts) if m_ref else None,
+            w,
+        )
+        for key in ("m_rel_l2", "u_l2", "u_rel_l2"):
+            if key in errs:
+                out[key][k] = errs[key]
+    return out

@@ -1,0 +1,51 @@
+"""The value and density networks of a problem, by problem kind (one registry, no type tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from .layers import DensityNetwork, InputMap, ValueNetwork, make_body
+from .space_time import space_time_networks
+
+if TYPE_CHECKING:
+    from ..options import SolverOptions
+
+__all__ = ["NETWORK_BUILDERS", "build_networks"]
+
+
+def ergodic_networks(problem, opts: SolverOptions, device, dtype) -> tuple[nn.Module, nn.Module]:
+    """u_theta and f_omega (m = exp(f) / Z) on the problem's domain, exactly periodic on a torus."""
+    net = opts.network
+    nets = []
+    for _ in range(2):
+        inputs = InputMap(problem.domain, None, net.harmonics)
+        body = make_body(
+            net.architecture, inputs.out_features, net.width, net.depth, net.activation
+        )
+        nets.append((inputs, body))
+    value_net = ValueNetwork(*nets[0]).to(device, dtype)
+    density_net = DensityNetwork(*nets[1]).to(device, dtype)
+    return value_net, density_net
+
+
+NETWORK_BUILDERS: dict[str, Callable] = {
+    "ergodic": ergodic_networks,
+    "finite-horizon": space_time_networks,
+}
+
+
+def build_networks(problem, opts: SolverOptions, device, dtype) -> tuple[nn.Module, nn.Module]:
+    """The (value, density) networks for ``problem`` with resolved ``opts`` (kind ``opts.kind``).
+
+    Args:
+        problem: the problem the options were resolved for.
+        opts: resolved :class:`~mfgsolve.options.SolverOptions`.
+        device, dtype: where the networks live.
+
+    Returns:
+        (value network, density network).
+    """
+    return NETWORK_BUILDERS[opts.kind](problem, opts, device, dtype)

@@ -1,0 +1,150 @@
+"""Finite-horizon MFGs for the training loop, in space-time: networks, batches, losses, errors.
+
+The networks carry the terminal and initial data by construction (:mod:`mfgsolve.nn.space_time`);
+each batch is ``time_slices`` stratified times x a shifted Sobol set in space
+(:class:`mfgsolve.sampling.SliceSampler`), so the density's per-time normaliser is exact at the
+batch's times. On a Box with ``walls="loss"`` the Neumann and no-flux residuals are losses at wall
+points that join the batch's derivative pass; the Neumann residual is weighted by the density at
+the wall, ``m |domain|`` (detached): u enters the equilibrium only through the drift of m, so the
+wall condition is enforced where the population reaches the wall. See docs/finite_horizon.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..errors import ProblemError
+from ..lowering.space_time import RowView, lower_finite_horizon, residuals_and_caches
+from ..metrics._integrals import field_errors, known_solution
+from ..nn import build_networks
+from ..options import SolverOptions, by_dimension
+from ..sampling import SliceSampler, space_time_nodes
+
+__all__ = ["FiniteHorizonFormulation"]
+
+_EVAL_SPACE_POINTS = (256, 64 * 64, 4096)  # space nodes per time of the recorded errors
+_EVAL_TIMES = 11
+
+
+class FiniteHorizonFormulation:
+    """What the loop needs of a finite-horizon problem (see :class:`mfgsolve.train.loop.Trainer`)."""
+
+    kind = "finite-horizon"
+
+    def __init__(self, problem, opts: SolverOptions, seed: int, device, dtype, world):
+        self.problem, self.opts, self.seed = problem, opts, seed
+        self.device, self.dtype = device, dtype
+        self.rank, self.world_size = world
+        self.residuals = lower_finite_horizon(problem)
+        self.slices = opts.sampling.time_slices
+        self.per_slice = max(2, opts.sampling.batch_size // self.slices)
+        nodes, weights = space_time_nodes(
+            problem.domain,
+            problem.t0,
+            problem.T,
+            by_dimension(_EVAL_SPACE_POINTS, problem.dim),
+            _EVAL_TIMES,
+            seed + 1,
+        )
+        self.eval_nodes, self.eval_weights = nodes, weights
+        u_ex, m_ex, _ = known_solution(problem)
+        self.exact = (u_ex(nodes) if u_ex else None, m_ex(nodes) if m_ex else None, None)
+
+    def build(self):
+        """(value network, density network, None); call under a seeded RNG."""
+        value_net, density_net = build_networks(self.problem, self.opts, self.device, self.dtype)
+        return value_net, density_net, None
+
+    def make_sampler(self, generator: torch.Generator) -> SliceSampler:
+        return SliceSampler(
+            self.problem, self.slices, self.per_slice, self.opts.sampling.sampling, generator
+        )
+
+    def batch(self, st) -> tuple[torch.Tensor, None]:
+        points = st.sampler.sample().to(self.device, self.dtype)
+        return points.requires_grad_(True), None
+
+    def record(self, st) -> dict[str, float]:
+        return {}
+
+    # ----- losses ----------------------------------------------------------------------------
+    def _face_points(self, st, points: torch.Tensor) -> list[torch.Tensor]:
+        """Per dimension, wall points at the batch's times (box with wall losses, else empty)."""
+        if not self.residuals.neumann or self.opts.network.walls == "exact":
+            return []
+        times = torch.unique(points[:, 0].detach()).double().cpu()
+        per_face = max(2, self.per_slice // (2 * self.problem.dim))
+        return st.sampler.sample_boundary(times, per_face)
+
+    def _boundary_losses(
+        self, pts: torch.Tensor, caches: dict, which: torch.Tensor, players: Sequence[str]
+    ) -> dict[str, Any]:
+        """Neumann and no-flux losses at the wall points ``pts`` (``which``: the dimension of
+        each point's face), from derivative caches taken at ``pts``."""
+        res = self.residuals
+        out = {"neumann": 0.0, "flux": 0.0}
+        for i in range(self.problem.dim):
+            on_face = which == i
+            if "hjb" in players:
+                # weighted by the (detached) density at the wall, m |domain|: see the module doc
+                weight = caches["m"](()).detach() * self.problem.domain.volume
+                du_n = res.neumann[i](pts, caches)
+                out["neumann"] = out["neumann"] + (weight * du_n**2)[on_face].mean()
+            if "fp" in players:
+                out["flux"] = out["flux"] + (res.flux[i](pts, caches)[on_face] ** 2).mean()
+        return out
+
+    def losses(self, st, points, players: Sequence[str], frozen: Sequence[str], weights=None):
+        """HJB and/or FP losses (plus the box wall losses, weighted by ``boundary_weight``).
+
+        The wall points join the batch in one derivative pass, so the density's per-time
+        normaliser (the costly part: a quadrature at every batch time) is computed once."""
+        which = [p for p in ("hjb", "fp") if p in players]
+        faces = self._face_points(st, points)
+        n = points.shape[0]
+        if faces:
+            wall = torch.cat(faces).to(self.device, self.dtype)
+            pts = torch.cat([points.detach(), wall]).requires_grad_(True)
+        else:
+            pts = points
+        r, caches = residuals_and_caches(
+            self.residuals, st.value_net, st.density_net, pts, frozen, which
+        )
+        r = {k: v[:n] for k, v in r.items()}
+        bnd: dict[str, Any] = {}
+        if faces:
+            face = torch.cat([torch.full((len(f),), i) for i, f in enumerate(faces)])
+            wall_caches = RowView(caches, slice(n, None))
+            bnd = self._boundary_losses(pts[n:], wall_caches, face.to(self.device), players)
+        w = self.opts.sampling.boundary_weight
+        zero = torch.zeros((), device=self.device, dtype=self.dtype)
+        out: dict[str, torch.Tensor] = {"int_u": zero, "constant": torch.tensor(float("nan"))}
+        if "hjb" in r:
+            out["hjb"] = (r["hjb"] ** 2).mean() + w * bnd.get("neumann", 0.0)
+        if "fp" in r:
+            out["fp"] = (r["fp"] ** 2).mean() + w * bnd.get("flux", 0.0)
+        return out
+
+    # ----- evaluation ------------------------------------------------------------------------
+    def evaluate(self, st) -> dict[str, float]:
+        value_net, density_net = st.eval_nets()
+        nodes = torch.as_tensor(self.eval_nodes, dtype=self.dtype, device=self.device)
+        with torch.no_grad():
+            u = torch.cat([value_net(c) for c in nodes.split(16384)]).double().cpu().numpy()
+            m = torch.exp(torch.cat([density_net(c) for c in nodes.split(16384)]))
+            m = m.double().cpu().numpy()
+        u_ref, m_ref, _ = self.exact
+        return field_errors(u, m, u_ref, m_ref, self.eval_weights)
+
+    def finish(self, st) -> tuple[float, None, str]:
+        """(log Z: 0, the density normalises itself per time; no constant; the quadrature)."""
+        return 0.0, None, "space-time nodes"
+
+    def check_parallel(self) -> None:
+        raise ProblemError(
+            f"problem '{self.problem.name}': data-parallel training is for ergodic problems; "
+            "fix: run finite-horizon problems in one process"
+        )

@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import OptionError, ProblemError
 from .problem import MFG, Box, ErgodicMFG
+from .sampling import quadrature_size
 
 __all__ = ["SPECS", "SolverOptions", "option_names", "problem_kind"]
 
@@ -238,17 +239,10 @@ _ORDER = [
 ]
 assert set(_ORDER) == set(SPECS)
 
-# Defaults that depend on the problem kind and dimension, in one table.
+# Defaults that depend on the problem kind (quadrature sizes by dimension: sampling.QUADRATURE_SIZES).
 _LR = {ERGODIC: 2e-3, FINITE_HORIZON: 4e-3}  # finite horizon: docs/finite_horizon.md
-# quadrature nodes for Z and int u (per time slice in finite horizon), by dimension 1, 2, 3+
-_QUADRATURE = {ERGODIC: (256, 64 * 64, 4096), FINITE_HORIZON: (128, 32 * 32, 2048)}
-_EVAL_POINTS = (1024, 128 * 128, 2**15)  # nodes of the errors recorded in the history
+_QUADRATURE = {ERGODIC: "normaliser", FINITE_HORIZON: "normaliser-per-time"}
 _CONTINUATION = 0.05  # adversarial, first-order ergodic problems (mfgsolve._continuation)
-
-
-def by_dimension(table: tuple[int, int, int], dim: int) -> int:
-    """The entry of a (d = 1, d = 2, d >= 3) table for dimension ``dim``."""
-    return table[min(dim, 3) - 1]
 
 
 def option_names() -> list[str]:
@@ -429,9 +423,9 @@ def _resolve_defaults(problem, kind: str, method: str, values: dict, given, save
     if values["lr"] is None:
         values["lr"] = _LR[kind]
     if values["quadrature_points"] <= 0:
-        values["quadrature_points"] = by_dimension(_QUADRATURE[kind], dim)
+        values["quadrature_points"] = quadrature_size(_QUADRATURE[kind], dim)
     if values["eval_points"] <= 0:
-        values["eval_points"] = by_dimension(_EVAL_POINTS, dim)
+        values["eval_points"] = quadrature_size("history", dim)
     # the continuation (first-order ergodic problems): its viscosity, disc_steps, iterations
     signs = None
     if kind == ERGODIC:

@@ -29,13 +29,33 @@ import torch
 from .problem import Box, Torus
 
 __all__ = [
+    "QUADRATURE_SIZES",
     "CollocationSampler",
     "Quadrature",
     "SliceSampler",
     "density_resample",
     "quadrature",
+    "quadrature_size",
     "space_time_nodes",
+    "tile_in_time",
 ]
+
+# Quadrature nodes by purpose, for d = 1, d = 2 and d >= 3: the one table of these sizes (a grid in
+# d <= 2, Sobol points above; see :func:`quadrature`).
+QUADRATURE_SIZES: dict[str, tuple[int, int, int]] = {
+    "normaliser": (256, 64 * 64, 4096),  # Z and int u at each training loss (ergodic)
+    "normaliser-per-time": (128, 32 * 32, 2048),  # Z(t) at each batch time (finite horizon)
+    "history": (1024, 128 * 128, 2**15),  # errors recorded during training (ergodic)
+    "history-per-time": (256, 64 * 64, 4096),  # the same at each of 11 times (finite horizon)
+    "compare": (1024, 128 * 128, 2**15),  # compare(), space (at each of 33 times in finite horizon)
+    "compare-endpoints": (1024, 128 * 128, 2**14),  # compare() at t0 and T
+    "over-time": (512, 64 * 64, 64 * 64),  # errors_over_time, at each time
+}
+
+
+def quadrature_size(purpose: str, dim: int) -> int:
+    """Nodes of the quadrature for ``purpose`` (a key of :data:`QUADRATURE_SIZES`) in ``dim``."""
+    return QUADRATURE_SIZES[purpose][min(dim, 3) - 1]
 
 
 @dataclass
@@ -298,7 +318,14 @@ def space_time_nodes(
     """A space quadrature tiled over ``times`` uniform times in [t0, T]: (n, 1 + d) nodes (time
     first) and weights that average over time (they sum to the domain's volume)."""
     q = quadrature(domain, space_points, seed=seed)
-    nodes, w = q.nodes.numpy(), q.weights.numpy()
-    ts = np.linspace(t0, T, times)
-    pts = np.concatenate([np.repeat(ts, len(nodes))[:, None], np.tile(nodes, (times, 1))], axis=1)
-    return pts, np.tile(w, times) / times
+    return tile_in_time(q.nodes.numpy(), q.weights.numpy(), np.linspace(t0, T, times))
+
+
+def tile_in_time(
+    nodes: np.ndarray, weights: np.ndarray, times: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Space nodes (q, d) with weights, repeated at each of ``times``: (q * nt, 1 + d) points
+    (time first) and weights averaged over time."""
+    nt = len(times)
+    pts = np.concatenate([np.repeat(times, len(nodes))[:, None], np.tile(nodes, (nt, 1))], axis=1)
+    return pts, np.tile(weights, nt) / nt

@@ -8,10 +8,9 @@ import torch
 
 from mfgsolve import ErgodicMFG, ProblemError, Torus, load_problem, solve
 from mfgsolve._continuation import NotApplicable, continuation_viscosity, viscosity_signs
-from mfgsolve.lowering import lower
+from mfgsolve.lowering import ErgodicFields, lower
 from mfgsolve.options import SolverOptions
 from mfgsolve.train import Trainer
-from mfgsolve.train.ergodic import ErgodicFields
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = load_problem(ROOT / "problems" / "ergodic_torus_1d.py")

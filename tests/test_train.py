@@ -397,3 +397,12 @@ def test_solve_leaves_the_callers_random_state_untouched():
     b = solve(SEED, iterations=5, eval_every=5, seed=0, progress=False)
     pts = np.linspace(0, 1, 7)[:, None]
     assert np.array_equal(a.density(pts), b.density(pts))
+
+
+def test_a_trained_constant_works_where_it_enters_linearly():
+    """constant='trained' on the seed problem (Hbar enters linearly, so the lowering splits it
+    off): the trained scalar is added back as c * Hbar, and it moves towards log I0(1)."""
+    sol = solve(SEED, constant="trained", iterations=200, eval_every=100, seed=0, progress=False)
+    exact = float(sp.log(sp.besseli(0, 1)))
+    first = abs(0.0 - exact)  # the trained constant starts at 0
+    assert np.isfinite(sol.constant) and abs(sol.constant - exact) < first / 2

@@ -22,7 +22,7 @@ from .game import (
     mean_field,
 )
 from .linear import exact_weak_errors, linearise, ou_moments, sga_moments
-from .simulate import METHODS, simulate, simulate_minibatch_sga
+from .integrators import METHODS, simulate, simulate_minibatch_sga
 from .toys import DiracGAN, LinearQuadraticGame
 from .weak_error import coupled_weak_errors, fit_slope, second_moment
 from .wgan import CriticResult, critic_w1, exact_w1

@@ -14,7 +14,7 @@ import scipy.linalg
 import torch
 
 from .game import DynamicsError, Objective, batched, check_scheme, correction, drift
-from .simulate import block_diagonal, sga_step
+from .integrators import block_diagonal, sga_step
 
 
 def _matrix(fn, d: int, dtype: torch.dtype) -> np.ndarray:
@@ -37,7 +37,7 @@ def linearise(
     """Matrices of the drift, correction and one SGA step of a quadratic game.
 
     Computed with the generic :func:`~mfgsolve.dynamics.game.drift`,
-    :func:`~mfgsolve.dynamics.game.correction` and :func:`~mfgsolve.dynamics.simulate.sga_step`
+    :func:`~mfgsolve.dynamics.game.correction` and :func:`~mfgsolve.dynamics.integrators.sga_step`
     applied to basis vectors (exact because they are linear for a quadratic objective).
 
     Returns:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .game import DynamicsError, Objective
-from .simulate import simulate
+from .integrators import simulate
 
 
 def fit_slope(etas: Sequence[float], errors: Sequence[float]) -> float:

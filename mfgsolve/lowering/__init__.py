@@ -6,6 +6,7 @@
 
 from .residuals import (
     DerivativeCache,
+    ErgodicFields,
     Fields,
     LoweredResidual,
     Residuals,
@@ -17,6 +18,7 @@ from .residuals import (
 
 __all__ = [
     "DerivativeCache",
+    "ErgodicFields",
     "Fields",
     "LoweredResidual",
     "Residuals",

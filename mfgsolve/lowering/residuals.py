@@ -29,7 +29,7 @@ from .._symbolic import evaluate_numeric_constants
 from ..derivatives import DerivativeCache, make_cache
 from ..problem import MFG, ErgodicMFG, ProblemError
 
-__all__ = ["Fields", "LoweredResidual", "Residuals", "lower", "DerivativeCache"]
+__all__ = ["DerivativeCache", "ErgodicFields", "Fields", "LoweredResidual", "Residuals", "lower"]
 
 
 class Fields(Protocol):
@@ -40,6 +40,20 @@ class Fields(Protocol):
 
     def log_density(self, points: torch.Tensor) -> torch.Tensor:  # (n, D) -> (n,)
         ...
+
+
+class ErgodicFields:
+    """The networks of an ergodic problem as :class:`Fields`: u and the normalised log m = f - log Z
+    (``log_z`` computed by the caller, by quadrature)."""
+
+    def __init__(self, value_net, density_net, log_z):
+        self.value_net, self.density_net, self.log_z = value_net, density_net, log_z
+
+    def value(self, points):
+        return self.value_net(points)
+
+    def log_density(self, points):
+        return self.density_net(points) - self.log_z
 
 
 def _lower_log_density(expr: sp.Expr, density: AppliedUndef, log_symbol: sp.Symbol) -> sp.Expr:

@@ -16,8 +16,8 @@ import torch
 from ..errors import ProblemError
 from ..problem import ErgodicMFG
 from ..result import result_kind
-from ..sampling import quadrature
-from ._integrals import exact_functions, field_errors
+from ..sampling import quadrature, quadrature_size, tile_in_time
+from ._integrals import field_errors, known_solution
 
 __all__ = ["compare", "residual_norms"]
 
@@ -33,32 +33,23 @@ def _quadrature_for(problem, reference, points) -> tuple[np.ndarray, np.ndarray,
         mesh = np.meshgrid(*axes, indexing="ij")
         nodes = np.stack([a.ravel() for a in mesh], axis=1)
         weights = np.asarray(reference.quadrature_weights(), dtype=float).ravel()
-        times = getattr(reference, "times", None)
+        times = reference.times
         if times is not None:
-            return _space_time(nodes, weights, np.asarray(times, dtype=float)) + (
+            return tile_in_time(nodes, weights, np.asarray(times, dtype=float)) + (
                 f"reference grid {tuple(len(a) for a in axes)} x {len(times)} times",
             )
         return nodes, weights, f"reference grid {tuple(len(a) for a in axes)}"
-    d = problem.dim
-    q = quadrature(problem.domain, 1024 if d == 1 else (128 * 128 if d == 2 else 2**15), seed=12345)
+    q = quadrature(problem.domain, quadrature_size("compare", problem.dim), seed=12345)
     nodes, weights = q.nodes.numpy(), q.weights.numpy()
     if not isinstance(problem, ErgodicMFG):
         times = np.linspace(problem.t0, problem.T, 33)
-        return _space_time(nodes, weights, times) + (f"{q.rule} ({len(nodes)} nodes) x 33 times",)
+        return tile_in_time(nodes, weights, times) + (f"{q.rule} ({len(nodes)} nodes) x 33 times",)
     return nodes, weights, f"{q.rule} ({len(nodes)} nodes)"
-
-
-def _space_time(
-    nodes: np.ndarray, weights: np.ndarray, times: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    nt = len(times)
-    pts = np.concatenate([np.repeat(times, len(nodes))[:, None], np.tile(nodes, (nt, 1))], axis=1)
-    return pts, np.tile(weights, nt) / nt
 
 
 def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str, float]:
     """RMS (quadrature-weighted, per unit volume) of the HJB and FP residuals of a network solution."""
-    from ..lowering import lower
+    from ..lowering import ErgodicFields, lower
 
     if not isinstance(solution.problem, ErgodicMFG):
         from .space_time import residual_norms as space_time_residual_norms
@@ -69,20 +60,13 @@ def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str
     dtype = next(value_net.parameters()).dtype
     device = next(value_net.parameters()).device
 
-    class _F:
-        def value(self, p):
-            return value_net(p)
-
-        def log_density(self, p):
-            return density_net(p) - log_z
-
     sq = {"hjb": 0.0, "fp": 0.0}
     for chunk, w in zip(
         np.array_split(nodes, max(1, len(nodes) // 4096)),
         np.array_split(weights, max(1, len(nodes) // 4096)),
     ):
         pts = torch.as_tensor(chunk, dtype=dtype, device=device).requires_grad_(True)
-        caches = res.caches(pts, _F(), create_graph=False)
+        caches = res.caches(pts, ErgodicFields(value_net, density_net, log_z), create_graph=False)
         consts = [torch.tensor(solution.constant, dtype=dtype, device=device)] * len(
             res.hjb.constants
         )
@@ -144,7 +128,7 @@ def _reference_functions(problem, b) -> tuple[Any, Any, float | None]:
     reference ``b``, or (``b`` None) the problem's closed forms."""
     if b is not None:
         return b.value, b.density, getattr(b, "constant", None)
-    u_ex, m_ex, c_ref = exact_functions(problem)
+    u_ex, m_ex, c_ref = known_solution(problem)
     if u_ex is None and m_ex is None:
         raise ProblemError(
             f"problem '{problem.name}': no exact solution to compare with; fix: pass a reference (reference_solve) or add exact= to the problem"
@@ -229,11 +213,11 @@ def _compare_rqmc(a, b, problem) -> dict[str, Any]:
 def _endpoint_errors(a, b, problem) -> dict[str, float]:
     q = quadrature(
         problem.domain,
-        1024 if problem.dim == 1 else 128 * 128 if problem.dim == 2 else 2**14,
+        quadrature_size("compare-endpoints", problem.dim),
         seed=7,
     )
     nodes, w = q.nodes.numpy(), q.weights.numpy()
-    u_ex, m_ex, _ = exact_functions(problem) if b is None else (b.value, b.density, None)
+    u_ex, m_ex, _ = known_solution(problem) if b is None else (b.value, b.density, None)
     out = {}
     for label, t in (("initial", problem.t0), ("final", problem.T)):
         pts = np.concatenate([np.full((len(nodes), 1), t), nodes], axis=1)

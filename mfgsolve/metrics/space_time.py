@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..lowering.space_time import evaluate_residuals, lower_finite_horizon
-from ..sampling import quadrature
+from ..sampling import quadrature, quadrature_size
 from ._integrals import field_errors, known_solution
 
 __all__ = ["errors_over_time", "residual_norms"]
@@ -51,7 +51,7 @@ def errors_over_time(
         if reference is not None
         else known_solution(problem)[:2]
     )
-    q = quadrature(problem.domain, 512 if problem.dim == 1 else 64 * 64, seed=3)
+    q = quadrature(problem.domain, quadrature_size("over-time", problem.dim), seed=3)
     nodes, w = q.nodes.numpy(), q.weights.numpy()
     ts = np.linspace(problem.t0, problem.T, times)
     out = {k: np.full(times, np.nan) for k in ("m_rel_l2", "u_l2", "u_rel_l2")}

@@ -15,26 +15,13 @@ import torch
 
 from .. import distributed
 from .._continuation import continuation_viscosity, viscosity_signs
-from ..lowering import Residuals, lower, second_estimates, uses_laplacian
+from ..lowering import ErgodicFields, Residuals, lower, second_estimates, uses_laplacian
 from ..metrics._integrals import exact_functions, field_errors
 from ..nn import build_networks
 from ..options import SolverOptions
 from ..sampling import CollocationSampler, density_resample, quadrature
 
-__all__ = ["ErgodicFormulation", "ErgodicFields"]
-
-
-class ErgodicFields:
-    """u and the normalised log m of the current networks (``log_z`` precomputed by quadrature)."""
-
-    def __init__(self, value_net, density_net, log_z):
-        self.value_net, self.density_net, self.log_z = value_net, density_net, log_z
-
-    def value(self, points):
-        return self.value_net(points)
-
-    def log_density(self, points):
-        return self.density_net(points) - self.log_z
+__all__ = ["ErgodicFormulation"]
 
 
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -99,9 +86,18 @@ class ErgodicFormulation:
         )
 
     def _hjb(self, points, caches, constants=(), eps: float = 0.0) -> torch.Tensor:
-        """The HJB residual (without a least-squares constant) plus the continuation's viscosity."""
-        r = self.residuals.hjb(points, caches, constants)
+        """The HJB residual (without a least-squares constant) plus the continuation's viscosity;
+        ``constants``: a trained constant (added as ``c * Hbar`` where it enters linearly)."""
+        r = self._with_constant(self.residuals.hjb, points, caches, constants)
         return r + (self.continuation[0] * eps) * caches["u"]("lap") if eps else r
+
+    def _with_constant(self, hjb, points, caches, constants) -> torch.Tensor:
+        """The lowered HJB at a given constant: a linear constant was split off by the lowering
+        (HJB = rest + c * Hbar), a nonlinear one is an argument of the residual."""
+        coeff = self.residuals.constant_coefficient
+        if coeff is not None and constants:
+            return hjb(points, caches) + coeff * constants[0]
+        return hjb(points, caches, constants)
 
     def _fp(self, points, caches, eps: float = 0.0) -> torch.Tensor:
         """The FP residual plus the continuation's viscosity."""
@@ -237,8 +233,11 @@ class ErgodicFormulation:
             if self.least_squares:
                 hjb = self.residuals.hjb(pts, caches) + coeff * value
             else:
-                hjb = self.residuals.hjb(
-                    pts, caches, [torch.as_tensor(value, dtype=self.dtype, device=self.device)]
+                hjb = self._with_constant(
+                    self.residuals.hjb,
+                    pts,
+                    caches,
+                    [torch.as_tensor(value, dtype=self.dtype, device=self.device)],
                 )
             fp = self.residuals.fp(pts, caches)
             total = float(w.sum())

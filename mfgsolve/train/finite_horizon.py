@@ -20,12 +20,11 @@ from ..errors import ProblemError
 from ..lowering.space_time import RowView, lower_finite_horizon, residuals_and_caches
 from ..metrics._integrals import field_errors, known_solution
 from ..nn import build_networks
-from ..options import SolverOptions, by_dimension
-from ..sampling import SliceSampler, space_time_nodes
+from ..options import SolverOptions
+from ..sampling import SliceSampler, quadrature_size, space_time_nodes
 
 __all__ = ["FiniteHorizonFormulation"]
 
-_EVAL_SPACE_POINTS = (256, 64 * 64, 4096)  # space nodes per time of the recorded errors
 _EVAL_TIMES = 11
 
 
@@ -45,7 +44,7 @@ class FiniteHorizonFormulation:
             problem.domain,
             problem.t0,
             problem.T,
-            by_dimension(_EVAL_SPACE_POINTS, problem.dim),
+            quadrature_size("history-per-time", problem.dim),
             _EVAL_TIMES,
             seed + 1,
         )

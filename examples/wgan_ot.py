@@ -9,8 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mfgsolve._bench import load_benchmark
 from mfgsolve.dynamics import critic_w1, exact_w1
-from mfgsolve.dynamics.bench import plot_w1, w1_pairs
+
+# the W1 pairs and the figure of the `dynamics` benchmark (benchmarks/dynamics.py)
+_DYNAMICS = load_benchmark(Path(__file__).resolve().parents[1], "dynamics")
+plot_w1, w1_pairs = _DYNAMICS.plot_w1, _DYNAMICS.w1_pairs
 
 
 def main(out_dir: Path) -> None:

@@ -12,11 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .errors import BadInput
+
 __all__ = ["main"]
 
 
-class _BadInput(Exception):
-    pass
+class _BadInput(BadInput):
+    """A command-line argument that is wrong (one line: what, and the fix)."""
 
 
 def _parse_option(text: str, flag: str = "--option") -> tuple[str, Any]:
@@ -117,9 +119,10 @@ def _options(args) -> dict[str, Any]:
 
 def cmd_solve(args) -> int:
     from ._io import atomic_write_csv, atomic_write_json
-    from .compare import compare, figures
     from .distributed import init_from_environment, world
-    from .solution import solve
+    from .metrics import compare
+    from .plotting import figures
+    from .solver import solve
 
     problem = _load(args.file, args)
     try:
@@ -163,10 +166,8 @@ def cmd_solve(args) -> int:
         dist.destroy_process_group()
         if rank != 0:  # process 0 writes the results
             return 0
-    if hasattr(sol, "figures"):  # FBSDE solutions draw their own figures
-        from .fbsde import compare_fbsde
-
-        metrics = compare_fbsde(sol)
+    if sol.kind == "fbsde":  # FBSDE solutions draw their own figures
+        metrics = compare(sol)
         sol.save(out / "solution")
         paths = sol.figures(out)
     else:
@@ -187,7 +188,8 @@ def cmd_solve(args) -> int:
 
 def cmd_reference(args) -> int:
     from ._io import atomic_write_json
-    from .compare import compare, reference_figures
+    from .metrics import compare
+    from .plotting import reference_figures
     from .reference import reference_solve
 
     problem = _load(args.file, args)
@@ -221,7 +223,8 @@ def cmd_reference(args) -> int:
 
 def cmd_compare(args) -> int:
     from ._io import atomic_write_json
-    from .compare import compare, figures
+    from .metrics import compare
+    from .plotting import figures
     from .solution import Solution
 
     problem = _load(args.file, args)
@@ -266,7 +269,7 @@ def _floats(text: str, what: str, cast=float) -> list:
 
 
 def cmd_sweep(args) -> int:
-    from .bench import format_table
+    from ._bench import format_table
     from .sweep import run_sweep
 
     problem = _load(args.file, args)
@@ -276,7 +279,7 @@ def cmd_sweep(args) -> int:
     opts = dict(_parse_option(o) for o in (args.option or []))
     if args.iterations:
         opts["iterations"] = args.iterations
-    from .adversarial import SolverOptions
+    from .options import SolverOptions
 
     SolverOptions.build(
         problem, {"lr": lrs[0], "batch_size": batches[0], **opts}
@@ -290,16 +293,18 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import BENCHMARKS, format_table, run_benchmark
+    from ._bench import find_root, format_table, load_registry, run_benchmark
 
+    root = find_root(args.root)  # the checkout holding benchmarks/ and problems/
+    benchmarks = load_registry(root)
     if args.name is None:
-        for name, (_, text) in BENCHMARKS.items():
+        for name, (_, text) in benchmarks.items():
             print(f"  {name:15s} {text}")
         return 0
-    if args.name not in BENCHMARKS:
-        raise _BadInput(f"unknown benchmark {args.name!r}; fix: use one of {', '.join(BENCHMARKS)}")
+    if args.name not in benchmarks:
+        raise _BadInput(f"unknown benchmark {args.name!r}; fix: use one of {', '.join(benchmarks)}")
     out = Path(args.out) if args.out else Path("runs") / "bench" / args.name
-    rows = run_benchmark(args.name, out, quick=args.quick)
+    rows = run_benchmark(args.name, out, quick=args.quick, root=root)
     print(format_table(rows))
     print(f"wrote {out}/bench.json")
     return 0
@@ -408,39 +413,32 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("name", nargs="?")
     b.add_argument("--quick", action="store_true", help="a short smoke version")
     b.add_argument("--out")
+    b.add_argument(
+        "--root",
+        metavar="DIR",
+        help="the mfgsolve source checkout holding benchmarks/ and problems/ "
+        "(default: the current folder or its nearest parent that has them)",
+    )
     b.set_defaults(func=cmd_bench)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mfgsolve`` console script."""
-    from ._io import CheckpointError
-    from .problem import ProblemError
+    from .errors import BadInput, RunFailed
 
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ProblemError, CheckpointError, _BadInput) as exc:
+    except BadInput as exc:  # problem, option, checkpoint and argument errors
         print(f"mfgsolve: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_status
+    except RunFailed as exc:  # diverged training, a reference solve that did not converge
+        print(f"mfgsolve: failed: {exc}", file=sys.stderr)
+        return exc.exit_status
     except KeyboardInterrupt:
         print("mfgsolve: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - failures of a run get one line and exit 1
-        from .adversarial import TrainingDiverged
-        from .fbsde.solve import FBSDEDivergedError
-
-        failed_types: tuple[type, ...] = (TrainingDiverged, FBSDEDivergedError)
-        try:
-            from .reference import ReferenceSolveError
-
-            failed_types += (ReferenceSolveError,)
-        except ImportError:
-            pass
-        if isinstance(exc, failed_types):
-            print(f"mfgsolve: failed: {exc}", file=sys.stderr)
-            return 1
-        raise
 
 
 if __name__ == "__main__":

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import OptionError, ProblemError
-from .problem import MFG, Box, ErgodicMFG
+from .problem import Box, Problem
 from .sampling import quadrature_size
 
 __all__ = ["SPECS", "SolverOptions", "option_names", "problem_kind"]
 
-ERGODIC, FINITE_HORIZON = "ergodic", "finite-horizon"
+ERGODIC, FINITE_HORIZON = "ergodic", "finite_horizon"
 _BOTH = (ERGODIC, FINITE_HORIZON)
 
 
@@ -251,11 +251,9 @@ def option_names() -> list[str]:
 
 
 def problem_kind(problem: Any) -> str:
-    """'ergodic' or 'finite-horizon' (the kinds the network solvers of this module serve)."""
-    if isinstance(problem, ErgodicMFG):
-        return ERGODIC
-    if isinstance(problem, MFG):
-        return FINITE_HORIZON
+    """The problem's ``kind`` when it is one these options serve ('ergodic', 'finite_horizon')."""
+    if isinstance(problem, Problem) and problem.kind in (ERGODIC, FINITE_HORIZON):
+        return problem.kind
     raise ProblemError(
         f"cannot solve a {type(problem).__name__} with these options; fix: pass an ErgodicMFG or MFG"
     )

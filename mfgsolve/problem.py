@@ -20,8 +20,11 @@ import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
+from .errors import ProblemError
+
 __all__ = [
     "ProblemError",
+    "Problem",
     "Torus",
     "Box",
     "ErgodicMFG",
@@ -29,10 +32,6 @@ __all__ = [
     "HamiltonianForm",
     "load_problem",
 ]
-
-
-class ProblemError(ValueError):
-    """Bad input in a problem definition or problem file. The message is one line: what and fix."""
 
 
 def _fail(name: str | None, what: str, fix: str) -> ProblemError:
@@ -262,7 +261,26 @@ def _is_unknown_function(obj: Any) -> bool:
     return isinstance(obj, AppliedUndef)
 
 
-class _ProblemBase:
+class Problem:
+    """Base of every problem kind mfgsolve solves (what :func:`load_problem` accepts).
+
+    Every problem has:
+
+    - ``name``: a short name (``load_problem`` sets it from the file name when it is unset);
+    - ``dim``: the space dimension (of the domain, or of the state X for an FBSDE);
+    - ``kind``: a string naming the kind: ``"ergodic"`` (:class:`ErgodicMFG`),
+      ``"finite_horizon"`` (:class:`MFG`) or ``"fbsde"`` (:class:`mfgsolve.fbsde.FBSDE`).
+
+    Solvers tell the kinds apart by ``kind`` or ``isinstance``. The FBSDE kind is defined in
+    :mod:`mfgsolve.fbsde.problem` and subclasses this one, so this module never imports it.
+    """
+
+    kind: str = ""
+    name: str | None
+    dim: int
+
+
+class _ProblemBase(Problem):
     """Validation shared by ergodic and finite-horizon problems."""
 
     kind: str = ""
@@ -382,7 +400,11 @@ class _ProblemBase:
                 raise _fail(
                     self.name,
                     f"{label} residual evaluates {f} at {f.args} instead of the coordinates {self.value.args}",
-                    "nonlocal terms are not supported yet; use the plain unknown",
+                    f"evaluate {self.value.func} and {self.density.func} only at the coordinates; write a "
+                    "nonlocal term (finite-horizon MFG) with mfgsolve.Expectation: "
+                    f"Expectation(phi, {self.density}) for int phi m dx, "
+                    f"Expectation(K, {self.density}, y) for the convolution int K m(y) dy "
+                    "(y: one integration symbol per space coordinate)",
                 )
         for d in expr.atoms(sp.Derivative):
             if not isinstance(d.expr, AppliedUndef):
@@ -768,20 +790,6 @@ def _hamiltonian_residuals(
     return form, hjb, fp
 
 
-Problem = ErgodicMFG | MFG
-
-
-def _problem_types() -> tuple[type, ...]:
-    types: list[type] = [ErgodicMFG, MFG]
-    try:
-        from .fbsde.problem import FBSDE
-
-        types.append(FBSDE)
-    except ImportError:
-        pass
-    return tuple(types)
-
-
 def _make_with_settings(path: Path, module: Any, settings: dict[str, Any]) -> Any:
     make = getattr(module, "make_problem", None)
     if not callable(make):
@@ -865,11 +873,14 @@ def load_problem(path: str | Path, **settings: Any) -> Any:
     problem = module.problem
     if settings:
         problem = _make_with_settings(path, module, settings)
-    if not isinstance(problem, _problem_types()):
+    if not isinstance(problem, Problem):
         raise ProblemError(
             f"{path}: `problem` is a {type(problem).__name__}, not an ErgodicMFG, MFG or FBSDE; fix: build it with one of those classes"
         )
     if getattr(problem, "name", None) in (None, "unnamed"):
         problem.name = path.stem.replace("_", "-")
-    problem.source = str(path)
+    problem.source = str(path.resolve())
+    problem.settings = dict(
+        settings
+    )  # a family's settings: Solution.load rebuilds the same problem
     return problem

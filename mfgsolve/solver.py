@@ -14,9 +14,8 @@ from typing import Any
 import torch
 
 from .errors import OptionError, ProblemError
-from .fbsde.problem import FBSDE
 from .options import SolverOptions
-from .problem import MFG, ErgodicMFG
+from .problem import Problem
 from .solution import DTYPES, Solution
 from .train import train
 
@@ -87,8 +86,12 @@ def _solve_mfg(problem, method, seed, device, dtype, progress, callbacks, resume
     return Solution(problem, value_net, density_net, log_z, constant, st.history, info)
 
 
-# problem class -> how to solve it (a new problem kind registers its solver here)
-SOLVERS: dict[type, Callable] = {ErgodicMFG: _solve_mfg, MFG: _solve_mfg, FBSDE: _solve_fbsde}
+# problem kind -> how to solve it (a new problem kind registers its solver here)
+SOLVERS: dict[str, Callable] = {
+    "ergodic": _solve_mfg,
+    "finite_horizon": _solve_mfg,
+    "fbsde": _solve_fbsde,
+}
 
 
 def solve(
@@ -128,7 +131,7 @@ def solve(
     Raises:
         ProblemError / OptionError: bad input (one line). TrainingDiverged: the run failed.
     """
-    solver = next((s for kind, s in SOLVERS.items() if isinstance(problem, kind)), None)
+    solver = SOLVERS.get(problem.kind) if isinstance(problem, Problem) else None
     if solver is None:
         raise ProblemError(
             f"cannot solve a {type(problem).__name__}; fix: pass an ErgodicMFG, MFG or FBSDE (see load_problem)"

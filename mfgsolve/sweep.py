@@ -44,7 +44,7 @@ def _one_run(
     torch.set_num_threads(1)
     from .metrics import compare
     from .problem import load_problem
-    from .solution import solve
+    from .solver import solve
 
     run_dir = _run_dir(Path(out), lr, batch, seed)
     if (run_dir / "metrics.json").exists():

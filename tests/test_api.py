@@ -55,7 +55,11 @@ def test_error_classes_users_catch_are_exported_with_their_exit_status():
     assert issubclass(mfgsolve.OptionError, BadInput)
     assert issubclass(mfgsolve.CheckpointError, BadInput)
     assert BadInput.exit_status == 2
-    for cls in (mfgsolve.TrainingDiverged, mfgsolve.ReferenceSolveError, mfgsolve.FBSDEDivergedError):
+    for cls in (
+        mfgsolve.TrainingDiverged,
+        mfgsolve.ReferenceSolveError,
+        mfgsolve.FBSDEDivergedError,
+    ):
         assert issubclass(cls, RunFailed) and cls.exit_status == 1
     assert "SolverOptions" in mfgsolve.__all__
 
@@ -64,7 +68,9 @@ def test_solve_and_compare_serve_every_problem_kind():
     """One solve and one compare for ergodic, finite-horizon and FBSDE problems; every result
     follows the protocol and says its kind."""
     results = [
-        solve(load_problem(ROOT / "problems" / "ergodic_torus_1d.py"), iterations=4, progress=False),
+        solve(
+            load_problem(ROOT / "problems" / "ergodic_torus_1d.py"), iterations=4, progress=False
+        ),
         solve(load_problem(ROOT / "problems" / "fh_torus_1d.py"), iterations=2, progress=False),
         solve(load_problem(ROOT / "problems" / "fbsde_bsb.py"), iterations=3, progress=False),
         reference_solve(load_problem(ROOT / "problems" / "ergodic_torus_1d.py"), grid=32),

@@ -1,28 +1,53 @@
-"""Benchmark plumbing: the hand-written reference residuals match the lowered ones; tables."""
+"""Benchmark plumbing: the hand-written reference residuals match the lowered ones; tables; the
+``benchmarks/`` folder of the checkout is found (current folder, a parent or ``--root``), loaded by
+path and runs from a plain (non-editable) install."""
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 
-from mfgsolve._lowering_bench import _HandWrittenTrainer
-from mfgsolve.adversarial import SolverOptions, _Trainer
-from mfgsolve.bench import BENCHMARKS, format_table
+from mfgsolve._bench import find_root, format_table, load_benchmark, load_registry, run_benchmark
+from mfgsolve.cli import main
 from mfgsolve.problem import load_problem
 
 ROOT = Path(__file__).resolve().parent.parent
+NAMES = {
+    "seed-1d",
+    "seed-4d",
+    "defaults",
+    "lowering",
+    "finite-horizon",
+    "reference",
+    "dynamics",
+    "fbsde",
+    "scaling",
+    "derivatives",
+}
 
 
 def test_hand_written_residuals_equal_the_lowered_ones():
     """The lowering benchmark compares the same mathematics: same losses at the same points."""
+    from mfgsolve.options import SolverOptions
+    from mfgsolve.train import Trainer
+
+    hand_written = load_benchmark(ROOT, "lowering").HandWrittenSeed
     problem = load_problem(ROOT / "problems" / "ergodic_torus_1d.py")
     opts = SolverOptions.build(problem, {"iterations": 1, "continuation": 0})
-    lowered = _Trainer(problem, "adversarial", opts, 0, "cpu", torch.float64, False, ())
-    hand = _HandWrittenTrainer(problem, "adversarial", opts, 0, "cpu", torch.float64, False, ())
+    lowered = Trainer(problem, opts, 0, "cpu", torch.float64)
+    hand = Trainer(problem, opts, 0, "cpu", torch.float64, formulation=hand_written)
     st_l, st_h = lowered.init_state(), hand.init_state()
-    pts = lowered._batch(st_l)[0]
-    for frozen, keys in ((("u",), ["fp"]), (("m",), ["hjb", "constant", "int_u"])):
-        a = lowered.losses(st_l, pts, frozen)
-        b = hand.losses(st_h, pts, frozen)
+    pts = lowered.formulation.batch(st_l)[0]
+    for players, frozen, keys in (
+        (("fp",), ("u",), ["fp"]),
+        (("hjb",), ("m",), ["hjb", "constant", "int_u"]),
+    ):
+        a = lowered.losses(st_l, players, frozen, points=pts)
+        b = hand.losses(st_h, players, frozen, points=pts)
         for k in keys:
             assert torch.allclose(a[k], b[k], rtol=1e-12, atol=1e-14), k
 
@@ -35,28 +60,131 @@ def test_format_table_and_registry():
         and "0.000123" in lines[2]
         and lines[3].split()[0] == "-"
     )
-    assert {
-        "seed-1d",
-        "seed-4d",
-        "defaults",
-        "lowering",
-        "finite-horizon",
-        "reference",
-        "dynamics",
-        "fbsde",
-        "scaling",
-        "derivatives",
-    } <= set(BENCHMARKS)
+    registry = load_registry(ROOT)
+    assert set(registry) >= NAMES
+    for name, (file, text) in registry.items():
+        assert (ROOT / "benchmarks" / file).is_file(), name
+        assert text and "\n" not in text, name
 
 
-def test_scaling_and_derivative_benchmarks_run_quick(tmp_path):
-    from mfgsolve.bench import run_benchmark
+def test_benchmarks_live_outside_the_package_and_find_problems_through_root():
+    """No benchmark is left in the package, and none finds ``problems/`` through ``__file__``."""
+    in_package = sorted(
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "mfgsolve").rglob("*bench*.py")
+    )
+    assert in_package == ["mfgsolve/_bench.py"]
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        assert "__file__" not in path.read_text(), path.name
 
-    rows = run_benchmark("derivatives", tmp_path / "d", quick=True)
+
+def test_derivative_benchmark_runs_quick(tmp_path):
+    rows = run_benchmark("derivatives", tmp_path / "d", quick=True, root=ROOT)
     assert [r["d"] for r in rows] == [1, 2, 4] and all(r["autograd_s"] > 0 for r in rows)
-    rows = run_benchmark("scaling", tmp_path / "s", quick=True)
+    assert (tmp_path / "d" / "bench.json").exists()
+
+
+def test_scaling_benchmark_runs_quick(tmp_path):
+    rows = run_benchmark("scaling", tmp_path / "s", quick=True, root=ROOT)
     assert {(r["d"], r["method"]) for r in rows} == {
         (d, m) for d in (1, 2) for m in ("adversarial", "joint")
     }
     assert all(r["iterations"] == 40 and r["m_rel_l2"] is not None for r in rows)
     assert (tmp_path / "s" / "bench.json").exists()
+
+
+def test_root_is_the_current_folder_or_a_parent():
+    assert find_root(cwd=ROOT) == ROOT
+    assert find_root(cwd=ROOT / "docs") == ROOT
+    assert find_root(ROOT, cwd="/") == ROOT
+
+
+def test_bench_without_a_checkout_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for argv in (["bench"], ["bench", "--quick", "reference"]):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        err = captured.err.strip().splitlines()
+        assert len(err) == 1 and captured.out == "", captured
+        assert err[0].startswith("mfgsolve: error: no benchmarks/ folder in ")
+        assert "--root DIR" in err[0]
+    assert main(["bench", "--root", str(tmp_path)]) == 2  # a --root that is not a checkout
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"mfgsolve: error: --root {tmp_path} has no ")
+
+
+def test_bench_root_option_lists_the_benchmarks(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--root", str(ROOT)]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert listed == set(load_registry(ROOT)) and listed >= NAMES
+    assert main(["bench", "nope", "--root", str(ROOT)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown benchmark 'nope'" in err[0]
+
+
+def _source_copy(dest: Path) -> Path:
+    """The checkout's files as git sees them (tracked and new, not ignored), copied to ``dest``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    for name in filter(None, listed.split(b"\0")):
+        source = ROOT / os.fsdecode(name)
+        if source.is_file():  # a file deleted in the working tree is still listed
+            target = dest / os.fsdecode(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return dest
+
+
+@pytest.mark.slow
+def test_bench_runs_from_a_plain_install(tmp_path):
+    """``pip install .`` (not editable) into a fresh virtual environment, then ``mfgsolve bench
+    --root CHECKOUT`` from a folder outside the checkout: the benchmarks are found through the root,
+    and ``benchmarks`` is not an installed package."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs a git checkout (the source copy is made with git ls-files)")
+    source = _source_copy(tmp_path / "source")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    done = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "torch==2.13.0", str(source)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.util, mfgsolve;"
+            "print(importlib.util.find_spec('benchmarks') is None);print(mfgsolve.__file__)",
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    not_installed, package_file = done.stdout.split()
+    assert not_installed == "True", "benchmarks/ must not be installed as a package"
+    assert Path(package_file).is_relative_to(venv), package_file  # the installed copy
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [str(venv / "bin" / "mfgsolve"), "bench", "--quick", "reference"]
+        + ["--root", str(ROOT), "--out", str(out)],
+        cwd=elsewhere,
+        env={**env, "MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert (out / "bench.json").exists()

@@ -117,6 +117,7 @@ def test_every_code_block_is_tagged(page: Path) -> None:
 )
 def test_code_blocks_run(page: Path, tmp_path: Path) -> None:
     (tmp_path / "problems").symlink_to(ROOT / "problems", target_is_directory=True)
+    (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks", target_is_directory=True)
     done = _run(_runnable(page), tmp_path, timeout=600)
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 

@@ -1,6 +1,7 @@
 """SDE model of gradient descent-ascent: corrections, exact weak-error slopes, coupled simulation."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -212,7 +213,10 @@ def test_bad_inputs_raise_one_line_errors():
 
 @pytest.mark.slow
 def test_dirac_gan_monte_carlo_slopes():
-    from mfgsolve.dynamics.bench import MIN_SIGNAL_TO_SE, WINDOWS, dirac_mc
+    from mfgsolve._bench import load_benchmark
+
+    bench = load_benchmark(Path(__file__).resolve().parent.parent, "dynamics")
+    MIN_SIGNAL_TO_SE, WINDOWS, dirac_mc = bench.MIN_SIGNAL_TO_SE, bench.WINDOWS, bench.dirac_mc
 
     mc = dirac_mc(quick=False)
     for model, (lo, hi) in WINDOWS.items():

@@ -66,7 +66,7 @@ def test_resolved_options_are_frozen_and_complete():
     with pytest.raises(dataclasses.FrozenInstanceError):
         opts.network.width = 32
     with pytest.raises(dataclasses.FrozenInstanceError):
-        opts.kind = "finite-horizon"
+        opts.kind = "finite_horizon"
     flat = opts.flat()
     assert list(flat) == option_names()
     assert flat["width"] == 16 and opts.given == frozenset({"width"})
@@ -81,7 +81,7 @@ def test_resolved_options_are_frozen_and_complete():
 def test_each_option_is_accepted_where_it_applies_and_refused_where_not(name):
     value = VALID[name]
     extra = {"sampling": "density"} if name == "density_fraction" else {}
-    for problem, kind in ((SEED, "ergodic"), (BOX1, "finite-horizon")):
+    for problem, kind in ((SEED, "ergodic"), (BOX1, "finite_horizon")):
         if name in ("continuation", "constant") and kind == "ergodic":
             problem = SEED  # first-order, linear constant: both apply
         if name == "hutchinson_probes":

@@ -5,7 +5,7 @@ import math
 import pytest
 import sympy as sp
 
-from mfgsolve import MFG, Box, ErgodicMFG, ProblemError, Torus, load_problem
+from mfgsolve import MFG, Box, ErgodicMFG, Expectation, ProblemError, Torus, load_problem
 
 x, y, t = sp.symbols("x y t")
 H, sigma = sp.symbols("H sigma")
@@ -128,6 +128,31 @@ def test_finite_horizon_errors(kwargs, pattern):
     with pytest.raises(ProblemError, match=pattern) as info:
         finite(**kwargs)
     assert "fix:" in str(info.value)
+
+
+def test_every_problem_kind_is_a_problem():
+    from mfgsolve.fbsde import FBSDE
+    from mfgsolve.problem import Problem
+
+    assert issubclass(FBSDE, Problem) and FBSDE.kind == "fbsde"
+    for p, kind in ((ergodic(), "ergodic"), (finite(), "finite_horizon")):
+        assert isinstance(p, Problem) and p.kind == kind and p.dim == 1 and p.name
+
+
+def test_unknown_evaluated_elsewhere_points_to_expectation():
+    # m(t, x + 1/2) is a nonlocal term written as a shifted unknown: the message says how to
+    # write it with Expectation (supported), not that nonlocal terms are unsupported
+    shifted = sp.Function("m")(t, x + sp.Rational(1, 2))
+    with pytest.raises(ProblemError) as info:
+        finite(hjb=-ut.diff(t) + ut.diff(x) ** 2 / 2 - shifted)
+    msg = str(info.value)
+    assert msg.startswith("problem 'q': HJB residual evaluates m(t, x + 1/2) at (t, x + 1/2)")
+    assert "not supported" not in msg and "plain unknown" not in msg
+    assert "Expectation(phi, m(t, x))" in msg and "Expectation(K, m(t, x), y)" in msg
+    assert "\n" not in msg
+    # and the advice works: both forms build
+    finite(hjb=-ut.diff(t) + ut.diff(x) ** 2 / 2 - Expectation(sp.cos(2 * sp.pi * x), mt))
+    finite(hjb=-ut.diff(t) + ut.diff(x) ** 2 / 2 - Expectation(sp.cos(x - y), mt, y))
 
 
 def test_from_hamiltonian_builds_the_seed_residuals():

@@ -21,8 +21,8 @@ from .game import (
     drift_jvp,
     mean_field,
 )
-from .linear import exact_weak_errors, linearise, ou_moments, sga_moments
 from .integrators import METHODS, simulate, simulate_minibatch_sga
+from .linear import exact_weak_errors, linearise, ou_moments, sga_moments
 from .toys import DiracGAN, LinearQuadraticGame
 from .weak_error import coupled_weak_errors, fit_slope, second_moment
 from .wgan import CriticResult, critic_w1, exact_w1

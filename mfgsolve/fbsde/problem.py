@@ -24,7 +24,8 @@ import numpy as np
 import sympy as sp
 import torch
 
-from mfgsolve.problem import ProblemError, check_time_interval
+from mfgsolve.errors import ProblemError
+from mfgsolve.problem import Problem, check_time_interval
 
 from ._lower import E, LoweringError, compile_expr, is_vector, vsum
 
@@ -46,7 +47,7 @@ def _number(value: Any, what: str, name: str | None, fix: str) -> float:
     return number
 
 
-class FBSDE:
+class FBSDE(Problem):
     """A (possibly mean-field) forward-backward SDE in dimension ``dim``.
 
     Args:

@@ -33,7 +33,7 @@ def ergodic_networks(problem, opts: SolverOptions, device, dtype) -> tuple[nn.Mo
 
 NETWORK_BUILDERS: dict[str, Callable] = {
     "ergodic": ergodic_networks,
-    "finite-horizon": space_time_networks,
+    "finite_horizon": space_time_networks,
 }
 
 

@@ -24,6 +24,7 @@ import scipy.sparse.linalg as spla
 import sympy as sp
 
 from .._symbolic import evaluate_numeric_constants
+from ._fields import Fields
 from ._grid import Grid
 from ._hamiltonian import MonotoneParts
 from ._monotone_ergodic import factorize
@@ -258,8 +259,6 @@ class FiniteHorizonMonotoneSystem:
 
 def finite_horizon_solver(problem, scheme, parts, tol, max_iter, linear_solver) -> Callable:
     """Return ``solve(grid, nt, guess) -> Fields`` for a finite-horizon problem."""
-    from .solve import Fields
-
     if scheme != "monotone":
         raise SchemeNotApplicable(
             f"problem '{problem.name}': finite-horizon problems need the monotone scheme "

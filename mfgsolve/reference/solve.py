@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..problem import MFG, ErgodicMFG, ProblemError
+from ._fields import Fields
 from ._grid import Grid
 from .errors import ReferenceSolveError, SchemeNotApplicable
 from .solution import ReferenceSolution
 
 _SCHEMES = ("auto", "monotone", "generic")
-
-
-@dataclass
-class Fields:
-    """One grid's discrete solution (``u``, ``m`` with time first for finite horizon)."""
-
-    u: np.ndarray
-    m: np.ndarray
-    constant: float | None
-    history: list[dict] = field(default_factory=list)
-    iterations: int = 0
 
 
 def _default_grid(problem, scheme: str) -> tuple[int, ...]:

@@ -226,7 +226,9 @@ class ErgodicFormulation:
                 first = (pts, caches, w)
             if not residuals and not self.least_squares:
                 break
-        value = -sum(rests) / sum(masses) / coeff if self.least_squares else float(constant)
+        value = (
+            -sum(rests) / sum(masses) / coeff if self.least_squares else float(constant.detach())
+        )
         out = {"constant": value}
         if residuals:
             pts, caches, w = first

@@ -31,7 +31,7 @@ _EVAL_TIMES = 11
 class FiniteHorizonFormulation:
     """What the loop needs of a finite-horizon problem (see :class:`mfgsolve.train.loop.Trainer`)."""
 
-    kind = "finite-horizon"
+    kind = "finite_horizon"
 
     def __init__(self, problem, opts: SolverOptions, seed: int, device, dtype, world):
         self.problem, self.opts, self.seed = problem, opts, seed

@@ -38,7 +38,7 @@ __all__ = ["FORMULATIONS", "Trainer", "train"]
 
 FORMULATIONS: dict[str, type] = {
     "ergodic": ErgodicFormulation,
-    "finite-horizon": FiniteHorizonFormulation,
+    "finite_horizon": FiniteHorizonFormulation,
 }
 
 # what a checkpoint must agree with to be resumed (where and how often it is written may differ)
@@ -59,6 +59,8 @@ class Trainer:
         device, dtype: where the networks live.
         progress: show a tqdm bar (process 0 of a data-parallel run only).
         callbacks: callables receiving each evaluation record (a dict).
+        formulation: a formulation class to use instead of ``FORMULATIONS[opts.kind]`` (e.g. the
+            same problem with hand-written residuals, for a benchmark).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class Trainer:
         dtype,
         progress: bool = False,
         callbacks: Sequence[Callable[[dict], None]] = (),
+        formulation: type | None = None,
     ):
         self.problem, self.opts, self.method = problem, opts, opts.method
         self.seed, self.device, self.dtype = seed, torch.device(device), dtype
@@ -77,7 +80,7 @@ class Trainer:
         # one progress bar and one checkpoint writer per run: process 0's
         self.progress, self.callbacks = progress and self.rank == 0, list(callbacks)
         self.game = GAMES[opts.method]()
-        self.formulation = FORMULATIONS[opts.kind](
+        self.formulation = (formulation or FORMULATIONS[opts.kind])(
             problem, opts, seed, self.device, dtype, (self.rank, self.world_size)
         )
         if self.world_size > 1:

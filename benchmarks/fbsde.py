@@ -16,14 +16,13 @@ from typing import Any
 import torch
 
 from mfgsolve._io import atomic_write_csv
+from mfgsolve.fbsde.solution import compare_fbsde
+from mfgsolve.fbsde.solve import DEFAULTS, solve_fbsde
+from mfgsolve.fbsde.systemic_risk import control_error
 
-from .solution import compare_fbsde
-from .solve import DEFAULTS, solve_fbsde
-from .systemic_risk import control_error
+from ._common import problem_path
 
 __all__ = ["run", "CASES"]
-
-_PROBLEMS = Path(__file__).resolve().parents[2] / "problems"
 
 #: (problem file, target on the relative error, options per method)
 CASES: list[tuple[str, float, dict[str, dict[str, Any]]]] = [
@@ -47,6 +46,8 @@ def run(
     seeds: tuple[int, ...] = (0, 1, 2),
     methods: tuple[str, ...] = ("deep_bsde", "adversarial"),
     problems: tuple[str, ...] | None = None,
+    *,
+    root: Path,
 ) -> list[dict]:
     """Run the benchmark; write figures (seed 0) and ``fbsde_bench.csv`` into ``out_dir``.
 
@@ -55,6 +56,7 @@ def run(
         quick: smoke test (one seed, 40 iterations; the targets are not expected to be met).
         seeds, methods: what to run.
         problems: subset of problem file names (default: all of :data:`CASES`).
+        root: the checkout holding ``problems/``.
 
     Returns:
         One dict per run: problem, method, seed, y0, y0_exact, rel_error, seconds, iterations,
@@ -74,7 +76,7 @@ def run(
         for filename, target, per_method in CASES:
             if problems is not None and filename not in problems:
                 continue
-            problem = load_problem(_PROBLEMS / filename)
+            problem = load_problem(problem_path(root, filename))
             for method in methods:
                 if method not in per_method:
                     continue
@@ -119,21 +121,20 @@ def run(
                     if seed == seeds[0]:
                         sol.figures(out_dir)
         if problems is None or "fbsde_systemic_risk_mfg.py" in problems:
-            rows.append(_mfg_form_row(quick))
+            rows.append(_mfg_form_row(quick, root))
             atomic_write_csv(out_dir / "fbsde_bench.csv", rows)
     finally:
         torch.set_num_threads(threads)
     return rows
 
 
-def _mfg_form_row(quick: bool) -> dict[str, Any]:
+def _mfg_form_row(quick: bool, root: Path) -> dict[str, Any]:
     """The same systemic-risk game in its PDE (MFG) form, solved by the finite-difference reference."""
     from mfgsolve import reference_solve
+    from mfgsolve.fbsde.systemic_risk import mfg_control_error
     from mfgsolve.problem import load_problem
 
-    from .systemic_risk import mfg_control_error
-
-    problem = load_problem(_PROBLEMS / "fbsde_systemic_risk_mfg.py")
+    problem = load_problem(problem_path(root, "fbsde_systemic_risk_mfg.py"))
     grid, steps = (400, 200) if quick else (800, 400)
     start = time.perf_counter()
     ref = reference_solve(problem, grid=grid, time_steps=steps, richardson=False)

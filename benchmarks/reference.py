@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-from .._io import atomic_write_json
-from .._symbolic import evaluate_numeric_constants
-from ..problem import load_problem
-from .solve import reference_solve
+from mfgsolve._io import atomic_write_json
+from mfgsolve._symbolic import evaluate_numeric_constants
+from mfgsolve.problem import load_problem
+from mfgsolve.reference import reference_solve
 
-_PROBLEMS = Path(__file__).resolve().parents[2] / "problems"
+from ._common import problem_path
 
 
 def _exact_errors(problem, ref) -> dict:
@@ -41,8 +41,8 @@ def _exact_errors(problem, ref) -> dict:
     return out
 
 
-def _row(file: str, target: str, limits: dict, **options) -> dict:
-    problem = load_problem(_PROBLEMS / file)
+def _row(root: Path, file: str, target: str, limits: dict, **options) -> dict:
+    problem = load_problem(problem_path(root, file))
     start = time.perf_counter()
     ref = reference_solve(problem, **options)
     seconds = time.perf_counter() - start
@@ -71,11 +71,11 @@ def _row(file: str, target: str, limits: dict, **options) -> dict:
     }
 
 
-def convergence(out_dir: Path, sizes=(50, 100, 200, 400, 800, 1600)) -> list[dict]:
+def convergence(out_dir: Path, sizes=(50, 100, 200, 400, 800, 1600), *, root: Path) -> list[dict]:
     """Error of the monotone and generic schemes on the manufactured 1-D viscous problem."""
-    from .._plotting import save, subplots
+    from mfgsolve.plotting._figure import save, subplots
 
-    problem = load_problem(_PROBLEMS / "viscous_torus_1d.py")
+    problem = load_problem(problem_path(root, "viscous_torus_1d.py"))
     rows = []
     for scheme in ("monotone", "generic"):
         prev = None
@@ -103,12 +103,13 @@ def convergence(out_dir: Path, sizes=(50, 100, 200, 400, 800, 1600)) -> list[dic
     return rows
 
 
-def run(out_dir: Path, quick: bool = False) -> list[dict]:
+def run(out_dir: Path, quick: bool = False, *, root: Path) -> list[dict]:
     """Targets table (one row per case) and a convergence study with its log-log figure.
 
     Args:
         out_dir: where ``reference_convergence.png`` and ``reference_convergence.json`` go.
         quick: reduced grids (a smoke test under a minute).
+        root: the checkout holding ``problems/``.
 
     Returns:
         The targets rows (problem, scheme, grid, seconds, newton_iters, errors, target, met).
@@ -175,7 +176,7 @@ def run(out_dir: Path, quick: bool = False) -> list[dict]:
             ("fh_torus_2d.py", "default: err <= 1e-3", {"error": 1e-3}, {}),
         ]
         sizes = (50, 100, 200, 400, 800, 1600)
-    rows = [_row(f, target, limits, **opts) for f, target, limits, opts in cases]
-    conv = convergence(out_dir, sizes)
+    rows = [_row(root, f, target, limits, **opts) for f, target, limits, opts in cases]
+    conv = convergence(out_dir, sizes, root=root)
     atomic_write_json(out_dir / "reference_convergence.json", conv)
     return rows

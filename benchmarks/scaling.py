@@ -17,19 +17,21 @@ from typing import Any
 
 import torch
 
-from .adversarial import SolverOptions, _Trainer
-from .derivatives import choose_engine
-from .problem import load_problem
-from .solution import solve
+from mfgsolve import solve
+from mfgsolve.derivatives import choose_engine
+from mfgsolve.options import SolverOptions
+from mfgsolve.problem import load_problem
+from mfgsolve.train import Trainer
 
-_PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
+from ._common import problem_path
+
 DIMS = (1, 2, 4, 8, 16)
 
 
 def step_seconds(problem, method: str, repeats: int = 20, **options: Any) -> float:
     """Median seconds of one training iteration (no evaluation), default options, seed 0."""
-    opts = SolverOptions.build(problem, {"iterations": repeats + 3, **options})
-    trainer = _Trainer(problem, method, opts, 0, "cpu", torch.float32, False, ())
+    opts = SolverOptions.build(problem, {"iterations": repeats + 3, **options}, method=method)
+    trainer = Trainer(problem, opts, 0, "cpu", torch.float32)
     st = trainer.init_state()
     times = []
     for k in range(repeats + 3):
@@ -46,7 +48,9 @@ def _row(problem, method: str, iterations: int, target: float, **options: Any) -
     seconds = time.perf_counter() - t0
     last = sol.history[-1]
     reach = next((h for h in sol.history if h.get("m_rel_l2", 1.0) <= target), None)
-    engine = choose_engine(SolverOptions.build(problem, options).derivatives, problem.dim)
+    engine = choose_engine(
+        SolverOptions.build(problem, options).derivatives.derivatives, problem.dim
+    )
     return {
         "problem": problem.name,
         "d": problem.dim,
@@ -65,19 +69,19 @@ def _row(problem, method: str, iterations: int, target: float, **options: Any) -
     }
 
 
-def run(out_dir: Path, quick: bool = False) -> list[dict[str, Any]]:
+def run(out_dir: Path, quick: bool = False, *, root: Path) -> list[dict[str, Any]]:
     """Rows for d in DIMS (family) and the seed 4-D problem, both methods."""
     torch.set_num_threads(1)
     iterations = 40 if quick else 2000
     dims = DIMS[:2] if quick else DIMS
     rows = []
     for d in dims:
-        problem = load_problem(_PROBLEMS / "ergodic_torus_nd.py", d=d)
+        problem = load_problem(problem_path(root, "ergodic_torus_nd.py"), d=d)
         for method in ("adversarial", "joint"):
             rows.append(_row(problem, method, iterations, 1e-1 if d >= 16 else 3e-2))
             print(rows[-1], flush=True)
     if not quick:
-        seed4 = load_problem(_PROBLEMS / "ergodic_torus_4d.py")
+        seed4 = load_problem(problem_path(root, "ergodic_torus_4d.py"))
         for method in ("adversarial", "joint"):
             rows.append(_row(seed4, method, iterations, 3e-2))
             print(rows[-1], flush=True)

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["run", "CASES"]
+from ._common import problem_path
 
-_PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
+__all__ = ["run", "CASES"]
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,13 @@ def run_case(
     methods: tuple[str, ...],
     seeds: tuple[int, ...],
     quick: bool,
+    root: Path,
 ) -> list[dict]:
     """Train ``case`` with each method and seed; returns the table rows."""
-    from .compare import compare, figures
-    from .problem import load_problem
-    from .reference import reference_solve
-    from .solution import solve
+    from mfgsolve import compare, load_problem, reference_solve, solve
+    from mfgsolve.plotting import figures
 
-    problem = load_problem(_PROBLEMS / case.file)
+    problem = load_problem(problem_path(root, case.file))
     reference = None
     ref_seconds = 0.0
     if case.reference_grid is not None:
@@ -121,6 +120,7 @@ def run(
     cases: tuple[str, ...] | None = None,
     methods: tuple[str, ...] = ("adversarial", "joint"),
     seeds: tuple[int, ...] = (0, 1, 2),
+    root: Path,
 ) -> list[dict]:
     """Run the finite-horizon benchmark.
 
@@ -129,6 +129,7 @@ def run(
         quick: a smoke test (one seed, 10 iterations, adversarial only, 8^2 reference grid).
         cases: names of the problems to run (default: all of ``CASES``).
         methods, seeds: what to run for each problem (ignored when ``quick``).
+        root: the checkout holding ``problems/``.
 
     Returns:
         One dict per (problem, method, seed).
@@ -146,9 +147,9 @@ def run(
             if cases is not None and case.name not in cases:
                 continue
             if quick:
-                rows += run_case(case, out_dir, ("adversarial",), (0,), True)
+                rows += run_case(case, out_dir, ("adversarial",), (0,), True, root)
             else:
-                rows += run_case(case, out_dir, tuple(methods), tuple(seeds), False)
+                rows += run_case(case, out_dir, tuple(methods), tuple(seeds), False, root)
         return rows
     finally:
         torch.set_num_threads(threads)

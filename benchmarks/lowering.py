@@ -15,18 +15,20 @@ from typing import Any
 
 import torch
 
-from .adversarial import SolverOptions, _Trainer
-from .problem import load_problem
+from mfgsolve.options import SolverOptions
+from mfgsolve.problem import load_problem
+from mfgsolve.train import Trainer
+from mfgsolve.train.ergodic import ErgodicFormulation
 
-_SEED_FILE = Path(__file__).resolve().parent.parent / "problems" / "ergodic_torus_1d.py"
+from ._common import problem_path
 
 
-class _HandWrittenTrainer(_Trainer):
-    """The same solver with the seed problem's residuals written directly in torch:
+class HandWrittenSeed(ErgodicFormulation):
+    """The seed problem with its residuals written directly in torch:
     (u')^2/2 + sin(2 pi x) - (f - log Z) - H and -(m u')' = -m u'' - m' u'."""
 
-    def _losses(self, st, points: torch.Tensor, frozen, weights=None) -> dict[str, torch.Tensor]:
-        # (called by _Trainer.losses, which holds the frozen player's weights constant)
+    def losses(self, st, points, players, frozen, weights=None) -> dict[str, torch.Tensor]:
+        # (called by Trainer.losses, which holds the frozen player's weights constant)
         log_z = self._log_z(st.density_net)
         u = st.value_net(points)
         (u_x,) = torch.autograd.grad(u.sum(), points, create_graph=True)
@@ -47,13 +49,13 @@ class _HandWrittenTrainer(_Trainer):
         }
 
 
-def _time_iterations(hand_written: bool, iterations: int, repeats: int) -> list[float]:
-    problem = load_problem(_SEED_FILE)
+def _time_iterations(root: Path, hand_written: bool, iterations: int, repeats: int) -> list[float]:
+    problem = load_problem(problem_path(root, "ergodic_torus_1d.py"))
     opts = SolverOptions.build(
         problem, {"iterations": iterations, "ema": 0, "continuation": 0, "disc_steps": 2}
     )
-    cls = _HandWrittenTrainer if hand_written else _Trainer
-    trainer = cls(problem, "adversarial", opts, 0, "cpu", torch.float32, False, ())
+    formulation = HandWrittenSeed if hand_written else None
+    trainer = Trainer(problem, opts, 0, "cpu", torch.float32, formulation=formulation)
     times = []
     for _ in range(repeats):
         st = trainer.init_state()
@@ -66,13 +68,13 @@ def _time_iterations(hand_written: bool, iterations: int, repeats: int) -> list[
     return times
 
 
-def run(out_dir: Path, quick: bool = False) -> list[dict[str, Any]]:
+def run(out_dir: Path, quick: bool = False, *, root: Path) -> list[dict[str, Any]]:
     """Median seconds per iteration, lowered vs hand-written, interleaved to share machine noise."""
     iterations, repeats = (20, 2) if quick else (200, 5)
     lowered, hand = [], []
     for _ in range(repeats):
-        lowered += _time_iterations(False, iterations, 1)
-        hand += _time_iterations(True, iterations, 1)
+        lowered += _time_iterations(root, False, iterations, 1)
+        hand += _time_iterations(root, True, iterations, 1)
     lo, ha = statistics.median(lowered), statistics.median(hand)
     ratio = lo / ha
     return [

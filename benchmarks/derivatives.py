@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .derivatives import choose_engine, make_cache
+from mfgsolve.derivatives import choose_engine, make_cache
 
 DIMS = (1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -47,7 +47,7 @@ def _time(engine: str, d: int, repeats: int) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def run(out_dir: Path, quick: bool = False) -> list[dict[str, Any]]:
+def run(out_dir: Path, quick: bool = False, *, root: Path) -> list[dict[str, Any]]:
     """One row per dimension: seconds per engine and the automatic choice."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -455,7 +455,7 @@ def _resolve_defaults(problem, kind: str, method: str, values: dict, given, save
     if kind == FINITE_HORIZON:
         values["time_feature"] = values["time_feature"] or "sqrt"
         if isinstance(problem.domain, Box) and values["walls"] in (None, "exact"):
-            from .nn.space_time import exact_walls_obstacle
+            from ._walls import exact_walls_obstacle
 
             obstacle = exact_walls_obstacle(problem)
             if obstacle is not None and values["walls"] == "exact" and not saved:

@@ -6,9 +6,10 @@
 - :mod:`.build`: :func:`build_networks`, the pair of networks for a problem and its options.
 """
 
+from .._walls import exact_walls_obstacle
 from .build import build_networks
 from .layers import DGM, MLP, DensityNetwork, InputMap, ValueNetwork, make_body
-from .space_time import SpaceTimeDensity, SpaceTimeValue, exact_walls_obstacle, wall_flattening
+from .space_time import SpaceTimeDensity, SpaceTimeValue, wall_flattening
 
 __all__ = [
     "DGM",

@@ -46,9 +46,13 @@ def _load(path: str, args=None):
 
 def _out_dir(args, problem, leaf: str) -> Path:
     if args.out:
-        return Path(args.out)
-    settings = [o.replace("=", "") for o in (getattr(args, "set", None) or [])]
-    return Path("runs") / problem.name / "-".join([leaf, *settings])
+        out = Path(args.out)
+    else:
+        settings = [o.replace("=", "") for o in (getattr(args, "set", None) or [])]
+        out = Path("runs") / problem.name / "-".join([leaf, *settings])
+    if out.exists() and not out.is_dir():
+        raise _BadInput(f"--out {out} is an existing file, not a folder; fix: name a folder")
+    return out
 
 
 def _print_metrics(metrics: dict[str, Any], title: str) -> None:
@@ -62,15 +66,16 @@ def _print_metrics(metrics: dict[str, Any], title: str) -> None:
 
 def cmd_check(args) -> int:
     from .lowering import lower
-    from .problem import MFG, ErgodicMFG
+    from .problem import ErgodicMFG
 
     problem = _load(args.file, args)
     print(f"problem '{problem.name}' ({type(problem).__name__}) from {args.file}")
-    print(f"  domain      {problem.domain!r}, dimension {problem.dim}")
-    if not isinstance(problem, (ErgodicMFG, MFG)):
+    if problem.kind == "fbsde":
+        print(f"  state       X in R^{problem.dim}, time [{problem.t0}, {problem.T}]")
         print(f"  {problem!r}")
         print("ok")
         return 0
+    print(f"  domain      {problem.domain!r}, dimension {problem.dim}")
     unknowns = f"value {problem.value}, density {problem.density}"
     if isinstance(problem, ErgodicMFG):
         unknowns += f", constant {problem.constant}"
@@ -142,8 +147,12 @@ def cmd_solve(args) -> int:
     out = _out_dir(args, problem, f"solve-{args.method}-seed{args.seed}")
     opts = _options(args)
     opts.setdefault("checkpoint_dir", str(out / "checkpoint"))
+    if isinstance(args.resume, str) and not Path(args.resume).is_dir():
+        raise _BadInput(
+            f"--resume {args.resume}: no such run folder; fix: give the folder of the run to continue (its --out)"
+        )
     if args.resume and not (Path(opts["checkpoint_dir"]) / "train_state.pt").exists():
-        # a run killed before its first checkpoint (or a mistyped folder): say so, then start
+        # a run killed before its first checkpoint: say so, then start
         print(
             f"mfgsolve: warning: no checkpoint in {opts['checkpoint_dir']}; starting afresh",
             file=sys.stderr,

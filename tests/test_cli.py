@@ -233,12 +233,38 @@ def test_unknown_reference_option_is_a_one_line_error(capsys):
 
 
 def test_resume_without_a_checkpoint_warns_and_bad_settings_are_one_line_errors(tmp_path, capsys):
-    nowhere = tmp_path / "nowhere"
-    assert main(["solve", SEED, "--resume", str(nowhere), "--iterations", "5", "--quiet"]) == 0
-    assert f"no checkpoint in {nowhere / 'checkpoint'}; starting afresh" in capsys.readouterr().err
-    assert (nowhere / "metrics.json").exists()
+    nowhere = tmp_path / "nowhere"  # a mistyped folder: one line, exit 2, nothing written
+    assert main(["solve", SEED, "--resume", str(nowhere), "--iterations", "5", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such run folder" in err and "fix:" in err
+    assert not nowhere.exists()
+    killed = tmp_path / "killed"  # a run killed before its first checkpoint: warn and start
+    killed.mkdir()
+    assert main(["solve", SEED, "--resume", str(killed), "--iterations", "5", "--quiet"]) == 0
+    assert f"no checkpoint in {killed / 'checkpoint'}; starting afresh" in capsys.readouterr().err
+    assert (killed / "metrics.json").exists()
     family = str(ROOT / "problems" / "ergodic_torus_nd.py")
     for bad in ("d=1e400", "amplitude=[1]", "d=0", "e=1"):
         assert main(["check", family, "--set", bad]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "fix:" in err and "Traceback" not in err
+
+
+def test_paths_and_problem_kinds_that_used_to_raise_are_one_line_errors(tmp_path, capsys):
+    """An --out naming a file, check of an FBSDE file, an unknown FBSDE option and an unknown
+    device: one line and the right exit status, no traceback."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep me")
+    assert main(["solve", SEED, "--out", str(a_file), "--iterations", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "existing file" in err and a_file.read_text() == "keep me"
+    fbsde = str(ROOT / "problems" / "fbsde_bsb.py")
+    assert main(["check", fbsde]) == 0
+    assert capsys.readouterr().out.strip().endswith("ok")
+    out = str(tmp_path / "f")
+    assert main(["solve", fbsde, "--option", "foo=1", "--out", out, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown options ['foo']" in err
+    assert main(["solve", SEED, "--device", "gpu9", "--out", out, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown device 'gpu9'" in err

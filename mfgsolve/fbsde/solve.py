@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from ..errors import FBSDEDivergedError, OptionError
+from ..train.state import lr_factor
 from ._models import Adversarial, DeepBSDE, FBSDEModel, ModelConfig
 from .problem import FBSDE
 from .solution import FBSDESolution
@@ -253,16 +255,14 @@ def _solve(
 
     lr_final = float(cfg["lr_final"])
 
+    # cosine decay of every group's lr to lr_final / lr of its start value: the schedule of the
+    # MFG solvers (mfgsolve.train.state.lr_factor)
+    factor = lr_factor(
+        SimpleNamespace(iterations=iterations, warmup=0, schedule="cosine", lr_final=lr_final / lr)
+    )
+
     def schedule(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
-        # cosine decay of every group's lr to lr_final / lr of its start value
-        ratio = lr_final / lr
-        return torch.optim.lr_scheduler.LambdaLR(
-            opt,
-            lambda k: (
-                ratio
-                + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * min(k, iterations) / iterations))
-            ),
-        )
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
     if method == "deep_bsde":
         y0_params = [p for n, p in model.named_parameters() if n == "y0_param"]

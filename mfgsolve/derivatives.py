@@ -96,6 +96,11 @@ class DerivativeCache:
         self._raw: dict[tuple[int, ...], torch.Tensor] = {(): values}
         self._out: dict[Index, torch.Tensor] = {}
 
+    def second_estimate(self) -> DerivativeCache:
+        """The cache giving an independent second estimate of each Laplacian: itself, as exact
+        engines have nothing random (the stochastic trace's cache overrides this)."""
+        return self
+
     @property
     def values(self) -> torch.Tensor:
         return self._raw[()]

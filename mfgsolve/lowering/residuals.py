@@ -265,7 +265,7 @@ def second_estimates(caches: dict[str, DerivativeCache]) -> dict[str, Derivative
     class _Second(dict):
         def __missing__(inner, name: str) -> DerivativeCache:  # noqa: N805
             cache = caches[name]
-            second = cache.second_estimate() if hasattr(cache, "second_estimate") else cache
+            second = cache.second_estimate()
             inner[name] = second
             return second
 

@@ -147,12 +147,9 @@ def cmd_solve(args) -> int:
     out = _out_dir(args, problem, f"solve-{args.method}-seed{args.seed}")
     opts = _options(args)
     opts.setdefault("checkpoint_dir", str(out / "checkpoint"))
-    if isinstance(args.resume, str) and not Path(args.resume).is_dir():
-        raise _BadInput(
-            f"--resume {args.resume}: no such run folder; fix: give the folder of the run to continue (its --out)"
-        )
     if args.resume and not (Path(opts["checkpoint_dir"]) / "train_state.pt").exists():
-        # a run killed before its first checkpoint: say so, then start
+        # a run killed before its first checkpoint (or even before its folder existed: a kill
+        # during start-up), or a mistyped folder: say so, then start
         print(
             f"mfgsolve: warning: no checkpoint in {opts['checkpoint_dir']}; starting afresh",
             file=sys.stderr,

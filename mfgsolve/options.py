@@ -311,14 +311,6 @@ class SolverOptions:
             out[name] = list(value) if name == "betas" else value
         return out
 
-    def replace(self, **changes: Any) -> SolverOptions:
-        """A new object with some flat options changed (nothing is re-resolved or checked)."""
-        groups = {g: getattr(self, g) for g in _GROUPS}
-        for name, value in changes.items():
-            group = SPECS[name].group
-            groups[group] = dataclasses.replace(groups[group], **{name: value})
-        return dataclasses.replace(self, **groups)
-
     @classmethod
     def build(
         cls,

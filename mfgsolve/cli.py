@@ -44,21 +44,69 @@ def _load(path: str, args=None):
     return load_problem(path, **_settings(args))
 
 
+def _default_dir(args, problem, leaf: str) -> Path:
+    """runs/<problem>/<leaf>[-<settings>]: where a command writes when not given --out."""
+    settings = [o.replace("=", "") for o in (getattr(args, "set", None) or [])]
+    return Path("runs") / problem.name / "-".join([leaf, *settings])
+
+
 def _out_dir(args, problem, leaf: str) -> Path:
-    if args.out:
-        out = Path(args.out)
-    else:
-        settings = [o.replace("=", "") for o in (getattr(args, "set", None) or [])]
-        out = Path("runs") / problem.name / "-".join([leaf, *settings])
+    out = Path(args.out) if args.out else _default_dir(args, problem, leaf)
     if out.exists() and not out.is_dir():
         raise _BadInput(f"--out {out} is an existing file, not a folder; fix: name a folder")
     return out
 
 
-def _print_metrics(metrics: dict[str, Any], title: str) -> None:
+# files that mark a folder as holding results (a finished run, or a killed one's checkpoint)
+_RESULT_FILES = ("metrics.json", "solution/solution.json", "solution/reference.json")
+
+
+def _refuse_to_replace(out: Path, args, what: str) -> None:
+    """Stop before a command replaces results it did not write in this call."""
+    if getattr(args, "overwrite", False) or not out.is_dir():
+        return
+    held = [name for name in _RESULT_FILES if (out / name).is_file()]
+    if (out / "checkpoint" / "train_state.pt").is_file():
+        held.append("checkpoint/train_state.pt")
+    if held:
+        resume = "--resume to continue it, " if what == "run" else ""
+        raise _BadInput(
+            f"{out} already holds a {what} ({', '.join(held)}); "
+            f"fix: {resume}--overwrite to replace it, or --out another folder"
+        )
+
+
+_LEGEND = (
+    "m_rel_l2 = |m - m*|/|m*| and u_l2 = |u - u*| (L2 on the domain; u normalised to int u = 0), "
+    "constant_abs = |c - c*|; *_residual: RMS of the equation as written on fresh points (its scale "
+    "is that of the equation's terms: not an error)"
+)
+
+
+def _print_metrics(metrics: dict[str, Any], title: str, legend: bool = False) -> None:
     print(title)
     for key, val in metrics.items():
         print(f"  {key:16s} {val:.4g}" if isinstance(val, float) else f"  {key:16s} {val}")
+    if legend and any(k in metrics for k in ("m_rel_l2", "u_l2", "hjb_residual")):
+        print(f"  ({_LEGEND})")
+
+
+def _saved_reference(path: Path, problem, warn: bool):
+    """The reference saved in ``path`` (a ``mfgsolve reference`` folder or its solution/), or None
+    when there is none; a damaged one is an error, or with ``warn`` a warning and None."""
+    from .errors import CheckpointError
+    from .reference import ReferenceSolution
+
+    for folder in (path, path / "solution"):
+        if (folder / "reference.json").is_file():
+            try:
+                return ReferenceSolution.load(folder, problem=problem)
+            except CheckpointError as exc:
+                if not warn:
+                    raise
+                print(f"mfgsolve: warning: {exc}; drawing without it", file=sys.stderr)
+                return None
+    return None
 
 
 # ----- commands ----------------------------------------------------------------------------------
@@ -82,7 +130,12 @@ def cmd_check(args) -> int:
     else:
         unknowns += f"; time {problem.time} in [{problem.t0}, {problem.T}]"
     print(f"  unknowns    {unknowns}")
-    res = lower(problem)
+    if problem.kind == "finite_horizon":
+        from .lowering.space_time import lower_finite_horizon
+
+        res = lower_finite_horizon(problem)
+    else:
+        res = lower(problem)
     coords = [str(s) for s in problem.value.args]
     for label, lowered in (("HJB", res.hjb), ("FP", res.fp)):
         terms = []
@@ -147,24 +200,41 @@ def cmd_solve(args) -> int:
     out = _out_dir(args, problem, f"solve-{args.method}-seed{args.seed}")
     opts = _options(args)
     opts.setdefault("checkpoint_dir", str(out / "checkpoint"))
-    if args.resume and not (Path(opts["checkpoint_dir"]) / "train_state.pt").exists():
-        # a run killed before its first checkpoint (or even before its folder existed: a kill
-        # during start-up), or a mistyped folder: say so, then start
-        print(
-            f"mfgsolve: warning: no checkpoint in {opts['checkpoint_dir']}; starting afresh",
-            file=sys.stderr,
-        )
+    if args.resume:
+        if not out.is_dir():
+            raise _BadInput(
+                f"--resume {out}: no such folder; fix: name the folder of the run to continue "
+                "(as written by mfgsolve solve), or drop --resume to start a new run"
+            )
+        if not (Path(opts["checkpoint_dir"]) / "train_state.pt").exists():
+            # a run killed before its first checkpoint: say so, then start
+            print(
+                f"mfgsolve: warning: no checkpoint in {opts['checkpoint_dir']}; starting afresh",
+                file=sys.stderr,
+            )
+    else:
+        _refuse_to_replace(out, args, "run")
+    reference = None
+    if _reference_can_stand_in(problem):
+        reference = _saved_reference(_default_dir(args, problem, "reference"), problem, warn=True)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)  # a run killed from here on can be resumed
     progress = not args.quiet and sys.stderr.isatty()
-    sol = solve(
-        problem,
-        method=args.method,
-        seed=args.seed,
-        device=args.device,
-        dtype=args.dtype,
-        progress=progress,
-        resume=bool(args.resume),
-        **opts,
-    )
+    try:
+        sol = solve(
+            problem,
+            method=args.method,
+            seed=args.seed,
+            device=args.device,
+            dtype=args.dtype,
+            progress=progress,
+            resume=bool(args.resume),
+            **opts,
+        )
+    except BadInput:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # bad input writes nothing
+        raise
     if parallel:
         import torch.distributed as dist
 
@@ -172,24 +242,45 @@ def cmd_solve(args) -> int:
         dist.destroy_process_group()
         if rank != 0:  # process 0 writes the results
             return 0
+    against = "exact solution"
     if sol.kind == "fbsde":  # FBSDE solutions draw their own figures
         metrics = compare(sol)
         sol.save(out / "solution")
         paths = sol.figures(out)
     else:
-        metrics = compare(sol) if sol.problem.exact else {"constant": sol.constant}
+        if _has_exact(problem):
+            metrics = compare(sol)
+        elif reference is not None:
+            metrics = compare(sol, reference)
+            against = f"reference in {_default_dir(args, problem, 'reference')}"
+        else:
+            metrics = {"constant": sol.constant} if sol.constant is not None else {}
+            against = "nothing (no exact solution; `mfgsolve reference` saves a reference)"
         sol.save(out / "solution")
-        paths = figures(sol, None, out)
+        paths = figures(sol, reference if not _has_exact(problem) else None, out)
     atomic_write_csv(out / "history.csv", sol.history)
     metrics = {
         **metrics,
+        "compared_with": against,
         "seconds": sol.info.get("seconds"),
         "iterations": sol.info.get("iterations"),
     }
     atomic_write_json(out / "metrics.json", metrics)
-    _print_metrics(metrics, f"{problem.name}: {args.method}, seed {args.seed}")
+    _print_metrics(metrics, f"{problem.name}: {args.method}, random seed {args.seed}", legend=True)
     print(f"wrote {out}/metrics.json, history.csv, {', '.join(p.name for p in paths)}, solution/")
     return 0
+
+
+def _has_exact(problem) -> bool:
+    """Whether the problem carries its solution (closed forms or a computed exact solution)."""
+    return bool(getattr(problem, "exact", None)) or (
+        getattr(problem, "exact_solution", None) is not None
+    )
+
+
+def _reference_can_stand_in(problem) -> bool:
+    """Whether a finite-difference reference can stand in for a missing exact solution."""
+    return problem.kind in ("ergodic", "finite_horizon") and not _has_exact(problem)
 
 
 def cmd_reference(args) -> int:
@@ -209,6 +300,7 @@ def cmd_reference(args) -> int:
         raise _BadInput(
             f"unknown reference option(s) {unknown}; fix: use some of {sorted(accepted)} (and --grid)"
         )
+    _refuse_to_replace(out, args, "reference")
     ref = reference_solve(problem, grid=args.grid, **kwargs)
     ref.save(out / "solution")
     metrics: dict[str, Any] = {"info": ref.info, "error_estimate": ref.error_estimate}
@@ -238,7 +330,7 @@ def cmd_compare(args) -> int:
     sol_dir = (
         Path(args.solution)
         if args.solution
-        else Path("runs") / problem.name / "solve-adversarial-seed0" / "solution"
+        else _default_dir(args, problem, "solve-adversarial-seed0") / "solution"
     )
     if (
         not (sol_dir / "solution.json").exists()
@@ -248,19 +340,29 @@ def cmd_compare(args) -> int:
     sol = Solution.load(sol_dir, problem=problem)
     if args.exact or getattr(problem, "exact_solution", None) is not None:
         ref = None  # closed forms (problem.exact or a computed exact solution such as Riccati LQ)
+        against = "exact"
     else:
-        from .reference import ReferenceSolution, reference_solve
-
-        ref_dir = Path(args.reference) if args.reference else None
-        ref = (
-            ReferenceSolution.load(ref_dir, problem=problem)
-            if ref_dir
-            else reference_solve(problem)
+        ref_dir = (
+            Path(args.reference) if args.reference else _default_dir(args, problem, "reference")
         )
+        ref = _saved_reference(ref_dir, problem, warn=False)
+        if ref is None and args.reference:
+            raise _BadInput(
+                f"--reference {ref_dir}: no reference.json there; fix: name a folder written by "
+                "mfgsolve reference"
+            )
+        if ref is None:
+            from .reference import reference_solve
+
+            print(f"no reference saved in {ref_dir}; solving it now (mfgsolve reference saves one)")
+            ref = reference_solve(problem)
+            against = "reference (solved now)"
+        else:
+            against = f"reference in {ref_dir}"
     metrics = compare(sol, ref)
     atomic_write_json(out / "metrics.json", metrics)
     paths = figures(sol, ref, out)
-    _print_metrics(metrics, f"{problem.name}: network vs {'exact' if ref is None else 'reference'}")
+    _print_metrics(metrics, f"{problem.name}: network vs {against}", legend=True)
     print(f"wrote {out}/metrics.json, {', '.join(p.name for p in paths)}")
     return 0
 
@@ -371,6 +473,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="continue a killed run from the checkpoint in DIR (default: the output folder)",
     )
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results already in the output folder (without it, solve refuses)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_solve)
 
@@ -380,6 +487,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--grid", type=int, help="grid points per axis")
     r.add_argument("--option", action="append", metavar="KEY=VALUE")
     r.add_argument("--out")
+    r.add_argument(
+        "--overwrite", action="store_true", help="replace a reference already in the output folder"
+    )
     r.set_defaults(func=cmd_reference)
 
     k = sub.add_parser(
@@ -391,7 +501,9 @@ def _parser() -> argparse.ArgumentParser:
         "--solution", help="folder written by `mfgsolve solve` (default: its default folder)"
     )
     k.add_argument(
-        "--reference", help="folder written by `mfgsolve reference` (default: solve it now)"
+        "--reference",
+        help="folder written by `mfgsolve reference` (default: its default folder if it holds "
+        "one, else the reference is solved now)",
     )
     k.add_argument(
         "--exact", action="store_true", help="compare with the problem's exact solution instead"

@@ -103,6 +103,67 @@ def test_solve_writes_metrics_history_figures_and_checkpoint(tmp_path, capsys):
     )
 
 
+def _hashes(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_solve_refuses_to_replace_a_run_and_resume_needs_a_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["solve", SEED, "--iterations", "10", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    before = _hashes(out)
+    capsys.readouterr()
+    assert main(argv) == 2  # a second solve into a finished run's folder
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already holds a run" in err
+    assert "--resume" in err and "--overwrite" in err and "--out" in err
+    assert _hashes(out) == before
+    missing = tmp_path / "no-such-run"
+    assert main(["solve", SEED, "--iterations", "10", "--quiet", "--resume", str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no such folder" in err and not missing.exists()
+    assert main([*argv, "--overwrite"]) == 0  # asked for: replaced
+    assert json.loads((out / "metrics.json").read_text())["iterations"] == 10
+
+
+NO_EXACT = HEADER + (
+    "problem = ErgodicMFG(Torus([x]), u, m, H, -u.diff(x, 2)/5 + u.diff(x)**2/2"
+    " + sp.sin(2*sp.pi*x) - sp.log(m) - H, -m.diff(x, 2)/5 - (m*u.diff(x)).diff(x), name='p')\n"
+)
+
+
+def test_saved_reference_is_used_by_solve_and_compare(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default folders runs/p/...
+    (tmp_path / "p.py").write_text(NO_EXACT)
+    assert main(["reference", "p.py", "--grid", "64"]) == 0
+    saved = _hashes(tmp_path / "runs" / "p" / "reference")
+    assert main(["reference", "p.py", "--grid", "64"]) == 2  # refuses to replace it
+    assert "already holds a reference" in capsys.readouterr().err
+    assert _hashes(tmp_path / "runs" / "p" / "reference") == saved
+    assert main(["solve", "p.py", "--iterations", "10", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "runs/p/solve-adversarial-seed0/metrics.json").read_text())
+    assert metrics["compared_with"] == "reference in runs/p/reference"
+    assert {"m_rel_l2", "u_l2", "constant_abs"} <= set(metrics) and "m_rel_l2" in printed
+    assert main(["compare", "p.py"]) == 0
+    printed = capsys.readouterr().out
+    assert "network vs reference in runs/p/reference" in printed and "solving it now" not in printed
+    got = json.loads((tmp_path / "runs/p/compare/metrics.json").read_text())["m_rel_l2"]
+    assert got == pytest.approx(metrics["m_rel_l2"], rel=1e-9)
+
+
+def test_check_of_a_finite_horizon_file_with_an_expectation(capsys):
+    assert main(["check", str(ROOT / "problems" / "lq_mean_1d.py")]) == 0
+    out = capsys.readouterr().out
+    assert "terminal" in out and "initial" in out and out.strip().endswith("ok")
+
+
 def test_diverging_run_exits_1_and_keeps_files_intact(tmp_path, capsys):
     path = tmp_path / "nan.py"
     path.write_text(
@@ -112,7 +173,10 @@ def test_diverging_run_exits_1_and_keeps_files_intact(tmp_path, capsys):
     out = tmp_path / "o"
     out.mkdir()
     (out / "metrics.json").write_text('{"kept": true}')
-    assert main(["solve", str(path), "--iterations", "20", "--quiet", "--out", str(out)]) == 1
+    argv = ["solve", str(path), "--iterations", "20", "--quiet", "--out", str(out)]
+    assert main(argv) == 2  # the folder holds results: refused before anything runs
+    assert "already holds a run (metrics.json)" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert all(
         line.startswith("warning: iteration 1: HJB loss became nan; rolled back")
@@ -177,9 +241,32 @@ def _final_metrics(out: Path) -> dict:
     return {k: v for k, v in metrics.items() if k != "seconds"}
 
 
+# A child `mfgsolve` that kills itself with SIGKILL in the middle of its third checkpoint write:
+# half the bytes are in the temporary file, the rename has not happened.
+DIE_IN_CHECKPOINT_WRITE = """
+import os, signal, sys, tempfile
+from pathlib import Path
+import mfgsolve._io as io
+real, calls = io.atomic_write_bytes, []
+def dying(path, data):
+    if Path(path).name == "train_state.pt":
+        calls.append(path)
+        if len(calls) == 3:
+            fd, tmp = tempfile.mkstemp(prefix=".train_state.pt.", suffix=".tmp", dir=Path(path).parent)
+            os.write(fd, data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real(path, data)
+io.atomic_write_bytes = dying
+from mfgsolve.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp_path):
-    """SIGKILL at a random moment of `mfgsolve solve`, 5 of 5 trials, then `--resume DIR`:
-    the final metrics equal those of the uninterrupted run with the same seed, bitwise."""
+    """SIGKILL of `mfgsolve solve` 5 times: at a random moment of the process's life (start-up
+    included), at random moments of training (3 trials), and in the middle of a checkpoint write;
+    each run is then continued (`--resume DIR`, or started again when the kill came before its
+    folder existed) and its final metrics equal those of the uninterrupted run, bitwise."""
     import os
     import signal
     import time
@@ -199,21 +286,30 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp
     for trial in range(5):
         out = tmp_path / f"trial{trial}"
         ckpt = out / "checkpoint" / "train_state.pt"
-        proc = subprocess.Popen(_solve_command(out, "--out", str(out)), env=env)
+        command = _solve_command(out, "--out", str(out))
+        if trial == 4:  # in the middle of a checkpoint write
+            command = [sys.executable, "-c", DIE_IN_CHECKPOINT_WRITE, *command[3:]]
+        proc = subprocess.Popen(command, env=env)
         if trial == 0:  # anywhere in the process's life, start-up included
             moment = rng.uniform(0.05, 0.95) * duration
-        else:  # during training: after its first checkpoint, before its end (or in the writes)
+        elif trial < 4:  # during training: after its first checkpoint, before its end
             while not ckpt.exists() and proc.poll() is None:
                 time.sleep(0.01)
             moment = rng.uniform(0.0, 1.1) * training
+        else:
+            moment = 10 * duration  # it kills itself
         try:
             proc.wait(timeout=moment)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         last = torch.load(ckpt, weights_only=True)["iteration"] if ckpt.exists() else None
+        torn = sorted(p.name for p in (out / "checkpoint").glob(".train_state.pt.*.tmp"))
         killed_at.append(f"trial {trial}: exit {proc.returncode}, last checkpoint at {last}")
-        subprocess.run(_solve_command(out, "--resume", str(out)), env=env, check=True)
+        if trial == 4:
+            assert proc.returncode == -9 and torn and last == 10, (killed_at[-1], torn)
+        again = ["--resume", str(out)] if out.is_dir() else ["--out", str(out)]
+        subprocess.run(_solve_command(out, *again), env=env, check=True)
         assert _final_metrics(out) == expected, killed_at[-1]
     # the trials really interrupted runs, most of them mid-training
     assert sum("exit -9" in k for k in killed_at) >= 4, killed_at
@@ -233,7 +329,8 @@ def test_unknown_reference_option_is_a_one_line_error(capsys):
 
 
 def test_resume_without_a_checkpoint_warns_and_bad_settings_are_one_line_errors(tmp_path, capsys):
-    nowhere = tmp_path / "nowhere"
+    nowhere = tmp_path / "nowhere"  # a run killed before its first checkpoint leaves its folder
+    nowhere.mkdir()
     assert main(["solve", SEED, "--resume", str(nowhere), "--iterations", "5", "--quiet"]) == 0
     assert f"no checkpoint in {nowhere / 'checkpoint'}; starting afresh" in capsys.readouterr().err
     assert (nowhere / "metrics.json").exists()

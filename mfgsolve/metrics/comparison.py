@@ -114,13 +114,18 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
     if constant is not None:
         out["constant"] = float(constant)
     if c_ref is not None:
-        out["constant_ref"] = float(c_ref)
+        out[_constant_key(b)] = float(c_ref)
     if not isinstance(problem, ErgodicMFG):
         out.update(_endpoint_errors(a, b, problem))
     if result_kind(a) == "network":
         out.update(residual_norms(a, nodes, weights))
     out["quadrature"] = rule
     return out
+
+
+def _constant_key(b) -> str:
+    """``constant_exact`` against the problem's closed forms, ``constant_ref`` against a result."""
+    return "constant_exact" if b is None or result_kind(b) == "exact" else "constant_ref"
 
 
 def _reference_functions(problem, b) -> tuple[Any, Any, float | None]:
@@ -199,7 +204,7 @@ def _compare_rqmc(a, b, problem) -> dict[str, Any]:
     if constant is not None:
         out["constant"] = float(constant)
     if c_ref is not None:
-        out["constant_ref"] = float(c_ref)
+        out[_constant_key(b)] = float(c_ref)
     if result_kind(a) == "network":
         q = quadrature(problem.domain, 2**15, rule="sobol", seed=12345)
         out.update(residual_norms(a, q.nodes.numpy(), q.weights.numpy()))

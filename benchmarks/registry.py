@@ -47,4 +47,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "fbsde.py",
         "FBSDE solvers in d = 100: error of u(0, x0) and time",
     ),
+    "startup": (
+        "startup.py",
+        "start-up: --help <= 0.5 s; check and import mfgsolve <= 1.2 x import torch, sympy",
+    ),
 }

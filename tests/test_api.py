@@ -91,3 +91,54 @@ def test_solve_refuses_what_it_cannot_solve():
         solve("problems/ergodic_torus_1d.py")
     with pytest.raises(mfgsolve.OptionError, match="unknown device"):
         solve(load_problem(ROOT / "problems" / "ergodic_torus_1d.py"), device="gpu9", iterations=1)
+
+
+def _modules_loaded_by(code: str) -> set[str]:
+    """The heavy libraries a fresh interpreter has imported after running ``code``."""
+    import subprocess
+    import sys
+
+    probe = (
+        f"{code}\nimport sys\n"
+        "print(' '.join(m for m in ('torch', 'scipy', 'matplotlib', 'sympy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(done.stdout.split())
+
+
+def test_import_mfgsolve_loads_no_heavy_library_until_a_name_is_used():
+    assert _modules_loaded_by("import mfgsolve") == set()
+    assert "torch" in _modules_loaded_by("from mfgsolve import solve")
+    assert "scipy" not in _modules_loaded_by("from mfgsolve import solve, load_problem")
+
+
+def test_every_public_name_resolves_and_is_listed():
+    import mfgsolve
+
+    for name in mfgsolve.__all__:
+        assert getattr(mfgsolve, name) is not None, name
+    assert set(mfgsolve.__all__) <= set(dir(mfgsolve))
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        mfgsolve.not_a_name  # noqa: B018
+
+
+def test_help_of_every_command_imports_neither_torch_nor_sympy():
+    for argv in (["--help"], *([cmd, "--help"] for cmd in _COMMANDS)):
+        code = (
+            "import contextlib, io\nfrom mfgsolve.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    try: main({argv!r})\n    except SystemExit: pass"
+        )
+        assert _modules_loaded_by(code) == set(), argv
+
+
+_COMMANDS = ("check", "solve", "reference", "compare", "sweep", "bench")
+
+
+def test_check_loads_neither_scipy_nor_matplotlib():
+    code = (
+        "import contextlib, io\nfrom mfgsolve.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['check', 'problems/ergodic_torus_1d.py']) == 0"
+    )
+    assert _modules_loaded_by(f"import os; os.chdir({str(ROOT)!r})\n{code}") == {"torch", "sympy"}

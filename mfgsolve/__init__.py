@@ -63,20 +63,33 @@ _LAZY = {
     "solve": ".solver",
 }
 
-__all__ = sorted(
-    [
-        "BadInput",
-        "CheckpointError",
-        "FBSDEDivergedError",
-        "MfgsolveError",
-        "OptionError",
-        "ProblemError",
-        "ReferenceSolveError",
-        "RunFailed",
-        "TrainingDiverged",
-        *_LAZY,
-    ]
-)
+__all__ = [
+    "BadInput",
+    "Box",
+    "CheckpointError",
+    "ErgodicMFG",
+    "Expectation",
+    "FBSDE",
+    "FBSDEDivergedError",
+    "FBSDESolution",
+    "MFG",
+    "MfgsolveError",
+    "OptionError",
+    "ProblemError",
+    "ReferenceSolution",
+    "ReferenceSolveError",
+    "RunFailed",
+    "Solution",
+    "SolverOptions",
+    "Torus",
+    "TrainingDiverged",
+    "compare",
+    "compare_fbsde",
+    "load_problem",
+    "reference_solve",
+    "solve",
+    "solve_fbsde",
+]
 
 
 def __getattr__(name: str) -> Any:

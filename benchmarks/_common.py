@@ -9,7 +9,10 @@ from typing import Any
 
 import torch
 
-__all__ = ["problem_path", "seed_benchmark"]
+__all__ = ["VERDICT_TRUTH", "problem_path", "seed_benchmark"]
+
+#: the exact error below which a run counts as converged when the verdict is checked
+VERDICT_TRUTH = 5e-2
 
 
 def problem_path(root: Path, name: str) -> Path:
@@ -65,6 +68,10 @@ def seed_benchmark(
             "u_l2": last.get("u_l2"),
             "constant_abs": last.get("constant_abs"),
         }
+        row["converged"] = sol.converged  # the verdict, judged without the exact solution
+        row["verdict_agrees"] = sol.converged == (
+            row["m_rel_l2"] is not None and row["m_rel_l2"] <= VERDICT_TRUTH
+        )
         met = seconds <= time_target
         for key, bound in targets.items():
             met = met and row.get(key) is not None and row[key] <= bound
@@ -84,5 +91,6 @@ def seed_benchmark(
         vals = [r[key] for r in rows if r[key] is not None]
         summary[key] = statistics.median(vals) if vals else None
     summary["met"] = f"{sum(r['met'] for r in rows)}/{len(rows)}"
+    summary["verdict_agrees"] = f"{sum(r['verdict_agrees'] for r in rows)}/{len(rows)}"
     rows.append(summary)
     return rows

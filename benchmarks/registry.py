@@ -47,6 +47,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "fbsde.py",
         "FBSDE solvers in d = 100: error of u(0, x0) and time",
     ),
+    "verdict": (
+        "verdict.py",
+        "convergence verdict vs exact error on default and deliberately failed runs (>= 95 % agree)",
+    ),
     "startup": (
         "startup.py",
         "start-up: --help <= 0.5 s; check and import mfgsolve <= 1.2 x import torch, sympy",

@@ -4,17 +4,22 @@ It follows the result protocol of :mod:`mfgsolve.result` (``kind = "network"``).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ._io import atomic_torch_save, atomic_write_json, read_json, safe_torch_load
+from ._messages import shown
 from .errors import CheckpointError, ProblemError
 from .nn import build_networks
 from .options import SPECS, SolverOptions
 from .problem import MFG, ErgodicMFG, load_problem
+
+if TYPE_CHECKING:
+    from .metrics.verdict import Verdict
 
 __all__ = ["DTYPES", "Solution"]
 
@@ -50,6 +55,25 @@ class Solution:
         self.constant = constant
         self.history = history
         self.info = info
+
+    @property
+    def verdict(self) -> Verdict:
+        """Whether the run converged and why (:mod:`mfgsolve.metrics.verdict`), judged from the
+        residuals, the mass and the training record, never from the exact solution. Computed on
+        first use and kept in ``info["verdict"]`` (so saved with the solution)."""
+        from .metrics.verdict import Verdict, assess
+
+        saved = self.info.get("verdict")
+        if isinstance(saved, dict):
+            return Verdict.from_dict(saved)
+        verdict = assess(self)
+        self.info["verdict"] = verdict.as_dict()
+        return verdict
+
+    @property
+    def converged(self) -> bool:
+        """``verdict.converged``."""
+        return self.verdict.converged
 
     @property
     def device(self) -> torch.device:
@@ -99,6 +123,7 @@ class Solution:
     def save(self, directory: str | Path) -> Path:
         """Write ``solution.pt`` (tensors only) and ``solution.json`` into ``directory`` atomically."""
         directory = Path(directory)
+        self.verdict  # noqa: B018 - judged once, saved with the info
         atomic_torch_save(
             directory / "solution.pt",
             {
@@ -133,12 +158,19 @@ class Solution:
             )
         if problem is None:
             source = meta.get("problem_source")
-            if not source:
+            if not source or not isinstance(source, str):
                 raise CheckpointError(
                     f"{directory}: the solution does not record its problem file; fix: pass problem="
                 )
-            problem = load_problem(source, **(meta.get("problem_settings") or {}))
-        info = meta.get("info") or {}
+            settings = meta.get("problem_settings") or {}
+            if not isinstance(settings, dict):
+                raise CheckpointError(
+                    f"{directory}: damaged solution.json (problem_settings is not a dict); "
+                    "fix: pass problem=, or re-run the solve"
+                )
+            problem = load_problem(source, **settings)
+        _check_meta(directory, meta, problem)
+        info = meta["info"]
         try:
             opts = SolverOptions.build(
                 problem,
@@ -150,13 +182,13 @@ class Solution:
             raise CheckpointError(
                 f"{directory}: the recorded options do not fit the problem ({exc}); fix: pass the problem it was solved for, or re-run the solve"
             ) from None
-        dtype = DTYPES.get(meta.get("dtype", "float32"), torch.float32)
+        dtype = DTYPES[meta.get("dtype", "float32")]
         value_net, density_net = build_networks(problem, opts, torch.device(device), dtype)
         state = safe_torch_load(directory / "solution.pt", map_location=device)
         try:
             value_net.load_state_dict(state["value_net"])
             density_net.load_state_dict(state["density_net"])
-        except (KeyError, RuntimeError, TypeError) as exc:
+        except (KeyError, IndexError, RuntimeError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(
                 f"{directory}: weights do not match the recorded networks ({str(exc).splitlines()[0][:120]}); fix: re-run the solve"
             ) from None
@@ -169,6 +201,53 @@ class Solution:
             meta["history"],
             meta["info"],
         )
+
+
+def _check_meta(directory: Path, meta: dict[str, Any], problem: Any) -> None:
+    """The fields of a solution.json that loading reads: present, of the right type, and saved
+    for this problem (one line naming the first that is not)."""
+
+    def damaged(what: str) -> CheckpointError:
+        return CheckpointError(
+            f"{directory}: damaged solution.json ({what}); fix: re-run the solve, or point to "
+            "another folder"
+        )
+
+    name = getattr(problem, "name", None)
+    if meta.get("problem") != name:
+        raise CheckpointError(
+            f"{directory}: the solution is of problem {shown(meta.get('problem'))}, not {name!r}; "
+            "fix: pass the problem file (and --set settings) it was solved for"
+        )
+    for key in ("log_z", "constant", "info", "history"):
+        if key not in meta:
+            raise damaged(f"no {key!r}")
+    if not _finite(meta["log_z"]):
+        raise damaged("log_z is not a finite number")
+    ergodic = getattr(problem, "kind", None) == "ergodic"
+    if (ergodic and not _finite(meta["constant"])) or (
+        not ergodic and meta["constant"] is not None
+    ):
+        raise damaged("constant is not " + ("a finite number" if ergodic else "null"))
+    info = meta["info"]
+    if not isinstance(info, dict) or not isinstance(info.get("options", {}), dict):
+        raise damaged("info is not a dict of the run's method and options")
+    if not isinstance(info.get("method", "adversarial"), str):
+        raise damaged("info.method is not a method name")
+    history = meta["history"]
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise damaged("history is not a list of records")
+    dtype = meta.get("dtype", "float32")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise damaged(f"dtype {shown(meta.get('dtype'))} is not 'float32' or 'float64'")
+
+
+def _finite(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and abs(value) <= sys.float_info.max
+    )
 
 
 def _absolute(source: str | None) -> str | None:

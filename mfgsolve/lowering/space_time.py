@@ -48,6 +48,7 @@ class FiniteHorizonResiduals:
         fp_expr, self.fp_expectations = extract_expectations(
             problem.substitute(problem.fp), problem, "FP"
         )
+        self.hjb_expr, self.fp_expr = hjb_expr, fp_expr  # expectations as placeholder symbols
         self.hjb = _lower_one(
             "HJB", hjb_expr, problem, tuple(e.symbol for e in self.hjb_expectations)
         )

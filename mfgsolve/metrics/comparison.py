@@ -50,6 +50,7 @@ def _quadrature_for(problem, reference, points) -> tuple[np.ndarray, np.ndarray,
 def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str, float]:
     """RMS (quadrature-weighted, per unit volume) of the HJB and FP residuals of a network solution."""
     from ..lowering import ErgodicFields, lower
+    from ..lowering.terms import lower_terms
 
     if not isinstance(solution.problem, ErgodicMFG):
         from .space_time import residual_norms as space_time_residual_norms
@@ -60,24 +61,36 @@ def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str
     dtype = next(value_net.parameters()).dtype
     device = next(value_net.parameters()).device
 
+    problem = solution.problem
+    terms = {
+        "hjb": lower_terms("HJB", problem.hjb, problem, (problem.constant,)),
+        "fp": lower_terms("FP", problem.fp, problem),
+    }
     sq = {"hjb": 0.0, "fp": 0.0}
+    scale = {"hjb": 0.0, "fp": 0.0}
     for chunk, w in zip(
         np.array_split(nodes, max(1, len(nodes) // 4096)),
         np.array_split(weights, max(1, len(nodes) // 4096)),
     ):
+        w = torch.as_tensor(w)
         pts = torch.as_tensor(chunk, dtype=dtype, device=device).requires_grad_(True)
         caches = res.caches(pts, ErgodicFields(value_net, density_net, log_z), create_graph=False)
-        consts = [torch.tensor(solution.constant, dtype=dtype, device=device)] * len(
-            res.hjb.constants
-        )
+        constant = torch.tensor(solution.constant, dtype=dtype, device=device)
+        consts = [constant] * len(res.hjb.constants)
         hjb = res.hjb(pts, caches, consts)
         if res.constant_coefficient is not None:
             hjb = hjb + res.constant_coefficient * solution.constant
         fp = res.fp(pts, caches)
-        sq["hjb"] += float((torch.as_tensor(w) * hjb.detach().double().cpu() ** 2).sum())
-        sq["fp"] += float((torch.as_tensor(w) * fp.detach().double().cpu() ** 2).sum())
-    total = float(np.sum(weights))
-    return {"hjb_residual": (sq["hjb"] / total) ** 0.5, "fp_residual": (sq["fp"] / total) ** 0.5}
+        for key, r in (("hjb", hjb), ("fp", fp)):
+            sq[key] += float((w * r.detach().double().cpu() ** 2).sum())
+            consts = [constant] if key == "hjb" else []
+            size = sum(t(pts, caches, consts).detach().double().cpu() ** 2 for t in terms[key])
+            scale[key] += float((w * size).sum())
+    out = {}
+    for key in ("hjb", "fp"):
+        out[f"{key}_residual"] = (sq[key] / float(np.sum(weights))) ** 0.5
+        out[f"{key}_relative"] = (sq[key] / scale[key]) ** 0.5 if scale[key] > 0 else 0.0
+    return out
 
 
 def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:

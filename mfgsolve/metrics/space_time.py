@@ -7,7 +7,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..lowering.space_time import evaluate_residuals, lower_finite_horizon
+from ..lowering.space_time import (
+    _expectation_values,
+    lower_finite_horizon,
+    residuals_and_caches,
+)
+from ..lowering.terms import lower_terms
 from ..sampling import quadrature, quadrature_size
 from ._integrals import field_errors, known_solution
 
@@ -15,21 +20,42 @@ __all__ = ["errors_over_time", "residual_norms"]
 
 
 def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str, float]:
-    """RMS (quadrature-weighted) HJB and FP residuals of a finite-horizon network solution."""
+    """RMS (quadrature-weighted) HJB and FP residuals of a finite-horizon network solution, and
+    each relative to the size of its terms (``*_relative``, see :mod:`mfgsolve.lowering.terms`)."""
     value_net, density_net, _ = solution.fields()
     res = lower_finite_horizon(solution.problem)
+    problem = solution.problem
+    terms = {
+        "hjb": lower_terms(
+            "HJB", res.hjb_expr, problem, tuple(e.symbol for e in res.hjb_expectations)
+        ),
+        "fp": lower_terms("FP", res.fp_expr, problem, tuple(e.symbol for e in res.fp_expectations)),
+    }
+    expectations = {"hjb": res.hjb_expectations, "fp": res.fp_expectations}
     dtype = next(value_net.parameters()).dtype
     device = next(value_net.parameters()).device
     sq = {"hjb": 0.0, "fp": 0.0}
+    scale = {"hjb": 0.0, "fp": 0.0}
     order = np.argsort(nodes[:, 0], kind="stable")  # chunks share time slices
     for idx in np.array_split(order, max(1, len(nodes) // 4096)):
         pts = torch.as_tensor(nodes[idx], dtype=dtype, device=device).requires_grad_(True)
-        r = evaluate_residuals(res, value_net, density_net, pts, create_graph=False)
+        r, caches = residuals_and_caches(
+            res, value_net, density_net, pts, (), ("hjb", "fp"), create_graph=False
+        )
         w = torch.as_tensor(weights[idx])
         for key in sq:
             sq[key] += float((w * r[key].detach().double().cpu() ** 2).sum())
+            ex = [
+                e.detach() for e in _expectation_values(expectations[key], pts, density_net, True)
+            ]
+            size = sum(t(pts, caches, ex).detach().double().cpu() ** 2 for t in terms[key])
+            scale[key] += float((w * size).sum())
     total = float(np.sum(weights))
-    return {"hjb_residual": (sq["hjb"] / total) ** 0.5, "fp_residual": (sq["fp"] / total) ** 0.5}
+    out = {}
+    for key in ("hjb", "fp"):
+        out[f"{key}_residual"] = (sq[key] / total) ** 0.5
+        out[f"{key}_relative"] = (sq[key] / scale[key]) ** 0.5 if scale[key] > 0 else 0.0
+    return out
 
 
 def errors_over_time(

@@ -1,0 +1,188 @@
+"""Did a run converge? A verdict from what every user has, without the exact solution.
+
+The checks, in order (the first that fails gives the reason):
+
+1. **finite**: the last recorded losses and the residuals are finite numbers.
+2. **HJB balance**: the RMS of the HJB residual relative to the size of its terms
+   (:mod:`mfgsolve.lowering.terms`) is at most ``tol``. An HJB equation whose density learned
+   nothing leaves a term (the potential, the coupling) unbalanced: relative residual of order 1.
+3. **FP balance**, where it is informative: the same for the Fokker-Planck equation when it has
+   diffusion (a second derivative of m). A first-order FP, -div(m grad_p H), has terms that all
+   vanish where grad u does (the seed problem: u = 0), so its relative residual is of order 1 at
+   the solution too; it is then reported but does not decide.
+4. **mass**: the density's mass by the comparison quadrature (independent of the normaliser the
+   network learned) is 1 within ``MASS_TOL``, at every time for finite-horizon problems.
+5. **not rising**: the evaluated HJB residual at the end of training is not above twice its
+   minimum over the last quarter of the records (a run that has started to diverge).
+
+Also reported, without deciding: the spread of the constant over the last quarter of the records
+(ergodic problems) and the last losses of the two players.
+
+``tol`` defaults to 5e-2, the accuracy at which the benchmarks judge a run (m_rel_l2 <= 5e-2).
+How often the verdict agrees with the exact error is measured by ``mfgsolve bench verdict``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..problem import ErgodicMFG
+from ..sampling import quadrature, quadrature_size
+
+__all__ = ["TOL", "MASS_TOL", "Verdict", "assess"]
+
+TOL = 5e-2
+MASS_TOL = 1e-2
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a run converged, why, and the numbers behind it.
+
+    Attributes:
+        converged: every deciding check passed.
+        reason: one line naming the deciding numbers (or the failed check and how to act).
+        checks: the numbers (relative residuals, mass error, trend, constant spread, losses).
+    """
+
+    converged: bool
+    reason: str
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        return cls(bool(data["converged"]), str(data["reason"]), dict(data.get("checks") or {}))
+
+
+def _fp_has_diffusion(problem) -> bool:
+    """Whether the FP residual has a second space derivative of m (or log m)."""
+    from ..lowering import lower
+    from ..lowering.space_time import lower_finite_horizon
+
+    if isinstance(problem, ErgodicMFG):
+        terms, first_space = lower(problem).fp.terms, 0
+    else:
+        terms, first_space = lower_finite_horizon(problem).fp.terms, 1  # index 0 is time
+    for name, index in terms:
+        if name not in ("m", "logm"):
+            continue
+        if index == "lap":
+            return True
+        if isinstance(index, tuple) and sum(i >= first_space for i in index) >= 2:
+            return True
+    return False
+
+
+def _nodes(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Quadrature nodes and weights (sum = |domain|, per time) and the times (None: ergodic)."""
+    q = quadrature(problem.domain, quadrature_size("compare", problem.dim), seed=12345)
+    nodes, weights = q.nodes.numpy(), q.weights.numpy()
+    if isinstance(problem, ErgodicMFG):
+        return nodes, weights, None
+    return nodes, weights, np.linspace(problem.t0, problem.T, 17)
+
+
+def _mass_error(solution, nodes, weights, times) -> float:
+    if times is None:
+        return abs(float(np.sum(weights * solution.density(nodes))) - 1.0)
+    worst = 0.0
+    for t in times:
+        pts = np.concatenate([np.full((len(nodes), 1), t), nodes], axis=1)
+        worst = max(worst, abs(float(np.sum(weights * solution.density(pts))) - 1.0))
+    return worst
+
+
+def _last_quarter(history: list[dict[str, float]], key: str) -> list[float]:
+    values = [float(h[key]) for h in history if key in h and h[key] is not None]
+    return values[-max(2, len(values) // 4) :] if len(values) >= 2 else values
+
+
+def _relative_residuals(solution, nodes, weights, times) -> dict[str, float]:
+    from ..sampling import tile_in_time
+    from .comparison import residual_norms
+
+    if times is not None:
+        nodes, weights = tile_in_time(nodes, weights, times)
+    return residual_norms(solution, nodes, weights)
+
+
+def assess(solution, tol: float = TOL) -> Verdict:
+    """The convergence verdict of a network solution (ergodic or finite-horizon).
+
+    Args:
+        solution: a :class:`mfgsolve.Solution`.
+        tol: the largest relative residual (of the equations' terms) that counts as converged.
+
+    Returns:
+        :class:`Verdict`.
+    """
+    problem = solution.problem
+    history = solution.history or []
+    nodes, weights, times = _nodes(problem)
+    checks: dict[str, Any] = dict(_relative_residuals(solution, nodes, weights, times))
+    checks["fp_informative"] = _fp_has_diffusion(problem)
+    checks["mass_error"] = _mass_error(solution, nodes, weights, times)
+    last = history[-1] if history else {}
+    for key in ("loss_hjb", "loss_fp"):
+        if key in last:
+            checks[f"last_{key}"] = float(last[key])
+    recent = _last_quarter(history, "hjb_residual")
+    checks["hjb_residual_rise"] = (
+        recent[-1] / min(recent) if len(recent) >= 2 and min(recent) > 0 else 1.0
+    )
+    constants = _last_quarter(history, "constant")
+    if len(constants) >= 2:
+        checks["constant_spread"] = float(np.max(constants) - np.min(constants))
+
+    numbers = [v for v in checks.values() if isinstance(v, float)]
+    hjb, fp = checks["hjb_relative"], checks["fp_relative"]
+    fp_text = (
+        f"FP {fp:.2g}" if checks["fp_informative"] else f"FP {fp:.2g} (first order: not deciding)"
+    )
+    more = "; fix: more iterations (--iterations), or see docs/solver.md"
+    if not all(math.isfinite(v) for v in numbers):
+        return Verdict(False, "not converged: non-finite losses or residuals" + more, checks)
+    if hjb > tol:
+        return Verdict(
+            False,
+            f"not converged: the HJB residual is {hjb:.2g} of the size of its terms (> {tol:g})"
+            + more,
+            checks,
+        )
+    if checks["fp_informative"] and fp > tol:
+        return Verdict(
+            False,
+            f"not converged: the FP residual is {fp:.2g} of the size of its terms (> {tol:g})"
+            + more,
+            checks,
+        )
+    if checks["mass_error"] > MASS_TOL:
+        return Verdict(
+            False,
+            f"not converged: the density's mass is off by {checks['mass_error']:.2g} (> {MASS_TOL:g})"
+            + more,
+            checks,
+        )
+    if checks["hjb_residual_rise"] > 2.0:
+        return Verdict(
+            False,
+            f"not converged: the HJB residual rose {checks['hjb_residual_rise']:.2g}x over the "
+            "last quarter of training; fix: a smaller learning rate (--lr)",
+            checks,
+        )
+    return Verdict(
+        True,
+        f"converged: residuals relative to their terms HJB {hjb:.2g}, {fp_text} (<= {tol:g}); "
+        f"mass error {checks['mass_error']:.1g}",
+        checks,
+    )

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..metrics._integrals import known_solution
 from ..metrics.space_time import errors_over_time
-from ._figure import heatmap, history_curve, save, subplots
+from ._figure import heatmap, history_curve, recorded, save, subplots, viscosity_twin
 
 __all__ = ["finite_horizon_figures"]
 
@@ -23,7 +23,11 @@ def finite_horizon_figures(
     - ``snapshots_m.png`` / ``snapshots_u.png`` (d >= 2): maps at four times (first two coordinates,
       the others at the middle of the domain): network, reference and error;
     - ``error_vs_time.png``: relative L2 errors of m and u at each time;
-    - ``history.png``: errors and losses against iterations (network solutions).
+    - ``history.png``: errors (when recorded during training: against the exact solution) and
+      losses against iterations, the continuation's viscosity on a twin axis (network solutions).
+
+    Every axes has a title and axis labels (colour bars a label); panels with nothing to draw are
+    left out (no reference nor exact solution: network maps only, no ``error_vs_time.png``).
 
     Args:
         solution: a finite-horizon ``Solution`` (or ``ReferenceSolution``).
@@ -49,20 +53,35 @@ def finite_horizon_figures(
         xs, ts = np.linspace(lo[0], hi[0], nx), np.linspace(problem.t0, problem.T, nt)
         T_, X_ = np.meshgrid(ts, xs, indexing="ij")
         pts = np.stack([T_.ravel(), X_.ravel()], axis=1)
-        rows = [("value u", solution.value, u_ref), ("density m", solution.density, m_ref)]
-        fig, axes = subplots(2, 3, figsize=(15, 7.5), constrained_layout=True)
-        for r, (title, f_net, f_ref) in enumerate(rows):
+        t = str(problem.time)
+        args = f"{t}, {names[0]}"
+        sub = "ref" if reference is not None else "exact"
+        rows = [
+            ("value u", "u", solution.value, u_ref),
+            ("density m", "m", solution.density, m_ref),
+        ]
+        ncols = 3 if any(f is not None for *_, f in rows) else 1
+        fig, axes = subplots(
+            2, ncols, figsize=(5 * ncols, 7.5), constrained_layout=True, squeeze=False
+        )
+        for r, (title, key, f_net, f_ref) in enumerate(rows):
             net = f_net(pts).reshape(nt, nx)
-            ref = f_ref(pts).reshape(nt, nx) if f_ref is not None else None
-            panels = [(net, f"{title}: network ({method})", "viridis")]
-            if ref is not None:
-                panels += [(ref, f"{title}: {ref_label}", "viridis")]
-                panels += [(net - ref, f"{title}: network - {ref_label}", "RdBu_r")]
-            for c, (data, label, cmap) in enumerate(panels):
-                heatmap(fig, axes[r, c], X_, T_, data, label, cmap, names[0], str(problem.time))
-            for c in range(len(panels), 3):
-                axes[r, c].axis("off")
-        fig.suptitle(f"{problem.name}: space-time fields")
+            panels = [(net, f"{title}: network ({method})", "viridis", f"{key}({args})")]
+            if f_ref is not None:
+                ref = f_ref(pts).reshape(nt, nx)
+                panels += [(ref, f"{title}: {ref_label}", "viridis", f"{key}_{sub}({args})")]
+                panels += [
+                    (net - ref, f"{title}: network - {ref_label}", "RdBu_r", f"{key} - {key}_{sub}")
+                ]
+            for c, (data, label, cmap, clabel) in enumerate(panels):
+                heatmap(fig, axes[r, c], X_, T_, data, label, cmap, names[0], t, clabel)
+            for c in range(len(panels), ncols):  # only u or only m known: no axes there
+                fig.delaxes(axes[r, c])
+        unknown = [key for _, key, _, f in rows if f is None and ncols > 1]
+        fig.suptitle(
+            f"{problem.name}: space-time fields"
+            + (f" (no {ref_label} {' or '.join(unknown)})" if unknown else "")
+        )
         paths.append(out_dir / f"{prefix}spacetime.png")
         save(fig, paths[-1])
     else:
@@ -71,6 +90,9 @@ def finite_horizon_figures(
         X, Y = np.meshgrid(gx, gy, indexing="ij")
         mid = (lo + hi) / 2
         times = np.linspace(problem.t0, problem.T, 4)
+        sub = "ref" if reference is not None else "exact"
+        args = f"{problem.time}, {names[0]}, {names[1]}"
+        where = ", ".join(f"{s}={v:.3g}" for s, v in zip(names[2:], mid[2:]))
         for title, key, f_net, f_ref in (
             ("density m", "m", solution.density, m_ref),
             ("value u", "u", solution.value, u_ref),
@@ -83,18 +105,37 @@ def finite_horizon_figures(
                 pts = np.tile(np.r_[t, mid], (n * n, 1))
                 pts[:, 1], pts[:, 2] = X.ravel(), Y.ravel()
                 net = f_net(pts).reshape(n, n)
-                data = [(net, f"network, t={t:.3g}", "viridis")]
+                data = [(net, f"network, t={t:.3g}", "viridis", f"{key}({args})")]
                 if f_ref is not None:
                     ref = f_ref(pts).reshape(n, n)
-                    data += [(ref, f"{ref_label}, t={t:.3g}", "viridis")]
-                    data += [(net - ref, f"error, t={t:.3g}", "RdBu_r")]
-                for r, (vals, label, cmap) in enumerate(data):
+                    data += [(ref, f"{ref_label}, t={t:.3g}", "viridis", f"{key}_{sub}({args})")]
+                    data += [
+                        (
+                            net - ref,
+                            f"network - {ref_label}, t={t:.3g}",
+                            "RdBu_r",
+                            f"{key} - {key}_{sub}",
+                        )
+                    ]
+                for r, (vals, label, cmap, clabel) in enumerate(data):
                     heatmap(
-                        fig, axes[r, c], X, Y, vals, f"{key}: {label}", cmap, names[0], names[1]
+                        fig,
+                        axes[r, c],
+                        X,
+                        Y,
+                        vals,
+                        f"{key}: {label}",
+                        cmap,
+                        names[0],
+                        names[1],
+                        clabel,
                     )
                     axes[r, c].title.set_fontsize(10)
                     axes[r, c].set_aspect("equal")
-            fig.suptitle(f"{problem.name}: {title} at four times ({method})")
+            fig.suptitle(
+                f"{problem.name}: {title} at four times ({method})"
+                + (f", {where}" if where else "")
+            )
             paths.append(out_dir / f"{prefix}snapshots_{key}.png")
             save(fig, paths[-1])
     if u_ref is not None or m_ref is not None:
@@ -115,22 +156,31 @@ def finite_horizon_figures(
         paths.append(out_dir / f"{prefix}error_vs_time.png")
         save(fig, paths[-1])
     history = solution.history or []
-    if history:
-        fig, axes = subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
-        history_curve(
-            axes[0],
-            history,
-            [("m_rel_l2", "relative L2 error of m"), ("u_rel_l2", "relative L2 error of u")],
-            "errors (time-averaged)",
-            "error",
+    u_key = "u_rel_l2" if recorded(history, "u_rel_l2") else "u_l2"
+    u_name = "relative L2 error of u" if u_key == "u_rel_l2" else "L2 error of u"
+    errors = [("m_rel_l2", "relative L2 error of m"), (u_key, u_name)]
+    losses = [
+        ("hjb_residual", "HJB: RMS on the evaluation grid"),
+        ("fp_residual", "FP: RMS on the evaluation grid"),
+        ("loss_hjb", "HJB loss (batch)"),
+        ("loss_fp", "FP loss (batch)"),
+    ]
+    panels = []
+    if recorded(history, *(k for k, _ in errors)):  # recorded against the exact solution only
+        panels.append((errors, "errors vs exact (time-averaged)", "error", False))
+    if recorded(history, *(k for k, _ in losses)):
+        if recorded(history, "hjb_residual", "fp_residual"):
+            panels.append((losses, "residuals and losses", "RMS residual, batch loss", True))
+        else:
+            panels.append((losses, "losses", "mean squared residual", True))
+    if panels:
+        fig, axes = subplots(
+            1, len(panels), figsize=(6 * len(panels), 4.5), constrained_layout=True, squeeze=False
         )
-        history_curve(
-            axes[1],
-            history,
-            [("loss_hjb", "HJB loss (batch)"), ("loss_fp", "FP loss (batch)")],
-            "losses",
-            "mean squared residual",
-        )
+        for ax, (keys, title, ylabel, twin) in zip(axes[0], panels):
+            history_curve(ax, history, keys, title, ylabel)
+            if twin:
+                viscosity_twin(ax, history)
         fig.suptitle(f"{problem.name}: training ({method})")
         paths.append(out_dir / f"{prefix}history.png")
         save(fig, paths[-1])

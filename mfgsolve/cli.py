@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,8 @@ def _parse_option(text: str, flag: str = "--option") -> tuple[str, Any]:
     key, raw = text.split("=", 1)
     try:
         value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        value = raw  # not a Python literal: the text itself
     return key.strip().replace("-", "_"), value
 
 
@@ -166,8 +168,17 @@ def cmd_check(args) -> int:
     return 0
 
 
+# what solve takes as arguments of its own: --option cannot set them
+_OWN_ARGUMENTS = ("method", "seed", "device", "dtype", "progress", "callbacks", "resume", "problem")
+
+
 def _options(args) -> dict[str, Any]:
     opts = dict(_parse_option(o) for o in (args.option or []))
+    for key in _OWN_ARGUMENTS:
+        if key in opts:
+            flag = "--quiet" if key == "progress" else f"--{key}"
+            fix = f"use {flag}" if key not in ("callbacks", "problem") else "drop it"
+            raise _BadInput(f"--option {key} is not a solver option; fix: {fix}")
     for key in ("iterations", "batch_size", "lr"):
         val = getattr(args, key, None)
         if val is not None:
@@ -248,16 +259,16 @@ def cmd_solve(args) -> int:
         sol.save(out / "solution")
         paths = sol.figures(out)
     else:
-        if _has_exact(problem):
-            metrics = compare(sol)
-        elif reference is not None:
+        if reference is not None:  # u or m has no closed form, and a reference is saved
             metrics = compare(sol, reference)
             against = f"reference in {_default_dir(args, problem, 'reference')}"
+        elif _has_exact(problem):
+            metrics = compare(sol)
         else:
             metrics = {"constant": sol.constant} if sol.constant is not None else {}
             against = "nothing (no exact solution; `mfgsolve reference` saves a reference)"
         sol.save(out / "solution")
-        paths = figures(sol, reference if not _has_exact(problem) else None, out)
+        paths = figures(sol, reference, out)
     atomic_write_csv(out / "history.csv", sol.history)
     metrics = {
         **metrics,
@@ -279,8 +290,14 @@ def _has_exact(problem) -> bool:
 
 
 def _reference_can_stand_in(problem) -> bool:
-    """Whether a finite-difference reference can stand in for a missing exact solution."""
-    return problem.kind in ("ergodic", "finite_horizon") and not _has_exact(problem)
+    """Whether a finite-difference reference can stand in for a missing (or partial) exact
+    solution: an MFG whose u or m has no closed form."""
+    if problem.kind not in ("ergodic", "finite_horizon"):
+        return False
+    from .metrics import known_solution
+
+    u_exact, m_exact, _ = known_solution(problem)
+    return u_exact is None or m_exact is None
 
 
 def cmd_reference(args) -> int:
@@ -292,14 +309,9 @@ def cmd_reference(args) -> int:
     problem = _load(args.file, args)
     out = _out_dir(args, problem, "reference")
     kwargs = dict(_parse_option(o) for o in (args.option or []))
-    import inspect
+    from .reference.solve import check_options
 
-    accepted = set(inspect.signature(reference_solve).parameters) - {"problem", "grid"}
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
-        raise _BadInput(
-            f"unknown reference option(s) {unknown}; fix: use some of {sorted(accepted)} (and --grid)"
-        )
+    check_options(problem, kwargs)  # unknown names and bad values: one line, before any work
     _refuse_to_replace(out, args, "reference")
     ref = reference_solve(problem, grid=args.grid, **kwargs)
     ref.save(out / "solution")
@@ -385,13 +397,11 @@ def cmd_sweep(args) -> int:
     lrs = _floats(args.lr, "lr")
     batches = _floats(args.batch_size, "batch-size", int)
     opts = dict(_parse_option(o) for o in (args.option or []))
-    if args.iterations:
+    if args.iterations is not None:
         opts["iterations"] = args.iterations
-    from .options import SolverOptions
+    from .sweep import check_sweep
 
-    SolverOptions.build(
-        problem, {"lr": lrs[0], "batch_size": batches[0], **opts}
-    )  # bad options: exit 2 now
+    check_sweep(problem, lrs, batches, args.seeds, args.jobs, opts)  # bad input: exit 2 now
     rows = run_sweep(
         args.file, lrs, batches, args.seeds, out, jobs=args.jobs, settings=_settings(args), **opts
     )
@@ -430,8 +440,22 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line like every other error (exit status 2)."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("mfgsolve").strip()
+        where = f"{command}: " if command else ""
+        fix = f"see `{self.prog} --help`"
+        choice = re.search(r"invalid choice: '(.*)' \(choose from (.*)\)$", message)
+        if choice:  # a mistyped command or --dtype: the nearest choice
+            near = difflib.get_close_matches(choice[1], re.findall(r"'([^']*)'", choice[2]), n=1)
+            fix = f"did you mean {near[0]!r}? (or {fix})" if near else fix
+        self.exit(2, f"mfgsolve: error: {where}{_one_line(message)}; fix: {fix}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="mfgsolve",
         description="Solve mean field games written in sympy with GANs; check them against finite differences.",
     )
@@ -541,18 +565,42 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(exc: Exception) -> str:
+    """The message on one line, whatever it quotes (a name or a path may hold a line break)."""
+    return str(exc).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _check_out(args) -> None:
+    """--out names a folder that can be made: neither it nor a folder above it is a file."""
+    out = getattr(args, "out", None)
+    if not out:
+        return
+    path = Path(out)
+    try:
+        blocked = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    except (OSError, ValueError):
+        raise _BadInput(f"--out {out!r} is not a usable path; fix: name a folder") from None
+    if blocked is not None:
+        what = "an existing file" if blocked == path else f"under the file {blocked}"
+        raise _BadInput(f"--out {out} is {what}, not a folder; fix: name a folder")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mfgsolve`` console script."""
     from .errors import BadInput, RunFailed
 
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, its one line printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        _check_out(args)
         return int(args.func(args) or 0)
     except BadInput as exc:  # problem, option, checkpoint and argument errors
-        print(f"mfgsolve: error: {exc}", file=sys.stderr)
+        print(f"mfgsolve: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_status
     except RunFailed as exc:  # diverged training, a reference solve that did not converge
-        print(f"mfgsolve: failed: {exc}", file=sys.stderr)
+        print(f"mfgsolve: failed: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("mfgsolve: interrupted", file=sys.stderr)

@@ -7,7 +7,8 @@
   exact solution" (:func:`known_solution`).
 """
 
+from ._integrals import known_solution
 from .comparison import compare, residual_norms
 from .space_time import errors_over_time
 
-__all__ = ["compare", "errors_over_time", "residual_norms"]
+__all__ = ["compare", "errors_over_time", "known_solution", "residual_norms"]

@@ -28,10 +28,11 @@ def seed_benchmark(
     seeds: tuple[int, ...] = (0, 1, 2),
     method: str = "adversarial",
     quick: bool = False,
+    settings: dict[str, Any] | None = None,
     **options: Any,
 ) -> list[dict[str, Any]]:
-    """Solve ``problem_file`` (in ``root/problems``) with default options for each seed; one row
-    per seed plus the median.
+    """Solve ``problem_file`` (in ``root/problems``; a family with ``settings``) with default
+    options for each seed; one row per seed plus the median.
 
     Columns: iterations and seconds to reach ``m_rel_l2 <= targets['m_rel_l2']`` (first evaluation
     that does), final m_rel_l2, u_l2, constant error, total seconds, s/iteration, and whether each
@@ -39,7 +40,7 @@ def seed_benchmark(
     """
     from mfgsolve import load_problem, solve
 
-    problem = load_problem(problem_path(root, problem_file))
+    problem = load_problem(problem_path(root, problem_file), **(settings or {}))
     if quick:  # a smoke test: one seed, 200 iterations
         seeds = seeds[:1]
         options = {**options, "iterations": min(200, options.get("iterations") or 200)}

@@ -47,6 +47,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "fbsde.py",
         "FBSDE solvers in d = 100: error of u(0, x0) and time",
     ),
+    "unseen": (
+        "unseen.py",
+        "defaults on problems/unseen (mixed directions, d = 2..16, FH d = 1, 2): m_rel_l2 <= 5e-2 in <= 15 min",
+    ),
     "verdict": (
         "verdict.py",
         "convergence verdict vs exact error on default and deliberately failed runs (>= 95 % agree)",

@@ -84,10 +84,38 @@ def _package(root: Path) -> ModuleType:
     return package
 
 
+def _import(root: Path, name: str, what: str) -> ModuleType:
+    """Import ``benchmarks/<name>.py`` of ``root``; a file that fails is one line of bad input."""
+    try:
+        return importlib.import_module(f"{_PACKAGE}.{name}")
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of the file is bad input
+        sys.modules.pop(f"{_PACKAGE}.{name}", None)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise BadInput(
+            f"{root / 'benchmarks' / (name + '.py')}: {what} does not import "
+            f"({type(exc).__name__}: {first[:160]}); fix: correct it, or pass --root another checkout"
+        ) from None
+
+
 def load_registry(root: str | Path) -> dict[str, tuple[str, str]]:
     """``benchmarks/registry.py`` of ``root``: NAME -> (file in ``benchmarks/``, description)."""
-    _package(Path(root))
-    return dict(importlib.import_module(f"{_PACKAGE}.registry").BENCHMARKS)
+    root = Path(root)
+    _package(root)
+    registry = _import(root, "registry", "the benchmark registry")
+    benchmarks = getattr(registry, "BENCHMARKS", None)
+    ok = isinstance(benchmarks, dict) and all(
+        isinstance(name, str)
+        and isinstance(entry, (tuple, list))
+        and len(entry) == 2
+        and all(isinstance(part, str) for part in entry)
+        for name, entry in benchmarks.items()
+    )
+    if not ok:
+        raise BadInput(
+            f"{root / REGISTRY}: BENCHMARKS is not a dict NAME -> (file, description); "
+            "fix: correct it, or pass --root another checkout"
+        )
+    return {name: (entry[0], entry[1]) for name, entry in benchmarks.items()}
 
 
 def load_benchmark(root: str | Path, name: str) -> ModuleType:
@@ -102,7 +130,7 @@ def load_benchmark(root: str | Path, name: str) -> ModuleType:
         raise BadInput(
             f"benchmark {name!r}: {path} does not exist; fix: restore it or its entry in {root / REGISTRY}"
         )
-    return importlib.import_module(f"{_PACKAGE}.{Path(file).stem}")
+    return _import(root, Path(file).stem, f"benchmark {name!r}")
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

@@ -119,7 +119,7 @@ def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file written by :func:`atomic_write_json`, with a clear error."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise CheckpointError(
             f"{path}: file not found; fix: point to a folder written by mfgsolve"
@@ -127,4 +127,17 @@ def read_json(path: str | os.PathLike) -> Any:
     except json.JSONDecodeError as exc:
         raise CheckpointError(
             f"{path}: corrupted JSON ({exc.msg}); fix: delete it and re-run"
+        ) from None
+    except UnicodeDecodeError:
+        raise CheckpointError(
+            f"{path}: corrupted JSON (not UTF-8 text); fix: delete it and re-run"
+        ) from None
+    except RecursionError:
+        raise CheckpointError(
+            f"{path}: corrupted JSON (nested too deeply); fix: delete it and re-run"
+        ) from None
+    except OSError as exc:  # a folder in its place, a path through a file, no permission
+        raise CheckpointError(
+            f"{path}: cannot be read ({exc.strerror or type(exc).__name__}); "
+            "fix: point to a folder written by mfgsolve"
         ) from None

@@ -80,8 +80,9 @@ def _refuse_to_replace(out: Path, args, what: str) -> None:
 
 _LEGEND = (
     "m_rel_l2 = |m - m*|/|m*| and u_l2 = |u - u*| (L2 on the domain; u normalised to int u = 0), "
-    "constant_abs = |c - c*|; *_residual: RMS of the equation as written on fresh points (its scale "
-    "is that of the equation's terms: not an error)"
+    "constant_abs = |c - c*|; *_residual: RMS of the equation as written (its scale is that of "
+    "the equation's terms: not an error); *_relative: that RMS over the RMS size of its terms "
+    "(what the verdict judges)"
 )
 
 
@@ -211,6 +212,7 @@ def cmd_solve(args) -> int:
     out = _out_dir(args, problem, f"solve-{args.method}-seed{args.seed}")
     opts = _options(args)
     opts.setdefault("checkpoint_dir", str(out / "checkpoint"))
+    _check_run_arguments(problem, args, opts)  # bad input: one line, before any folder is looked at
     if args.resume:
         if not out.is_dir():
             raise _BadInput(
@@ -270,16 +272,40 @@ def cmd_solve(args) -> int:
         sol.save(out / "solution")
         paths = figures(sol, reference, out)
     atomic_write_csv(out / "history.csv", sol.history)
+    verdict = sol.verdict if sol.kind == "network" else None  # judged without the exact solution
     metrics = {
         **metrics,
         "compared_with": against,
         "seconds": sol.info.get("seconds"),
         "iterations": sol.info.get("iterations"),
     }
+    if verdict is not None:
+        metrics["converged"] = verdict.converged
+        metrics["verdict"] = verdict.reason
     atomic_write_json(out / "metrics.json", metrics)
-    _print_metrics(metrics, f"{problem.name}: {args.method}, random seed {args.seed}", legend=True)
+    shown_metrics = {k: v for k, v in metrics.items() if k not in ("converged", "verdict")}
+    _print_metrics(
+        shown_metrics, f"{problem.name}: {args.method}, random seed {args.seed}", legend=True
+    )
     print(f"wrote {out}/metrics.json, history.csv, {', '.join(p.name for p in paths)}, solution/")
+    if verdict is not None:
+        print(f"verdict: {verdict.reason}")
+        if not verdict.converged:
+            print(f"mfgsolve: failed: problem '{problem.name}': {verdict.reason}", file=sys.stderr)
+            return 1
     return 0
+
+
+def _check_run_arguments(problem, args, opts: dict[str, Any]) -> None:
+    """Seed, device and (MFG) solver options, checked as ``solve`` would, without solving."""
+    from ._run_arguments import check_device, check_seed
+
+    check_seed(args.seed)
+    check_device(args.device)
+    if problem.kind != "fbsde":  # FBSDE options are checked by solve_fbsde before any work
+        from .options import SolverOptions
+
+        SolverOptions.build(problem, opts, method=args.method)
 
 
 def _has_exact(problem) -> bool:

@@ -11,11 +11,14 @@ Nothing is changed afterwards. "Does this option apply here?" is decided here an
 from __future__ import annotations
 
 import dataclasses
-import math
+import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ._messages import shown, unknown_names
 from .errors import OptionError, ProblemError
 from .problem import Box, Problem
 from .sampling import quadrature_size
@@ -35,23 +38,73 @@ class _Spec:
     need: str = ""  # what a valid value is (the message of a failed check)
 
 
+def _int(v: Any, lo: int, hi: int | None = None) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi)
+
+
 def _pos_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+    return _int(v, 1)
+
+
+def _ints(lo: int, hi: int | None = None) -> Callable[[Any], bool]:
+    return lambda v: _int(v, lo, hi)
 
 
 def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return abs(v) <= sys.float_info.max  # finite, and an int that converts to a float
 
 
 def _one_of(*values: Any) -> Callable[[Any], bool]:
-    return lambda v: v in values
+    return lambda v: isinstance(v, str) and v in values
 
+
+def _betas(v: Any) -> bool:
+    return (
+        isinstance(v, (list, tuple)) and len(v) == 2 and all(_number(b) and 0 <= b < 1 for b in v)
+    )
+
+
+def _activation(v: Any) -> bool:
+    from .nn.layers import _ACTIVATIONS
+
+    return isinstance(v, str) and v in _ACTIVATIONS
+
+
+def _derivatives(v: Any) -> bool:
+    from .derivatives import ENGINES
+
+    return isinstance(v, str) and v in ENGINES
+
+
+def _folder(v: Any) -> bool:
+    """A folder name (that is not the name of an existing file)."""
+    if not isinstance(v, (str, os.PathLike)) or not str(v).strip():
+        return False
+    path = Path(v)
+    return not any(p.exists() and not p.is_dir() for p in (path, *path.parents))
+
+
+# Upper ends of the sizes: far beyond any run these networks are for, and low enough that a typo
+# (width=100000) is an error now instead of an allocation that fails (or swaps) later.
+MAX_ITERATIONS = 10**9
+MAX_POINTS = 2**24  # batch_size, quadrature_points, eval_points
+MAX_WIDTH, MAX_DEPTH, MAX_HARMONICS, MAX_STEPS = 4096, 64, 64, 1000
 
 # name: group, default (None: resolved per problem below), kinds it applies to, check
 SPECS: dict[str, _Spec] = {
-    "iterations": _Spec("optimiser", None, check=_pos_int, need="iterations must be >= 1"),
+    "iterations": _Spec(
+        "optimiser",
+        None,
+        check=_ints(1, MAX_ITERATIONS),
+        need=f"iterations must be an integer from 1 to {MAX_ITERATIONS:,}",
+    ),
     "batch_size": _Spec(
-        "sampling", 512, check=lambda v: _pos_int(v) and v >= 2, need="batch_size must be >= 2"
+        "sampling",
+        512,
+        check=_ints(2, MAX_POINTS),
+        need=f"batch_size must be an integer from 2 to 2**{MAX_POINTS.bit_length() - 1}",
     ),
     "lr": _Spec(
         "optimiser", None, check=lambda v: _number(v) and v > 0, need="lr must be a positive number"
@@ -71,17 +124,9 @@ SPECS: dict[str, _Spec] = {
         check=_one_of("cosine", "constant"),
         need="schedule must be 'cosine' or 'constant'",
     ),
-    "warmup": _Spec(
-        "optimiser",
-        0,
-        check=lambda v: isinstance(v, int) and v >= 0,
-        need="warmup must be an integer >= 0",
-    ),
+    "warmup": _Spec("optimiser", 0, check=_ints(0), need="warmup must be an integer >= 0"),
     "betas": _Spec(
-        "optimiser",
-        (0.5, 0.9),
-        check=lambda v: len(v) == 2 and all(_number(b) and 0 <= b < 1 for b in v),
-        need="betas must be two numbers in [0, 1)",
+        "optimiser", (0.5, 0.9), check=_betas, need="betas must be two numbers in [0, 1)"
     ),
     "optimizer": _Spec(
         "optimiser", "adam", check=_one_of("adam", "sgd"), need="optimizer must be 'adam' or 'sgd'"
@@ -95,11 +140,21 @@ SPECS: dict[str, _Spec] = {
     "max_recoveries": _Spec(
         "optimiser",
         3,
-        check=lambda v: isinstance(v, int) and v >= 0,
-        need="max_recoveries must be an integer >= 0",
+        check=_ints(0, 1000),
+        need="max_recoveries must be an integer from 0 to 1000",
     ),
-    "disc_steps": _Spec("game", None, check=_pos_int, need="disc_steps must be >= 1"),
-    "gen_steps": _Spec("game", 1, check=_pos_int, need="gen_steps must be >= 1"),
+    "disc_steps": _Spec(
+        "game",
+        None,
+        check=_ints(1, MAX_STEPS),
+        need=f"disc_steps must be an integer from 1 to {MAX_STEPS}",
+    ),
+    "gen_steps": _Spec(
+        "game",
+        1,
+        check=_ints(1, MAX_STEPS),
+        need=f"gen_steps must be an integer from 1 to {MAX_STEPS}",
+    ),
     "beta": _Spec("game", 1.0, check=lambda v: _number(v) and v >= 0, need="beta must be >= 0"),
     "constant": _Spec(
         "game",
@@ -125,10 +180,30 @@ SPECS: dict[str, _Spec] = {
     "architecture": _Spec(
         "network", "mlp", check=_one_of("mlp", "dgm"), need="architecture must be 'mlp' or 'dgm'"
     ),
-    "width": _Spec("network", 48, check=_pos_int, need="width and depth must be >= 1"),
-    "depth": _Spec("network", 3, check=_pos_int, need="width and depth must be >= 1"),
-    "activation": _Spec("network", "tanh"),
-    "harmonics": _Spec("network", 1, check=_pos_int, need="harmonics must be >= 1"),
+    "width": _Spec(
+        "network",
+        48,
+        check=_ints(1, MAX_WIDTH),
+        need=f"width must be an integer from 1 to {MAX_WIDTH}",
+    ),
+    "depth": _Spec(
+        "network",
+        3,
+        check=_ints(1, MAX_DEPTH),
+        need=f"depth must be an integer from 1 to {MAX_DEPTH}",
+    ),
+    "activation": _Spec(
+        "network",
+        "tanh",
+        check=_activation,
+        need="activation must be 'tanh', 'silu', 'softplus', 'gelu' or 'sin'",
+    ),
+    "harmonics": _Spec(
+        "network",
+        1,
+        check=_ints(1, MAX_HARMONICS),
+        need=f"harmonics must be an integer from 1 to {MAX_HARMONICS}",
+    ),
     "time_feature": _Spec(
         "network",
         None,
@@ -159,15 +234,15 @@ SPECS: dict[str, _Spec] = {
     "quadrature_points": _Spec(
         "sampling",
         0,
-        check=lambda v: isinstance(v, int) and v >= 0,
-        need="quadrature_points must be an integer >= 0 (0: automatic)",
+        check=_ints(0, MAX_POINTS),
+        need="quadrature_points must be an integer from 0 (automatic) to 2**24",
     ),
     "time_slices": _Spec(
         "sampling",
         0,
         (FINITE_HORIZON,),
-        lambda v: isinstance(v, int) and v >= 0,
-        "time_slices must be >= 0 (0: automatic)",
+        _ints(0, 2**20),
+        "time_slices must be an integer from 0 (automatic) to 2**20",
     ),
     "boundary_weight": _Spec(
         "sampling",
@@ -176,9 +251,18 @@ SPECS: dict[str, _Spec] = {
         lambda v: _number(v) and v >= 0,
         "boundary_weight must be >= 0",
     ),
-    "derivatives": _Spec("derivatives", "auto"),
+    "derivatives": _Spec(
+        "derivatives",
+        "auto",
+        check=_derivatives,
+        need="derivatives must be 'auto', 'autograd', 'func' or 'hutchinson'",
+    ),
     "hutchinson_probes": _Spec(
-        "derivatives", 4, (ERGODIC,), _pos_int, "hutchinson_probes must be >= 1"
+        "derivatives",
+        4,
+        (ERGODIC,),
+        _ints(1, 1024),
+        "hutchinson_probes must be an integer from 1 to 1024",
     ),
     "ema": _Spec(
         "run", 0.99, check=lambda v: _number(v) and 0 <= v < 1, need="ema must be in [0, 1)"
@@ -187,13 +271,18 @@ SPECS: dict[str, _Spec] = {
     "eval_points": _Spec(
         "run",
         0,
-        check=lambda v: isinstance(v, int) and v >= 0,
-        need="eval_points must be an integer >= 0 (0: automatic)",
+        check=_ints(0, MAX_POINTS),
+        need="eval_points must be an integer from 0 (automatic) to 2**24",
     ),
-    "checkpoint_dir": _Spec("run", None),
+    "checkpoint_dir": _Spec(
+        "run",
+        None,
+        check=_folder,
+        need="checkpoint_dir must name a folder (a non-empty path, not an existing file)",
+    ),
     "checkpoint_every": _Spec("run", 500, check=_pos_int, need="checkpoint_every must be >= 1"),
     "diagnostics": _Spec(
-        "run", False, check=_one_of(True, False), need="diagnostics is True or False"
+        "run", False, check=lambda v: isinstance(v, bool), need="diagnostics is True or False"
     ),
 }
 
@@ -336,18 +425,18 @@ class SolverOptions:
             OptionError: an unknown option, a bad value, or an option that does not apply.
         """
         kind = problem_kind(problem)
-        unknown = sorted(set(overrides) - set(SPECS))
-        if unknown:
+        if not isinstance(overrides, Mapping):
             raise OptionError(
-                f"unknown solver option(s) {unknown}; fix: use some of {sorted(SPECS)}"
+                f"solver options are a {type(overrides).__name__}, not a dict; fix: pass name=value pairs"
             )
+        unknown = sorted(set(map(str, overrides)) - set(SPECS))
+        if unknown:
+            raise OptionError(unknown_names("solver option", unknown, SPECS))
         if method not in ("adversarial", "joint"):
             raise OptionError(
-                f"unknown method {method!r}; fix: use method='adversarial' or 'joint'"
+                f"unknown method {shown(method)}; fix: use method='adversarial' or 'joint'"
             )
         overrides = {k: v for k, v in overrides.items() if v is not None}
-        if "betas" in overrides:
-            overrides["betas"] = tuple(overrides["betas"])
         if saved and kind == FINITE_HORIZON:
             overrides = {"time_feature": "linear", "walls": "loss", **overrides}
         given = frozenset() if saved else frozenset(overrides)
@@ -355,10 +444,15 @@ class SolverOptions:
             spec = SPECS[name]
             try:
                 ok = spec.check is None or bool(spec.check(value))
-            except TypeError:
+            except (TypeError, ValueError, ArithmeticError):
                 ok = False
             if not ok:
-                raise OptionError(f"bad solver option: {spec.need}; fix: change that option")
+                raise OptionError(
+                    f"bad solver option {name}={shown(value)}: {spec.need}; "
+                    f"fix: give a valid {name}, or leave it out for its default"
+                )
+        if "betas" in overrides:
+            overrides["betas"] = tuple(overrides["betas"])
         _refuse_what_does_not_apply(problem, kind, given, overrides)
         values = {name: overrides.get(name, spec.default) for name, spec in SPECS.items()}
         _resolve_defaults(problem, kind, method, values, given, saved)

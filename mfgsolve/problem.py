@@ -20,6 +20,7 @@ import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
+from ._messages import did_you_mean, shown
 from .errors import ProblemError
 
 __all__ = [
@@ -261,6 +262,27 @@ def _is_unknown_function(obj: Any) -> bool:
     return isinstance(obj, AppliedUndef)
 
 
+def _check_unknown(
+    name: str | None, role: str, fn: Any, arg_symbols: tuple[sp.Symbol, ...]
+) -> None:
+    """``fn`` (the value or the density) is an unknown function applied to the coordinates."""
+    coords = ", ".join(map(str, arg_symbols))
+    if not _is_unknown_function(fn):
+        if isinstance(fn, sp.core.function.UndefinedFunction):  # sp.Function("u"), not applied
+            fix = f"apply it to the coordinates: {role}={fn}({coords})"
+        else:
+            fix = f"write {role}=sp.Function('{'u' if role == 'value' else 'm'}')({coords})"
+        raise _fail(
+            name, f"{role} {shown(fn)} is not an unknown function applied to the coordinates", fix
+        )
+    if tuple(fn.args) != arg_symbols:
+        raise _fail(
+            name,
+            f"{role} {fn} has arguments {tuple(fn.args)} but the coordinates are {arg_symbols}",
+            f"write {fn.func}({coords})",
+        )
+
+
 class Problem:
     """Base of every problem kind mfgsolve solves (what :func:`load_problem` accepts).
 
@@ -303,18 +325,7 @@ class _ProblemBase(Problem):
             )
         self.domain = domain
         for role, fn in (("value", value), ("density", density)):
-            if not _is_unknown_function(fn):
-                raise _fail(
-                    self.name,
-                    f"{role} {fn!r} is not an unknown function applied to the coordinates",
-                    f"write {role}=sp.Function('{role[0]}')({', '.join(map(str, arg_symbols))})",
-                )
-            if tuple(fn.args) != arg_symbols:
-                raise _fail(
-                    self.name,
-                    f"{role} {fn} has arguments {tuple(fn.args)} but the coordinates are {arg_symbols}",
-                    f"write {fn.func}({', '.join(map(str, arg_symbols))})",
-                )
+            _check_unknown(self.name, role, fn, arg_symbols)
         if value.func == density.func:
             raise _fail(
                 self.name,
@@ -329,6 +340,12 @@ class _ProblemBase(Problem):
 
     def _check_params(self, params: Mapping | None) -> dict[sp.Symbol, float]:
         out: dict[sp.Symbol, float] = {}
+        if params is not None and not isinstance(params, Mapping):
+            raise _fail(
+                self.name,
+                f"params is a {type(params).__name__}, not a dict",
+                "write params={c: 0.1} (symbols, or their names, to numbers)",
+            )
         for key, val in (params or {}).items():
             sym = sp.Symbol(key) if isinstance(key, str) else key
             if not isinstance(sym, sp.Symbol):
@@ -382,6 +399,13 @@ class _ProblemBase(Problem):
                         f"differentiate only in {tuple(self.value.args)}",
                     )
         expr = expr.doit() if expr.has(sp.Derivative) else expr
+        if expr.has(sp.Integral):
+            raise _fail(
+                self.name,
+                f"{label} residual has an unevaluated integral",
+                "write a nonlocal term (finite-horizon MFG) with mfgsolve.Expectation, "
+                "or give the integral in closed form",
+            )
         if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
             raise _fail(
                 self.name,
@@ -437,6 +461,12 @@ class _ProblemBase(Problem):
     def _check_exact(self, exact: Mapping | None, constant: sp.Symbol | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         allowed = {self.value.func: "value", self.density.func: "density"}
+        if exact is not None and not isinstance(exact, Mapping):
+            raise _fail(
+                self.name,
+                f"exact is a {type(exact).__name__}, not a dict",
+                f"write exact={{{self.value.func}: ..., {self.density.func}: ...}} or leave it out",
+            )
         for key, val in (exact or {}).items():
             if isinstance(key, AppliedUndef):
                 role = allowed.get(key.func)
@@ -453,18 +483,37 @@ class _ProblemBase(Problem):
                     f"use keys among {self.value}, {self.density}"
                     + (f", {constant}" if constant is not None else ""),
                 )
-            expr = sp.sympify(val).subs(self.params)
+            try:
+                expr = sp.sympify(val).subs(self.params)
+            except (sp.SympifyError, TypeError, ValueError, AttributeError):
+                raise _fail(
+                    self.name,
+                    f"exact {key} is not a formula ({shown(val)})",
+                    "give a sympy expression",
+                ) from None
             if role == "constant":
                 out[role] = _as_float(
                     expr, f"exact {key}", self.name, "give the constant as a number"
                 )
             else:
+                if not isinstance(expr, sp.Expr):
+                    raise _fail(
+                        self.name,
+                        f"exact {key} is {type(expr).__name__}, not a formula",
+                        "give a sympy expression in the coordinates",
+                    )
                 extra = expr.free_symbols - set(self.value.args)
                 if extra:
                     raise _fail(
                         self.name,
                         f"exact {key} has free symbols {sorted(map(str, extra))}",
                         "write it in the coordinates only (or add params)",
+                    )
+                if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or _applied_unknowns(expr):
+                    raise _fail(
+                        self.name,
+                        f"exact {key} is not a finite closed form",
+                        "give a formula of the coordinates without nan, oo or unknown functions",
                     )
                 out[role] = expr
         return out
@@ -746,31 +795,79 @@ class MFG(_ProblemBase):
 def _hamiltonian_residuals(
     domain, value, density, hamiltonian, momenta, coupling, viscosity, time, name
 ):
+    name = str(name) if name is not None else None
     if not isinstance(domain, (Torus, Box)):
         raise _fail(name, "domain is not a Torus or Box", "write domain=Torus([x])")
     xs = domain.symbols
-    momenta = tuple(momenta) if isinstance(momenta, Iterable) else (momenta,)
+    if time is not None and not isinstance(time, sp.Symbol):
+        raise _fail(
+            name, f"time symbol {shown(time)} is not a sympy Symbol", "write time=(t, 0, 1)"
+        )
+    coords = (time, *xs) if time is not None else tuple(xs)
+    # the unknowns first: they are differentiated below
+    _check_unknown(name, "value", value, coords)
+    _check_unknown(name, "density", density, coords)
+    try:
+        momenta = tuple(momenta) if isinstance(momenta, Iterable) else (momenta,)
+    except TypeError:
+        momenta = (momenta,)
     if len(momenta) != len(xs) or not all(isinstance(p, sp.Symbol) for p in momenta):
         raise _fail(
             name,
-            f"need one momentum symbol per dimension ({len(xs)}), got {momenta}",
+            f"need one momentum symbol per dimension ({len(xs)}), got {shown(momenta)}",
             "write momenta=sp.symbols('p1:%d' % (d + 1))",
         )
-    hamiltonian = sp.sympify(hamiltonian)
-    coupling = sp.sympify(coupling)
-    viscosity = sp.sympify(viscosity)
+    if len(set(momenta)) != len(momenta) or set(momenta) & set(coords):
+        raise _fail(
+            name,
+            f"momenta {momenta} repeat a symbol or a coordinate",
+            "give each dimension its own new symbol, e.g. momenta=sp.symbols('p1:3')",
+        )
+    parts = {}
+    for label, expr in (
+        ("hamiltonian", hamiltonian),
+        ("coupling", coupling),
+        ("viscosity", viscosity),
+    ):
+        if isinstance(expr, str):
+            raise _fail(
+                name,
+                f"{label} is a string, not a sympy expression",
+                "build it from sympy symbols and functions, not text",
+            )
+        try:
+            parts[label] = sp.sympify(expr)
+        except (sp.SympifyError, TypeError, ValueError):
+            raise _fail(
+                name, f"{label} {shown(expr)} is not a sympy expression", "write it with sympy"
+            ) from None
+        if not isinstance(parts[label], sp.Expr):
+            raise _fail(
+                name,
+                f"{label} is {type(parts[label]).__name__}, not a sympy expression",
+                "write it with sympy",
+            )
+    hamiltonian, coupling, viscosity = parts["hamiltonian"], parts["coupling"], parts["viscosity"]
     if coupling.has(sp.Derivative):
         raise _fail(
             name,
             "coupling F(x, m) contains derivatives",
             "give a local coupling such as log(m) or m**2",
         )
-    if hamiltonian.atoms(AppliedUndef):
+    if hamiltonian.atoms(AppliedUndef) or hamiltonian.has(sp.Derivative):
         raise _fail(
             name,
             "hamiltonian contains unknown functions",
             "write H(x, p) in the coordinates and momenta only",
         )
+    if viscosity.atoms(AppliedUndef) or viscosity.free_symbols & {*coords, *momenta}:
+        raise _fail(
+            name,
+            f"viscosity {viscosity} is not a constant",
+            "give a number >= 0 or a symbol with a value in params",
+        )
+    if viscosity.is_negative:
+        raise _fail(name, f"viscosity {viscosity} is negative", "give a viscosity nu >= 0")
     grad_u = [value.diff(x) for x in xs]
     H_at = hamiltonian.subs(dict(zip(momenta, grad_u)), simultaneous=True)
     lap_u = sum(value.diff(x, 2) for x in xs)
@@ -790,6 +887,11 @@ def _hamiltonian_residuals(
     return form, hjb, fp
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def _make_with_settings(path: Path, module: Any, settings: dict[str, Any]) -> Any:
     make = getattr(module, "make_problem", None)
     if not callable(make):
@@ -797,19 +899,28 @@ def _make_with_settings(path: Path, module: Any, settings: dict[str, Any]) -> An
             f"{path}: settings {sorted(settings)} given but the file defines no make_problem(**settings); "
             "fix: drop the settings, or define make_problem in the file"
         )
-    accepted = inspect.signature(make).parameters
-    unknown = sorted(set(settings) - set(accepted))
-    if unknown and not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+    try:
+        accepted = inspect.signature(make).parameters
+    except (TypeError, ValueError):
+        accepted = {}
+        var_keyword = True
+    else:
+        var_keyword = any(p.kind == p.VAR_KEYWORD for p in accepted.values())
+    names = [n for n, p in accepted.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(settings) - set(names))
+    if unknown and not var_keyword:
+        listed = "[" + ", ".join(shown(u) for u in unknown) + "]"
         raise ProblemError(
-            f"{path}: unknown setting(s) {unknown}; fix: use some of {sorted(accepted)}"
+            f"{path}: unknown setting(s) {listed}; fix: {did_you_mean(unknown, names)}"
         )
     try:
         return make(**settings)
     except ProblemError as exc:
         raise ProblemError(f"{path}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - any failure of the user's function is bad input
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of the user's function is bad input
+        call = ", ".join(f"{k}={shown(v)}" for k, v in settings.items())
         raise ProblemError(
-            f"{path}: make_problem({', '.join(f'{k}={v!r}' for k, v in settings.items())}) failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+            f"{path}: make_problem({call}) failed: {type(exc).__name__}: {_first_line(exc)}; "
             "fix: check the settings' values"
         ) from None
 
@@ -828,8 +939,23 @@ def load_problem(path: str | Path, **settings: Any) -> Any:
     Raises:
         ProblemError: with a one-line message naming the file, what is wrong and the fix.
     """
-    path = Path(path)
-    if not path.is_file():
+    try:
+        path = Path(path)
+    except TypeError:
+        raise ProblemError(
+            f"{shown(path)} is not a path; fix: give the problem file's path as a string"
+        ) from None
+    try:
+        folder, exists = path.is_dir(), path.is_file()
+    except (OSError, ValueError):  # e.g. a NUL character, a name too long
+        raise ProblemError(
+            f"{shown(str(path))} is not a usable path; fix: give the problem file's path"
+        ) from None
+    if folder:
+        raise ProblemError(
+            f"{path}: is a folder; fix: give the path of a problem file (a .py file)"
+        )
+    if not exists:
         raise ProblemError(
             f"{path}: no such problem file; fix: check the path (problem files live in problems/)"
         )
@@ -845,19 +971,26 @@ def load_problem(path: str | Path, **settings: Any) -> Any:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
+        where = f":{exc.lineno}" if exc.lineno else ""
         raise ProblemError(
-            f"{path}:{exc.lineno}: syntax error ({exc.msg}); fix: correct the Python syntax on that line"
+            f"{path}{where}: syntax error ({exc.msg}); fix: correct the Python syntax"
+            + (" on that line" if where else "")
         ) from None
     except ProblemError as exc:
         raise ProblemError(f"{path}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - report any import-time failure on one line
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - report any import-time failure on one line
+        if isinstance(exc, OSError) and exc.filename and Path(exc.filename) == path:
+            raise ProblemError(
+                f"{path}: cannot be read ({exc.strerror or type(exc).__name__}); "
+                "fix: check the file and its permissions"
+            ) from None
         frames = [
             f
             for f in traceback.extract_tb(exc.__traceback__)
             if Path(f.filename).resolve() == path.resolve()
         ]
         where = f":{frames[-1].lineno}" if frames else ""
-        msg = str(exc).splitlines()[0] if str(exc) else ""
+        msg = _first_line(exc)
         hint = (
             "define it (sympy names need the sp. prefix)"
             if isinstance(exc, NameError)

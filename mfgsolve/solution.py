@@ -234,6 +234,14 @@ def _check_meta(directory: Path, meta: dict[str, Any], problem: Any) -> None:
         raise damaged("info is not a dict of the run's method and options")
     if not isinstance(info.get("method", "adversarial"), str):
         raise damaged("info.method is not a method name")
+    verdict = info.get("verdict")
+    if verdict is not None and not (
+        isinstance(verdict, dict)
+        and isinstance(verdict.get("converged"), bool)
+        and isinstance(verdict.get("reason"), str)
+        and isinstance(verdict.get("checks") or {}, dict)
+    ):
+        raise damaged("info.verdict is not a verdict (converged, reason, checks)")
     history = meta["history"]
     if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
         raise damaged("history is not a list of records")

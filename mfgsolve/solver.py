@@ -13,6 +13,9 @@ from typing import Any
 
 import torch
 
+from ._messages import shown
+from ._run_arguments import check_device as _device
+from ._run_arguments import check_seed
 from .errors import OptionError, ProblemError
 from .options import SolverOptions
 from .problem import Problem
@@ -22,24 +25,14 @@ from .train import train
 __all__ = ["solve"]
 
 
-def _device(device: str | torch.device) -> torch.device:
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise OptionError(
-            f"unknown device {device!r}; fix: use 'cpu', 'cuda' or 'cuda:N'"
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise OptionError("device='cuda' but no CUDA device is available; fix: use device='cpu'")
-    return device
-
-
 def _dtype(dtype: torch.dtype | str | None) -> torch.dtype:
-    if isinstance(dtype, str):
-        if dtype not in DTYPES:
-            raise OptionError(f"unknown dtype {dtype!r}; fix: use 'float32' or 'float64'")
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, str) and dtype in DTYPES:
         return DTYPES[dtype]
-    return dtype or torch.float32
+    if dtype in DTYPES.values():
+        return dtype
+    raise OptionError(f"unknown dtype {shown(dtype)}; fix: use 'float32' or 'float64'")
 
 
 def _solve_fbsde(problem, method, seed, device, dtype, progress, callbacks, resume, sizes, options):
@@ -137,6 +130,7 @@ def solve(
             f"cannot solve a {type(problem).__name__}; fix: pass an ErgodicMFG, MFG or FBSDE (see load_problem)"
         )
     sizes = {"iterations": iterations, "batch_size": batch_size, "lr": lr}
+    seed = check_seed(seed)
     device = _device(device)
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # the caller's random stream stays untouched

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from ._io import atomic_write_csv, atomic_write_json, read_json
+from ._messages import shown
+from .errors import BadInput, CheckpointError
 
 __all__ = ["run_sweep", "oscillation"]
 
@@ -48,7 +50,13 @@ def _one_run(
 
     run_dir = _run_dir(Path(out), lr, batch, seed)
     if (run_dir / "metrics.json").exists():
-        return read_json(run_dir / "metrics.json")
+        row = read_json(run_dir / "metrics.json")
+        if not isinstance(row, dict) or any(k not in row for k in _ROW):
+            raise CheckpointError(
+                f"{run_dir / 'metrics.json'}: not the metrics of a sweep run; "
+                "fix: delete it (the run is then done again) or sweep into another --out"
+            )
+        return row
     problem = load_problem(problem_file, **settings)
     sol = solve(
         problem,
@@ -77,6 +85,56 @@ def _one_run(
     return row
 
 
+_ROW = ("lr", "batch_size", "seed", "m_rel_l2", "oscillation")
+MAX_SEEDS, MAX_JOBS, MAX_RUNS = 10_000, 1024, 100_000
+
+
+# set by the sweep for each run: not options the runs share
+_PER_RUN = {"lr": "--lr", "batch_size": "--batch-size", "seed": "--seeds", "resume": None}
+_PER_RUN.update({"checkpoint_dir": None, "progress": None})
+
+
+def check_grid(
+    lrs: list, batch_sizes: list, seeds: Any, jobs: Any = None, options: Any = ()
+) -> None:
+    """The grid's shape: non-empty lists, 1 to 10,000 seeds, 1 to 1,024 jobs, and no shared
+    option that each run sets itself (one line otherwise)."""
+    for key in options:
+        if key in _PER_RUN:
+            fix = f"give the values with {_PER_RUN[key]}" if _PER_RUN[key] else "drop it"
+            raise BadInput(f"the sweep sets {key} of each run itself; fix: {fix}")
+    if not lrs or not batch_sizes:
+        what = "--lr" if not lrs else "--batch-size"
+        raise BadInput(f"{what} lists no values; fix: give e.g. {what} 1e-3,3e-4")
+
+    def whole(v: Any, most: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= most
+
+    if not whole(seeds, MAX_SEEDS):
+        raise BadInput(
+            f"seeds={shown(seeds)} is not an integer from 1 to {MAX_SEEDS:,}; fix: give e.g. --seeds 3"
+        )
+    if jobs is not None and not whole(jobs, MAX_JOBS):
+        raise BadInput(
+            f"jobs={shown(jobs)} is not an integer from 1 to {MAX_JOBS:,}; "
+            "fix: give e.g. --jobs 2, or leave it out for the number of cores"
+        )
+    runs = len(lrs) * len(batch_sizes) * seeds
+    if runs > MAX_RUNS:
+        raise BadInput(
+            f"the sweep has {runs:,} runs (more than {MAX_RUNS:,}); fix: use fewer values or seeds"
+        )
+
+
+def check_sweep(problem: Any, lrs: list, batch_sizes: list, seeds: Any, jobs: Any, options) -> None:
+    """Refuse a bad sweep before any run: the grid's shape and every run's options."""
+    from .options import SolverOptions
+
+    check_grid(lrs, batch_sizes, seeds, jobs, options)
+    for lr, batch in itertools.product(dict.fromkeys(lrs), dict.fromkeys(batch_sizes)):
+        SolverOptions.build(problem, {**options, "lr": lr, "batch_size": batch})
+
+
 def run_sweep(
     problem_file: str,
     lrs: list[float],
@@ -98,6 +156,7 @@ def run_sweep(
         settings: settings of a problem family (``load_problem(problem_file, **settings)``).
         **options: other solver options, the same for every run.
     """
+    check_grid(lrs, batch_sizes, seeds, jobs, options)
     out.mkdir(parents=True, exist_ok=True)
     tasks = [
         (str(problem_file), lr, bs, seed, options, str(out), dict(settings or {}))

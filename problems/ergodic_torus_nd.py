@@ -8,6 +8,8 @@ A family: ``load_problem("problems/ergodic_torus_nd.py", d=16)`` or ``mfgsolve s
 ``problem`` below is d = 4. With amplitude=1, d=1 and d=4 are the seed problems.
 """
 
+import math
+
 import sympy as sp
 
 from mfgsolve import ErgodicMFG, Torus
@@ -15,9 +17,16 @@ from mfgsolve import ErgodicMFG, Torus
 
 def make_problem(d: int = 4, amplitude: float | None = None) -> ErgodicMFG:
     """The problem in dimension ``d`` with potential amplitude ``amplitude`` (default 1/sqrt(d))."""
-    d = int(d)
-    if d < 1:
-        raise ValueError(f"d must be >= 1, got {d}")
+    if isinstance(d, float) and d.is_integer():
+        d = int(d)
+    if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 256:
+        raise ValueError(f"d must be an integer from 1 to 256, got {d!r}")
+    if amplitude is not None and (
+        isinstance(amplitude, bool)
+        or not isinstance(amplitude, (int, float))
+        or not abs(amplitude) < math.inf
+    ):
+        raise ValueError(f"amplitude must be a finite number, got {amplitude!r}")
     a = 1 / sp.sqrt(d) if amplitude is None else sp.nsimplify(amplitude)
     xs = sp.symbols(f"x1:{d + 1}")
     u, m = sp.Function("u")(*xs), sp.Function("m")(*xs)

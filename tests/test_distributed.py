@@ -26,7 +26,9 @@ def _solve(out: Path, processes: int, problem: str, method: str, extra: tuple[st
     args += ["--dtype", "float64", "--option", "eval_every=10", "--out", str(out), "--quiet"]
     args += list(extra)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    subprocess.run(launcher + args, env=env, check=True, capture_output=True, timeout=300)
+    done = subprocess.run(launcher + args, env=env, capture_output=True, text=True, timeout=300)
+    # 30 iterations: the files are written, then the verdict "not converged" exits 1
+    assert done.returncode in (0, 1), done.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     history = (out / "history.csv").read_text().splitlines()
     return {"metrics": metrics, "history": history}

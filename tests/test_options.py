@@ -152,3 +152,69 @@ def test_unknown_option_and_method():
         SolverOptions.build(SEED, {"widht": 3})
     with pytest.raises(OptionError, match="unknown method 'gan'"):
         SolverOptions.build(SEED, {}, method="gan")
+
+
+@pytest.mark.parametrize(
+    "typo, name", [("widht", "width"), ("iteratons", "iterations"), ("lr_finall", "lr_final")]
+)
+def test_an_unknown_option_suggests_the_nearest_name(typo, name):
+    with pytest.raises(OptionError) as info:
+        SolverOptions.build(SEED, {typo: 3})
+    assert str(info.value) == f"unknown solver option(s) [{typo!r}]; fix: did you mean {name!r}?"
+    with pytest.raises(OptionError, match=r"\['qqq'\]; fix: use some of \['activation', "):
+        SolverOptions.build(SEED, {"qqq": 3})  # nothing near: the valid names
+
+
+def test_unknown_reference_and_fbsde_options_suggest_the_nearest_name():
+    from mfgsolve.fbsde import solve_fbsde
+    from mfgsolve.reference import reference_solve
+    from mfgsolve.reference.solve import check_options
+
+    with pytest.raises(
+        ProblemError, match=r"unknown reference option\(s\) \['tlo'\]; fix: did you mean 'tol'\?"
+    ):
+        check_options(SEED, {"tlo": 1e-9})
+    with pytest.raises(ProblemError, match=r"\['grid'\]; .*the grid is --grid N"):
+        check_options(SEED, {"grid": 64})
+    with pytest.raises(ProblemError, match=r"bad reference option tol=-1: tol must be a positive"):
+        reference_solve(SEED, tol=-1)
+    with pytest.raises(ProblemError, match="time_steps applies only to finite-horizon problems"):
+        reference_solve(SEED, time_steps=8)
+    fbsde = load_problem(ROOT / "problems" / "fbsde_systemic_risk.py")
+    with pytest.raises(
+        OptionError, match=r"unknown options \['setps'\]; fix: did you mean 'steps'\?"
+    ):
+        solve_fbsde(fbsde, setps=4)
+
+
+@pytest.mark.parametrize(
+    "name, bad",
+    [
+        ("warmup", True),  # a bool is not an integer here
+        ("quadrature_points", -1),
+        ("width", 10**6),  # beyond any network here: an error now, not an allocation later
+        ("iterations", 10**10),
+        ("lr", 10**400),  # does not convert to a float
+        ("betas", 5),
+        ("betas", "ab"),
+        ("activation", "relu6"),
+        ("diagnostics", 1),
+        ("derivatives", ["auto"]),
+        ("checkpoint_dir", ""),
+        ("checkpoint_dir", 5),
+    ],
+)
+def test_more_bad_values_are_one_line_errors(name, bad):
+    with pytest.raises(OptionError) as info:
+        SolverOptions.build(SEED, {name: bad})
+    msg = str(info.value)
+    assert msg.startswith(f"bad solver option {name}=") and "fix:" in msg and "\n" not in msg
+
+
+def test_checkpoint_dir_may_not_be_a_file(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for folder in (a_file, a_file / "below"):
+        with pytest.raises(OptionError, match="checkpoint_dir must name a folder"):
+            SolverOptions.build(SEED, {"checkpoint_dir": str(folder)})
+    SolverOptions.build(SEED, {"checkpoint_dir": str(tmp_path / "new")})  # a new folder is fine

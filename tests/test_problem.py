@@ -1,6 +1,7 @@
 """Problem validation: every listed mistake gives one clear line naming the problem and the fix."""
 
 import math
+from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -238,3 +239,56 @@ def test_load_problem_names_unnamed_problem_after_file(tmp_path):
         "my_game.py",
     )
     assert load_problem(path).name == "my-game"
+
+
+@pytest.mark.parametrize("which", ["value", "density"])
+@pytest.mark.parametrize("kind", ["ergodic", "finite_horizon"])
+def test_from_hamiltonian_refuses_an_unknown_not_applied_to_the_coordinates(kind, which):
+    """sp.Function("u") itself (not u(x)): the usual one-line error, before any differentiation
+    (it used to fail inside sympy with "First variable cannot be a number")."""
+    p = sp.Symbol("p")
+    coords = "x" if kind == "ergodic" else "t, x"
+    unknowns = {"value": ut if kind != "ergodic" else u, "density": mt if kind != "ergodic" else m}
+    unknowns[which] = sp.Function("u" if which == "value" else "m")
+    common = dict(hamiltonian=p**2 / 2, momenta=[p], coupling=unknowns["density"], name="h")
+    with pytest.raises(ProblemError) as info:
+        if kind == "ergodic":
+            ErgodicMFG.from_hamiltonian(
+                Torus([x]), unknowns["value"], unknowns["density"], H, **common
+            )
+        else:
+            MFG.from_hamiltonian(
+                Torus([x]),
+                (t, 0, 1),
+                unknowns["value"],
+                unknowns["density"],
+                terminal={ut: 0},
+                initial={mt: 1},
+                **common,
+            )
+    msg = str(info.value)
+    assert msg.startswith(f"problem 'h': {which} ") and "\n" not in msg
+    assert "not an unknown function applied to the coordinates" in msg
+    assert f"fix: apply it to the coordinates: {which}={unknowns[which]}({coords})" in msg
+
+
+def test_from_hamiltonian_unknown_with_other_arguments_is_named():
+    p = sp.Symbol("p")
+    with pytest.raises(
+        ProblemError, match=r"value u\(y\) has arguments \(y,\) but the coordinates"
+    ):
+        ErgodicMFG.from_hamiltonian(
+            Torus([x]), sp.Function("u")(y), m, H, hamiltonian=p**2 / 2, momenta=[p], coupling=m
+        )
+
+
+def test_unknown_setting_of_a_family_suggests_the_nearest(tmp_path):
+    family = Path(__file__).resolve().parent.parent / "problems" / "ergodic_torus_nd.py"
+    with pytest.raises(
+        ProblemError, match=r"unknown setting\(s\) \['ampltude'\]; fix: did you mean 'amplitude'\?"
+    ):
+        load_problem(family, ampltude=0.5)
+    with pytest.raises(
+        ProblemError, match=r"unknown setting\(s\) \['zzz'\]; fix: use some of \['amplitude', 'd'\]"
+    ):
+        load_problem(family, zzz=1)

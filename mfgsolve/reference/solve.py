@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .._messages import did_you_mean, shown
 from ..problem import MFG, ErgodicMFG, ProblemError
 from ._fields import Fields
 from ._grid import Grid
@@ -29,18 +32,100 @@ def _default_grid(problem, scheme: str) -> tuple[int, ...]:
     return (n,) * d
 
 
+MAX_NODES = 2**18  # space nodes of the grid asked for (Richardson also solves twice as fine)
+MAX_TIME_STEPS = 10**5
+MAX_SPACE_TIME_NODES = 2**21  # finite horizon: space nodes x time levels of that grid
+
+
 def _parse_grid(problem, grid) -> tuple[int, ...] | None:
     if grid is None:
         return None
-    sizes = (grid,) * problem.dim if np.isscalar(grid) else tuple(grid)
+    try:
+        sizes = (grid,) * problem.dim if np.isscalar(grid) else tuple(grid)
+    except TypeError:
+        sizes = ()
     if len(sizes) != problem.dim or not all(
-        isinstance(n, (int, np.integer)) and n >= 4 for n in sizes
+        isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 4 for n in sizes
     ):
         raise ProblemError(
-            f"problem '{problem.name}': grid={grid!r} is not {problem.dim} integer size(s) >= 4; "
+            f"problem '{problem.name}': grid={shown(grid)} is not {problem.dim} integer size(s) >= 4; "
             f"fix: pass grid=200 or grid=({', '.join(['64'] * problem.dim)})"
         )
+    if math.prod(int(n) for n in sizes) > MAX_NODES:
+        raise ProblemError(
+            f"problem '{problem.name}': grid={shown(grid)} has more than 2**18 nodes; "
+            "fix: use a coarser grid (Richardson extrapolation refines it once more)"
+        )
     return tuple(int(n) for n in sizes)
+
+
+# name -> (what a valid value is, check); None is each option's default where it has one
+_OPTIONS = {
+    "scheme": ("'auto', 'monotone' or 'generic'", lambda v: isinstance(v, str) and v in _SCHEMES),
+    "richardson": ("True, False or None", lambda v: v is None or isinstance(v, bool)),
+    "time_steps": (
+        f"an integer from 1 to {MAX_TIME_STEPS:,} (or None)",
+        lambda v: v is None or (_int(v) and 1 <= v <= MAX_TIME_STEPS),
+    ),
+    "tol": (
+        "a positive number",
+        lambda v: _number(v) and v > 0,
+    ),
+    "max_iter": ("an integer from 1 to 10,000", lambda v: _int(v) and 1 <= v <= 10_000),
+    "continuation": ("True, False or None", lambda v: v is None or isinstance(v, bool)),
+    "linear_solver": (
+        "'auto', 'direct' or 'gmres'",
+        lambda v: isinstance(v, str) and v in ("auto", "direct", "gmres"),
+    ),
+}
+
+
+def _int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _number(v) -> bool:
+    return (
+        isinstance(v, (int, float, np.integer, np.floating))
+        and not isinstance(v, bool)
+        and bool(abs(v) <= sys.float_info.max)
+    )
+
+
+def check_options(problem, options: dict) -> None:
+    """Refuse unknown reference options and bad values (the CLI's ``--option``), one line each.
+
+    Raises:
+        ProblemError: an unknown name (with the nearest valid one), a bad value, or an option
+            of the other problem kind.
+    """
+    name = getattr(problem, "name", None)
+    unknown = sorted(set(map(str, options)) - set(_OPTIONS))
+    if unknown:
+        listed = "[" + ", ".join(shown(u) for u in unknown) + "]"
+        fix = did_you_mean(unknown, _OPTIONS)
+        if "grid" in unknown:
+            fix += " (the grid is --grid N on the command line, grid= in Python)"
+        raise ProblemError(f"problem '{name}': unknown reference option(s) {listed}; fix: {fix}")
+    for key, value in options.items():
+        need, ok = _OPTIONS[key]
+        if not ok(value):
+            raise ProblemError(
+                f"problem '{name}': bad reference option {key}={shown(value)}: {key} must be "
+                f"{need}; fix: give a valid {key}, or leave it out for its default"
+            )
+    kind = getattr(problem, "kind", None)
+    only = {"time_steps": "finite_horizon", "continuation": "ergodic"}
+    for key, of in only.items():
+        if options.get(key) is not None and kind != of:
+            what = "finite-horizon" if of == "finite_horizon" else "ergodic"
+            raise ProblemError(
+                f"problem '{name}': {key} applies only to {what} problems; fix: drop it"
+            )
+    if kind == "ergodic" and options.get("linear_solver", "auto") != "auto":
+        raise ProblemError(
+            f"problem '{name}': linear_solver applies only to finite-horizon problems; fix: drop it"
+        )
 
 
 def _choose_scheme(problem, scheme: str):
@@ -132,6 +217,22 @@ def reference_solve(
             f"problem '{problem.name}' is {problem.dim}-dimensional: the grid reference covers "
             "d <= 3 (ergodic) and d <= 2 (finite horizon); fix: compare against problem.exact instead"
         )
+    check_options(
+        problem,
+        {
+            k: v
+            for k, v in {
+                "scheme": scheme,
+                "richardson": richardson,
+                "time_steps": time_steps,
+                "tol": tol,
+                "max_iter": max_iter,
+                "continuation": continuation,
+                "linear_solver": linear_solver,
+            }.items()
+            if v is not None
+        },
+    )
     start = time.perf_counter()
     name, parts = _choose_scheme(problem, scheme)
     sizes = _parse_grid(problem, grid) or _default_grid(problem, name)
@@ -151,6 +252,12 @@ def reference_solve(
             if time_steps is not None
             else max(16, sizes[0] if problem.dim == 1 else 32)
         )
+        if math.prod(sizes) * (nt + 1) > MAX_SPACE_TIME_NODES:
+            raise ProblemError(
+                f"problem '{problem.name}': a grid of {'x'.join(map(str, sizes))} nodes and {nt} "
+                "time steps has more than 2**21 space-time nodes; fix: use a coarser grid or "
+                "fewer time_steps (Richardson extrapolation refines them once more)"
+            )
         if richardson and nt % 2:
             raise ProblemError(
                 f"problem '{problem.name}': Richardson extrapolation needs an even time_steps, got {nt}; fix: use an even number"

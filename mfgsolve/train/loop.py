@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .. import distributed
 from .._io import atomic_torch_save, safe_torch_load
-from ..errors import OptionError, TrainingDiverged
+from ..errors import CheckpointError, OptionError, TrainingDiverged
 from ..options import SolverOptions
 from .ergodic import ErgodicFormulation
 from .finite_horizon import FiniteHorizonFormulation
@@ -337,5 +337,10 @@ def train(
         path = Path(opts.run.checkpoint_dir) / "train_state.pt"
         if path.exists():
             trainer.load_state_dict(st, safe_torch_load(path, map_location=trainer.device))
+            if st.iteration > opts.optimiser.iterations:
+                raise CheckpointError(
+                    f"{path}: checkpoint at iteration {st.iteration}, past the run's "
+                    f"{opts.optimiser.iterations} iterations; fix: delete it and start afresh"
+                )
     trainer.run(st)
     return trainer, st

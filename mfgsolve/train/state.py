@@ -140,9 +140,13 @@ def check_fingerprint(saved: dict[str, Any] | None, now: dict[str, Any]) -> None
     """Refuse a checkpoint written by a different run (one line naming what differs)."""
     if saved is None:  # a checkpoint from before fingerprints: shapes are still checked
         return
+    if not isinstance(saved, dict) or not isinstance(saved.get("options", {}), dict):
+        raise CheckpointError(
+            "checkpoint is damaged (its run fingerprint is not a dict); fix: delete it and start afresh"
+        )
     diffs = [k for k in ("problem", "residuals", "method", "seed") if saved.get(k) != now[k]]
     diffs += [
-        f"{k} ({saved['options'].get(k)} -> {v})"
+        f"{k} ({saved.get('options', {}).get(k)} -> {v})"
         for k, v in now["options"].items()
         if saved.get("options", {}).get(k) != v
     ]
@@ -160,6 +164,7 @@ def load_state_dict(st: TrainState, sd: dict[str, Any], fingerprint: dict[str, A
             "checkpoint is not an mfgsolve training state; fix: point to a run folder written by mfgsolve"
         )
     check_fingerprint(sd.get("run"), fingerprint)
+    _check_progress(sd)
     try:
         st.value_net.load_state_dict(sd["value_net"])
         st.density_net.load_state_dict(sd["density_net"])
@@ -179,8 +184,29 @@ def load_state_dict(st: TrainState, sd: dict[str, Any], fingerprint: dict[str, A
         st.history = list(sd["history"])
         st.seconds = float(sd["seconds"])
         st.constant_estimate = float(sd["constant_estimate"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+    except (KeyError, IndexError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
         msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise CheckpointError(
             f"checkpoint does not match this problem and options ({msg}); fix: resume with the same problem file and options, or start afresh"
         ) from None
+
+
+def _check_progress(sd: dict[str, Any]) -> None:
+    """The plain-data fields of a state: present and of the right type (one line otherwise)."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    checks = {
+        "iteration": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "ema_count": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "seconds": lambda v: number(v) and math.isfinite(v) and v >= 0,
+        "constant_estimate": number,
+        "history": lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v),
+    }
+    for key, ok in checks.items():
+        if key not in sd or not ok(sd[key]):
+            raise CheckpointError(
+                f"checkpoint is damaged ({key} is {'missing' if key not in sd else 'invalid'}); "
+                "fix: delete it and start afresh"
+            )

@@ -204,6 +204,13 @@ SPECS: dict[str, _Spec] = {
         check=_ints(1, MAX_HARMONICS),
         need=f"harmonics must be an integer from 1 to {MAX_HARMONICS}",
     ),
+    "features": _Spec(
+        "network",
+        "problem",
+        check=_one_of("problem", "axes"),
+        need="features must be 'problem' (the per-axis Fourier inputs plus the plane waves and "
+        "coefficient functions of the residuals) or 'axes' (per-axis inputs only)",
+    ),
     "time_feature": _Spec(
         "network",
         None,
@@ -306,6 +313,7 @@ _ORDER = [
     "depth",
     "activation",
     "harmonics",
+    "features",
     "ema",
     "sampling",
     "density_fraction",
@@ -368,7 +376,7 @@ class SolverOptions:
         optimiser: iterations, lr, lr_ratio, lr_final, schedule, warmup, betas, optimizer,
             grad_clip, max_recoveries.
         game: disc_steps, gen_steps, beta, constant, continuation, continuation_final.
-        network: architecture, width, depth, activation, harmonics, time_feature, walls.
+        network: architecture, width, depth, activation, harmonics, features, time_feature, walls.
         sampling: batch_size, sampling, density_fraction, quadrature_points, time_slices,
             boundary_weight.
         derivatives: derivatives, hutchinson_probes; ``engine`` is the engine they resolve to.
@@ -437,6 +445,8 @@ class SolverOptions:
                 f"unknown method {shown(method)}; fix: use method='adversarial' or 'joint'"
             )
         overrides = {k: v for k, v in overrides.items() if v is not None}
+        if saved:  # sets saved before an option existed get what they were run with
+            overrides = {"features": "axes", **overrides}
         if saved and kind == FINITE_HORIZON:
             overrides = {"time_feature": "linear", "walls": "loss", **overrides}
         given = frozenset() if saved else frozenset(overrides)

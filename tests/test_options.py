@@ -39,6 +39,7 @@ VALID = {
     "depth": 2,
     "activation": "silu",
     "harmonics": 2,
+    "features": "axes",
     "time_feature": "linear",
     "walls": "loss",
     "sampling": "uniform",

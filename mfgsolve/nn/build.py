@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from .features import problem_features
 from .layers import DensityNetwork, InputMap, ValueNetwork, make_body
 from .space_time import space_time_networks
 
@@ -21,7 +22,8 @@ def ergodic_networks(problem, opts: SolverOptions, device, dtype) -> tuple[nn.Mo
     net = opts.network
     nets = []
     for _ in range(2):
-        inputs = InputMap(problem.domain, None, net.harmonics)
+        extra = problem_features(problem, net.features, net.harmonics, time=False)
+        inputs = InputMap(problem.domain, None, net.harmonics, extra=extra)
         body = make_body(
             net.architecture, inputs.out_features, net.width, net.depth, net.activation
         )

@@ -56,6 +56,8 @@ class InputMap(nn.Module):
         even_walls: on a Box, space inputs ``cos(pi (x - lo) / (hi - lo))`` instead of linear ones:
             one-to-one on each axis and even about both walls, so every function of them has a
             zero normal derivative there (exact Neumann conditions).
+        extra: a module of the points giving more inputs (``out_features`` columns), e.g.
+            :class:`mfgsolve.nn.features.ProblemFeatures`.
     """
 
     def __init__(
@@ -65,8 +67,10 @@ class InputMap(nn.Module):
         harmonics: int = 1,
         time_feature: str = "linear",
         even_walls: bool = False,
+        extra: nn.Module | None = None,
     ):
         super().__init__()
+        self.extra = extra  # features taken from the problem (mfgsolve.nn.features), appended
         if time_feature not in ("linear", "sqrt"):
             raise ValueError(f"time_feature must be 'linear' or 'sqrt', not {time_feature!r}")
         self.sqrt_time = time_feature == "sqrt" and time_interval is not None
@@ -83,6 +87,8 @@ class InputMap(nn.Module):
         self.harmonics = harmonics
         space = domain.dim * (2 * harmonics if self.periodic else 1)
         self.out_features = space + (1 if self.has_time else 0) + (1 if self.sqrt_time else 0)
+        if extra is not None:
+            self.out_features += extra.out_features
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         feats = []
@@ -105,6 +111,8 @@ class InputMap(nn.Module):
         if self.sqrt_time:  # last, after the space features
             lo, hi = math.sqrt(SQRT_SHIFT), math.sqrt(1 + SQRT_SHIFT)
             feats.append(2 * (torch.sqrt(tau + SQRT_SHIFT) - lo) / (hi - lo) - 1)
+        if self.extra is not None:
+            feats.append(self.extra(points))
         return torch.cat(feats, dim=1)
 
 

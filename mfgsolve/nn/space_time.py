@@ -32,6 +32,7 @@ from torch import nn
 from .._symbolic import evaluate_numeric_constants
 from ..problem import MFG, ProblemError
 from ..sampling import quadrature
+from .features import problem_features
 from .layers import SQRT_SHIFT, InputMap, make_body
 
 if TYPE_CHECKING:
@@ -224,6 +225,7 @@ def space_time_networks(
             net.harmonics,
             net.time_feature,
             even_walls=exact_walls,
+            extra=problem_features(problem, net.features, net.harmonics, time=True),
         )
         body = make_body(
             net.architecture, inputs.out_features, net.width, net.depth, net.activation

@@ -161,12 +161,37 @@ class DeepBSDE(FBSDEModel):
     def y0_at(self, x: torch.Tensor) -> torch.Tensor:
         return self.y_initial(x).reshape(-1)
 
+    @torch.no_grad()
+    def y0_moment(self, n: int, gen: torch.Generator, chunk: int = 4096) -> tuple[float, float]:
+        """Y_0 corrected by the mean terminal mismatch on ``n`` fresh paths: ``Y_0 + E[g - Y_N]``.
+
+        For a driver independent of y this is the least-squares optimal Y_0 for the learned Z (the
+        trained parameter only fluctuates around it); otherwise it is one Newton step towards
+        ``E[Y_N] = E[g(X_N)]``, the same mean condition as :meth:`Adversarial.y0_moment`.
+
+        Returns:
+            ``(estimate, standard error)``.
+        """
+        total, total_sq, count = 0.0, 0.0, 0
+        while count < n:
+            m = min(chunk, n - count)
+            sim = self.simulate(m, gen)
+            gap = (self.terminal(sim["x"][-1]) - sim["y"][-1]).double().reshape(-1)
+            total += float(gap.sum())
+            total_sq += float(gap.pow(2).sum())
+            count += m
+        mean = total / count
+        var = max(total_sq / count - mean**2, 0.0)
+        x0 = self.x0.to(self._dtype)[None, :]
+        return float(self.y0_at(x0)[0]) + mean, math.sqrt(var / count)
+
 
 class Adversarial(FBSDEModel):
     """Generator u(t, x), z(t, x) against a discriminator a(t, x), c(t, x) testing the weak form.
 
     With the integrated residuals r_n = [g(X_N) + sum_{k >= n} (f_k h - z_k . dW_k) - u(t_n, X_n)] / s
-    (terms k > n detached), the discrete BSDE is equivalent to the conditional moment conditions
+    (the martingale terms z_k . dW_k, k > n, detached), the discrete BSDE is equivalent to the
+    conditional moment conditions
     E[r_n | X_n] = 0 and E[r_n xi_n | X_n] = 0 (xi_n = dW_n / sqrt(h)). The discriminator is the test
     function phi = a(t_n, X_n) + c(t_n, X_n) . xi_n / sqrt(h) and the game is
 
@@ -203,8 +228,11 @@ class Adversarial(FBSDEModel):
     def simulate(self, batch: int, gen: torch.Generator) -> dict[str, Any]:
         """Paths X_n (no gradient), then u_n, z_n and the residuals r_n for all steps at once.
 
-        r_n = [g(X_N) + sum_{k >= n} (f_k h - z_k . dW_k) - u(t_n, X_n)] / s, where the terms with
-        k > n are detached: they only act as a control variate (zero conditional mean given X_n).
+        r_n = [g(X_N) + sum_{k >= n} (f_k h - z_k . dW_k) - u(t_n, X_n)] / s, where the martingale
+        terms z_k . dW_k with k > n are detached: they only act as a control variate (zero
+        conditional mean given X_n, and zero correlation with xi_n). The driver terms f_k h of later
+        steps keep their gradient: detached, they made the generator chase a moving target (a
+        semi-gradient, as in TD learning) that was biased at t0 and diverged for stiff drivers.
         X is simulated with the current generator when the drift depends on y or z (coupled FBSDE).
         """
         x = self.initial_state(batch, gen)
@@ -230,9 +258,12 @@ class Adversarial(FBSDEModel):
         f = torch.as_tensor(
             self.fns["driver"]({"t": t_col, "x": states, "y": y, "z": z})
         ).expand_as(y)
-        inc = f * self.h - (z * dws).sum(dim=-1, keepdim=True)
-        done = inc.detach()
-        later = torch.flip(torch.cumsum(torch.flip(done, [0]), 0), [0]) - done  # sum over k > n
+        noise = (z * dws).sum(dim=-1, keepdim=True)
+        inc = f * self.h - noise
+        # the driver terms of later steps keep their gradient (the weak-form residual is then a
+        # genuine objective of the generator); only the martingale terms z_k . dW_k are detached
+        later_terms = f * self.h - noise.detach()
+        later = torch.flip(torch.cumsum(torch.flip(later_terms, [0]), 0), [0]) - later_terms
         r = (g.unsqueeze(0) + later + inc - y) / c.y_scale
         return {
             "x": xs,
@@ -259,3 +290,23 @@ class Adversarial(FBSDEModel):
 
     def y0_at(self, x: torch.Tensor) -> torch.Tensor:
         return self.uz(self.problem.t0, x)[0].reshape(-1)
+
+    @torch.no_grad()
+    def y0_moment(self, n: int, gen: torch.Generator, chunk: int = 4096) -> tuple[float, float]:
+        """Y_0 from the moment condition E[r_0] = 0 on ``n`` fresh paths: the mean of
+        ``g(X_N) + sum_k (f_k h - z_k . dW_k)`` with the generator's u_k, z_k (z as control variate).
+
+        Returns:
+            ``(estimate, standard error)``.
+        """
+        total, total_sq, count = 0.0, 0.0, 0
+        while count < n:
+            m = min(chunk, n - count)
+            sim = self.simulate(m, gen)
+            values = (sim["r"][0] * self.config.y_scale + sim["y"][0]).double().reshape(-1)
+            total += float(values.sum())
+            total_sq += float(values.pow(2).sum())
+            count += m
+        mean = total / count
+        var = max(total_sq / count - mean**2, 0.0)
+        return mean, math.sqrt(var / count)

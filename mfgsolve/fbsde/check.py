@@ -7,16 +7,20 @@ Z_t = sigma^T grad u) solves
 
 with u(T, x) = g(x). :func:`pde_residual` evaluates the left side (and the terminal mismatch) on a
 batch; it is the independent check that an ``exact`` formula and the FBSDE coefficients agree.
+:func:`symbolic_residual` builds the same left side in sympy, component by component, for an exact
+check in a small dimension.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import sympy as sp
 import torch
 
+from ._lower import vsum
 from .problem import FBSDE
 
-__all__ = ["pde_residual"]
+__all__ = ["pde_residual", "symbolic_residual"]
 
 
 def pde_residual(
@@ -80,3 +84,64 @@ def _grad(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(x)
     (g,) = torch.autograd.grad(out.sum(), x, retain_graph=True, allow_unused=True)
     return torch.zeros_like(x) if g is None else g
+
+
+def symbolic_residual(problem: FBSDE) -> tuple[sp.Expr, sp.Expr]:
+    """The PDE residual of ``problem.exact["u"]`` and its terminal mismatch, as sympy expressions.
+
+    The vector symbols are expanded into components ``x_1 .. x_d`` (``vsum`` becomes a sum over
+    them) and ``Z = sigma^T grad u`` is substituted, so the result is an ordinary sympy expression in
+    t and x_1 .. x_d that is zero exactly when the closed form solves the PDE of the FBSDE:
+
+        u_t + sum_i b_i u_{x_i} + 1/2 sum_ij (sigma sigma^T)_ij u_{x_i x_j} + f(t, x, u, sigma^T grad u).
+
+    Use a small d (a problem family built with d = 2 or 3): the expression grows with d. Mean-field
+    terms ``E(...)`` have no closed-form expansion and are refused.
+
+    Returns:
+        ``(residual, terminal_mismatch)``; both simplify to 0 for a correct closed form.
+
+    Raises:
+        ValueError: no closed form u, or an ``E(...)`` term.
+    """
+    if not problem.exact or "u" not in problem.exact:
+        raise ValueError(
+            f"problem '{problem.name}': no closed form u to check; fix: give exact=<sympy u(t, x)>"
+        )
+    if problem.mean_field:
+        raise ValueError(
+            f"problem '{problem.name}': E(...) terms have no symbolic expansion; "
+            "fix: use pde_residual (batch means)"
+        )
+    d, t = problem.dim, problem.time
+    xs = sp.symbols(f"x_1:{d + 1}", real=True)
+    zs = sp.symbols(f"z_1:{d + 1}", real=True)
+
+    def expand(expr: sp.Expr, i: int | None) -> sp.Expr:
+        if expr == problem.state or expr == problem.gradient:
+            if i is None:
+                raise ValueError(f"problem '{problem.name}': a vector outside vsum in a scalar")
+            return (xs if expr == problem.state else zs)[i]
+        if isinstance(expr, vsum):
+            return sp.Add(*(expand(expr.args[0], j) for j in range(d)))
+        if not expr.args:
+            return expr
+        return expr.func(*(expand(a, i) for a in expr.args))
+
+    u = expand(problem.exact["u"], None)
+    grad = [sp.diff(u, xi) for xi in xs]
+    if problem.full_diffusion:
+        sigma = problem.diffusion
+        a = sigma * sigma.T
+        z_vals = [sum(sigma[j, i] * grad[j] for j in range(d)) for i in range(d)]
+        second = sum(a[i, j] * sp.diff(grad[i], xs[j]) for i in range(d) for j in range(d))
+    else:
+        sig = [expand(problem.diffusion, i) for i in range(d)]
+        z_vals = [sig[i] * grad[i] for i in range(d)]
+        second = sum(sig[i] ** 2 * sp.diff(grad[i], xs[i]) for i in range(d))
+    at = {problem.value_symbol: u, **dict(zip(zs, z_vals))}
+    drift = [expand(problem.drift, i).subs(at) for i in range(d)]
+    driver = expand(problem.driver, None).subs(at)
+    residual = sp.diff(u, t) + sum(b * g for b, g in zip(drift, grad)) + second / 2 + driver
+    terminal = u.subs(t, sp.nsimplify(problem.T, rational=True)) - expand(problem.terminal, None)
+    return residual, terminal

@@ -31,6 +31,8 @@ from ._lower import E, LoweringError, compile_expr, is_vector, vsum
 
 __all__ = ["FBSDE", "vsum", "E"]
 
+MAX_DIM = 100_000  # far beyond the d = 100 benchmarks; a typo (dim=10**9) is an error, not 8 GB
+
 
 def _fail(name: str | None, what: str, fix: str) -> ProblemError:
     prefix = f"problem '{name}': " if name else ""
@@ -95,8 +97,16 @@ class FBSDE(Problem):
         self.params = self._check_params(params)
         self.time, self.t0, self.T = self._check_time(time)
         self.state, self.value_symbol, self.gradient = self._check_symbols(state, value, gradient)
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise _fail(self.name, f"dim={dim!r} is not a positive integer", "write dim=100")
+        if (
+            isinstance(dim, bool)
+            or not isinstance(dim, (int, np.integer))
+            or not 1 <= dim <= MAX_DIM
+        ):
+            raise _fail(
+                self.name,
+                f"dim={dim!r} is not a positive integer (at most {MAX_DIM:,})",
+                "write dim=100",
+            )
         self.dim = int(dim)
         self.x0 = self._check_x0(x0)
         self.x0_std = _number(x0_std, "x0_std", self.name, "give a number >= 0")

@@ -34,7 +34,10 @@ class FBSDESolution:
     Attributes:
         problem: the :class:`FBSDE`.
         method: ``"deep_bsde"`` or ``"adversarial"``.
-        y0: the estimate of Y_0 = u(t0, x0).
+        y0: the estimate of Y_0 = u(t0, x0): with a deterministic x0 and ``y0_estimate`` set, the
+            mean condition on fresh paths (``solve_fbsde(y0_paths=...)``), else the network's value.
+        y0_estimate: ``{"y0", "standard_error", "paths", "network"}`` or None; ``network`` is the
+            value read off the trained model at (t0, x0).
         history: one dict per iteration (iteration, loss, y0, seconds, y0_rel_error when known).
         seed: the training seed.
         info: method, iterations, seconds (and the training sizes after ``solve_fbsde``).
@@ -54,6 +57,7 @@ class FBSDESolution:
         self.method = model.config.method
         self.history = history
         self.seed = seed
+        self.y0_estimate: dict[str, Any] | None = None
         last = history[-1] if history else {}
         self.info: dict[str, Any] = {
             "method": self.method,
@@ -68,6 +72,8 @@ class FBSDESolution:
     @property
     def y0(self) -> float:
         """Y_0 at x0 (the mean of X_0 when X_0 is random)."""
+        if self.y0_estimate is not None:
+            return float(self.y0_estimate["y0"])
         x0 = torch.tensor(self.problem.x0[None, :], dtype=self._dtype)
         with torch.no_grad():
             return float(self.model.y0_at(x0)[0])
@@ -161,6 +167,7 @@ class FBSDESolution:
             "dtype": str(self._dtype).replace("torch.", ""),
             "seed": self.seed,
             "y0": self.y0,
+            "y0_estimate": self.y0_estimate,
             "history": self.history,
         }
         atomic_write_json(directory / _META, meta)
@@ -187,13 +194,24 @@ class FBSDESolution:
                 f"{directory}: saved for dim={meta.get('dim')}, problem '{problem.name}' has "
                 f"dim={problem.dim}; fix: load it with the problem it was trained on"
             )
+        dtype = meta.get("dtype", "float32")
+        history = meta.get("history", [])
+        seed = meta.get("seed", 0)
+        if (
+            not isinstance(dtype, str)
+            or dtype not in ("float32", "float64")
+            or not isinstance(history, list)
+            or not isinstance(seed, int)
+        ):
+            raise CheckpointError(
+                f"{directory}: damaged {_META} (dtype, history or seed); fix: re-run"
+            )
         try:
             config = ModelConfig(**meta["config"])
-        except TypeError:
+            model = (DeepBSDE if config.method == "deep_bsde" else Adversarial)(problem, config)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError):
             raise CheckpointError(f"{directory}: damaged model config; fix: re-run") from None
-        model = (DeepBSDE if config.method == "deep_bsde" else Adversarial)(problem, config)
-        dtype = getattr(torch, meta.get("dtype", "float32"), torch.float32)
-        model = model.to(dtype)
+        model = model.to(getattr(torch, dtype))
         state = safe_torch_load(directory / _WEIGHTS)
         try:
             model.load_state_dict(state)
@@ -203,7 +221,11 @@ class FBSDESolution:
                 f"{directory}: weights do not match the problem ({first}); fix: re-run"
             ) from None
         model.eval()
-        return cls(problem, model, list(meta.get("history", [])), seed=int(meta.get("seed", 0)))
+        sol = cls(problem, model, list(history), seed=seed)
+        estimate = meta.get("y0_estimate")
+        if isinstance(estimate, dict) and isinstance(estimate.get("y0"), (int, float)):
+            sol.y0_estimate = estimate
+        return sol
 
     # ---------------------------------------------------------------------------- figures
     def figures(self, out_dir: str | Path) -> list[Path]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import torch
 
+from .._messages import did_you_mean, shown
+from .._run_arguments import check_device, check_seed
 from ..errors import FBSDEDivergedError, OptionError
 from ..train.state import lr_factor
 from ._models import Adversarial, DeepBSDE, FBSDEModel, ModelConfig
@@ -23,8 +28,8 @@ METHODS = ("deep_bsde", "adversarial")
 #: Defaults per method (chosen to meet the d = 100 targets on a 2-core CPU; see docs/fbsde.md).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "deep_bsde": {
-        "iterations": 2000,
-        "batch_size": 64,
+        "iterations": 4000,
+        "batch_size": 256,
         "lr": 1e-2,
         "steps": 20,
         "width": None,  # d + 10
@@ -34,9 +39,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "skip": True,
         "lr_final": 1e-4,
         "y0_lr_factor": 10.0,
+        "y0_paths": 65536,
     },
     "adversarial": {
-        "iterations": 1500,
+        "iterations": 3000,
         "batch_size": 64,
         "lr": 5e-3,
         "steps": 20,
@@ -49,6 +55,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "disc_lr": None,  # 2 x lr
         "betas": (0.9, 0.999),
         "disc_steps": 5,
+        "y0_paths": 65536,
     },
 }
 
@@ -68,6 +75,7 @@ _OPTIONS = {
     "lr_final",
     "disc_lr",
     "pilot_size",
+    "y0_paths",
 }
 
 
@@ -75,10 +83,97 @@ def _bad(problem: FBSDE, what: str, fix: str) -> OptionError:
     return OptionError(f"problem '{problem.name}': {what}; fix: {fix}")
 
 
-def _positive_int(problem, value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _bad(problem, f"{name}={value!r} is not a positive integer", f"give {name}=1000")
+def _positive_int(problem, value, name: str, most: int | None = None, least: int = 1) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < least
+        or (most is not None and value > most)
+    ):
+        what = "a positive integer" if least == 1 else f"an integer >= {least}"
+        if most is not None:
+            what += f" (at most {most:,})"
+        raise _bad(problem, f"{name}={shown(value)} is not {what}", f"give e.g. {name}=1000")
     return value
+
+
+def _positive_number(problem, value, name: str) -> float:
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 < value <= sys.float_info.max
+    )
+    if not ok:
+        raise _bad(
+            problem, f"{name}={shown(value)} is not a positive number", f"give e.g. {name}=1e-3"
+        )
+    return float(value)
+
+
+# options of one method only (the other refuses them, as the MFG solvers refuse what does not apply)
+_ONLY = {
+    "y0_lr_factor": "deep_bsde",
+    "disc_lr": "adversarial",
+    "disc_steps": "adversarial",
+    "betas": "adversarial",
+}
+_ACTIVATIONS = ("relu", "tanh", "softplus", "silu")
+
+
+def _check_options(problem: FBSDE, method: str, options: dict[str, Any]) -> None:
+    """Refuse every bad option value before any computation (one line each)."""
+    for name, only in _ONLY.items():
+        if options.get(name) is not None and method != only:
+            raise _bad(problem, f"{name} applies only to method={only!r}", "drop it")
+    for name in ("steps", "width", "depth", "disc_steps", "pilot_size", "y0_paths"):
+        value = options.get(name)
+        if value is None:
+            continue
+        most = {"steps": 10**5, "width": 4096, "depth": 64, "disc_steps": 1000}.get(name, 2**22)
+        least = {"pilot_size": 2, "y0_paths": 0}.get(name, 1)
+        _positive_int(problem, value, name, most, least=least)
+    for name in ("lr_final", "y0_lr_factor", "disc_lr"):
+        if options.get(name) is not None:
+            _positive_number(problem, options[name], name)
+    activation = options.get("activation")
+    if activation is not None and not (isinstance(activation, str) and activation in _ACTIVATIONS):
+        raise _bad(
+            problem,
+            f"activation={shown(activation)} is not one of {', '.join(_ACTIVATIONS)}",
+            "give e.g. activation='tanh'",
+        )
+    network = options.get("network")
+    if network is not None and not (isinstance(network, str) and network in ("shared", "per_step")):
+        raise _bad(
+            problem,
+            f"network={shown(network)} is not 'shared' or 'per_step'",
+            "use network='shared' (or 'per_step' with deep_bsde)",
+        )
+    skip = options.get("skip")
+    if skip is not None and not isinstance(skip, bool):
+        raise _bad(problem, f"skip={shown(skip)} is not True or False", "give skip=True or False")
+    betas = options.get("betas")
+    if betas is not None and not (
+        isinstance(betas, (list, tuple))
+        and len(betas) == 2
+        and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas
+        )
+    ):
+        raise _bad(
+            problem, f"betas={shown(betas)} is not two numbers in [0, 1)", "give betas=(0.9, 0.999)"
+        )
+    folder = options.get("checkpoint_dir")
+    if folder is not None:
+        path = (
+            Path(folder) if isinstance(folder, (str, os.PathLike)) and str(folder).strip() else None
+        )
+        if path is None or any(p.exists() and not p.is_dir() for p in (path, *path.parents)):
+            raise _bad(
+                problem,
+                f"checkpoint_dir={shown(folder)} does not name a folder",
+                "give a folder path that is not an existing file",
+            )
 
 
 def _pilot(problem: FBSDE, steps: int, n: int, dtype: torch.dtype, seed: int) -> dict[str, Any]:
@@ -152,8 +247,10 @@ def solve_fbsde(
     threads = options.pop("threads", None)
     before = torch.get_num_threads()
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise OptionError(f"threads={threads!r} is not a positive integer; fix: give threads=1")
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024:
+            raise OptionError(
+                f"threads={shown(threads)} is not a positive integer (at most 1024); fix: give threads=1"
+            )
         torch.set_num_threads(threads)
     try:
         return _solve(
@@ -192,42 +289,44 @@ def _solve(
         raise ValueError(
             f"solve_fbsde needs an FBSDE, got {type(problem).__name__}; fix: build it with FBSDE(...)"
         )
-    if method not in METHODS:
-        raise _bad(problem, f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
-    unknown = set(options) - _OPTIONS
+    if not isinstance(method, str) or method not in METHODS:
+        raise _bad(problem, f"unknown method {shown(method)}", f"use one of {', '.join(METHODS)}")
+    unknown = set(map(str, options)) - _OPTIONS
     if unknown:
-        raise _bad(problem, f"unknown options {sorted(unknown)}", f"use {sorted(_OPTIONS)}")
-    cfg = dict(DEFAULTS[method])
-    cfg.update({k: v for k, v in options.items() if v is not None})
-    iterations = _positive_int(problem, iterations or cfg["iterations"], "iterations")
-    batch_size = _positive_int(problem, batch_size or cfg["batch_size"], "batch_size")
-    steps = _positive_int(problem, cfg["steps"], "steps")
-    lr = float(lr if lr is not None else cfg["lr"])
-    if not (lr > 0 and math.isfinite(lr)):
-        raise _bad(problem, f"lr={lr!r} is not a positive number", "give lr=1e-3")
-    if cfg["network"] not in ("shared", "per_step") or (
-        method == "adversarial" and cfg["network"] != "shared"
-    ):
-        raise _bad(
-            problem,
-            f"network={cfg['network']!r} is not available for {method}",
-            "use network='shared' (or 'per_step' with deep_bsde)",
-        )
+        listed = "[" + ", ".join(shown(u) for u in sorted(unknown)) + "]"
+        raise _bad(problem, f"unknown options {listed}", did_you_mean(sorted(unknown), _OPTIONS))
     if options.get("resume"):
         raise _bad(
             problem,
             "resume is not supported for FBSDE training (runs take minutes)",
             "run again without --resume",
         )
+    _check_options(problem, method, options)
+    cfg = dict(DEFAULTS[method])
+    cfg.update({k: v for k, v in options.items() if v is not None})
+    iterations = _positive_int(
+        problem, cfg["iterations"] if iterations is None else iterations, "iterations", 10**9
+    )
+    batch_size = _positive_int(
+        problem, cfg["batch_size"] if batch_size is None else batch_size, "batch_size", 2**20
+    )
+    steps = _positive_int(problem, cfg["steps"], "steps")
+    lr = _positive_number(problem, cfg["lr"] if lr is None else lr, "lr")
+    if method == "adversarial" and cfg["network"] != "shared":
+        raise _bad(
+            problem,
+            f"network={cfg['network']!r} is not available for {method}",
+            "use network='shared' (or 'per_step' with deep_bsde)",
+        )
     if isinstance(dtype, str):
         if dtype not in ("float32", "float64"):
-            raise _bad(problem, f"unknown dtype {dtype!r}", "use 'float32' or 'float64'")
+            raise _bad(problem, f"unknown dtype {shown(dtype)}", "use 'float32' or 'float64'")
         dtype = getattr(torch, dtype)
+    if dtype is not None and dtype not in (torch.float32, torch.float64):
+        raise _bad(problem, f"unknown dtype {shown(dtype)}", "use 'float32' or 'float64'")
     dtype = dtype or torch.float32
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise _bad(problem, f"unknown device {device!r}", "use device='cpu'") from None
+    seed = check_seed(seed)
+    device = check_device(device)
 
     torch.manual_seed(seed)
     pilot = _pilot(problem, steps, int(cfg.get("pilot_size", 4096)), torch.float64, seed)
@@ -354,6 +453,19 @@ def _solve(
         "lr": lr,
         "steps": steps,
     }
+    y0_paths = int(cfg["y0_paths"])
+    if y0_paths and problem.x0_std == 0:
+        # Y_0 from the mean condition at t0 on fresh paths (docs/fbsde.md, section 6): the
+        # network's value at the single point (t0, x0) carries its pointwise error
+        est, err = model.y0_moment(y0_paths, torch.Generator().manual_seed(20_000 + seed))
+        if math.isfinite(est):
+            sol.y0_estimate = {
+                "y0": est,
+                "standard_error": err,
+                "paths": y0_paths,
+                "network": float(model.y0_at(x0)[0]),
+            }
+    sol.info["seconds"] = time.perf_counter() - start
     if cfg.get("checkpoint_dir"):
         sol.save(cfg["checkpoint_dir"])
     return sol

@@ -93,16 +93,22 @@ def coefficient_functions(problem) -> list[sp.Expr]:
     coords = set(_space_coords(problem))
     unknown_scalars = {getattr(problem, "constant", None)} - {None}
     out: list[sp.Expr] = []
+    values: list[np.ndarray | None] = []
+    time = getattr(problem, "time", None)
+    args = (time, *_space_coords(problem)) if time is not None else _space_coords(problem)
+    pts = _sample_points(problem, time is not None, 64, seed=3).numpy()
 
     def add(candidate: sp.Expr) -> None:
         if candidate.free_symbols.isdisjoint(coords) or candidate.free_symbols & unknown_scalars:
             return
-        candidate = sp.expand(candidate)
-        for seen in out:
-            ratio = sp.simplify(candidate / seen)
-            if ratio.is_number:
+        # repeats up to a constant factor, judged on random points (sympy's simplify of a ratio
+        # of two long manufactured sources can take minutes)
+        v = _numeric_values(args, candidate, pts)
+        for seen, w in zip(out, values):
+            if candidate == seen or (v is not None and w is not None and _proportional(v, w)):
                 return
         out.append(candidate)
+        values.append(v)
 
     for expr in _residual_exprs(problem):
         sources = []
@@ -119,6 +125,23 @@ def coefficient_functions(problem) -> list[sp.Expr]:
         if sources:
             add(sp.Add(*sources))
     return out[:MAX_FUNCTIONS]
+
+
+def _numeric_values(args: tuple, expr: sp.Expr, pts: np.ndarray) -> np.ndarray | None:
+    """``expr`` at ``pts`` (one row per point), or None where numpy cannot evaluate it."""
+    try:
+        fn = sp.lambdify(args, evaluate_numeric_constants(expr), modules="numpy")
+        with np.errstate(all="ignore"):
+            v = np.broadcast_to(np.asarray(fn(*pts.T), dtype=float), (len(pts),))
+    except (TypeError, ValueError, NameError, ZeroDivisionError):
+        return None
+    return v if np.all(np.isfinite(v)) else None
+
+
+def _proportional(v: np.ndarray, w: np.ndarray) -> bool:
+    """Whether v = c w for one constant c (to round-off)."""
+    a = float(w @ v) / max(float(w @ w), 1e-300)
+    return bool(np.linalg.norm(v - a * w) <= 1e-9 * max(np.linalg.norm(v), 1e-300))
 
 
 class ProblemFeatures(nn.Module):

@@ -9,10 +9,11 @@ As an FBSDE: X = x0 + W (sigma = 1), driver f = min{1, (y - kappa - 1 - sin(...)
 Closed form u = 1 + kappa + sin(lambda sum_i x_i) exp(lambda^2 d (t - T) / 2), u(0, 0) = 1.6
 (tests/test_fbsde.py checks it symbolically against the PDE below, d = 3).
 
-Published result: Han, Jentzen & E (2018), PNAS, Table 1 (d = 100, N = 30 time steps, per-step
-subnets, batch 64): relative error of u(0, 0) 0.53 % with 4 hidden layers per subnet (0.60 % with 3,
-0.56 % with 3 at a larger width, 2.29 % with none; mean over runs). The reference code
-(github.com/frankhan91/DeepBSDE, configs/reaction_diffusion_d100.json) uses width 110, lr 1e-2.
+Published result: Han, Jentzen & E (2018), PNAS, Table 1: the relative error of u(0, 0) of the deep
+BSDE method (per-step subnets) on this PDE falls from 2.29 % (subnets without hidden layers) to
+0.53 % (4 hidden layers). The authors' reference code (github.com/frankhan91/DeepBSDE,
+configs/reaction_diffusion_d100.json) runs it in d = 100 with N = 30 time steps, batch 64, width 110,
+lr 1e-2, float64.
 """
 
 import sympy as sp

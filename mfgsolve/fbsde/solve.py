@@ -25,7 +25,8 @@ __all__ = ["solve_fbsde", "FBSDEDivergedError", "DEFAULTS"]
 
 METHODS = ("deep_bsde", "adversarial")
 
-#: Defaults per method (chosen to meet the d = 100 targets on a 2-core CPU; see docs/fbsde.md).
+#: Defaults per method (chosen on the d = 10 and d = 100 closed-form tests and kept on the d = 100
+#: problems, each run <= 10 minutes on one CPU thread; see docs/fbsde.md, section 6).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "deep_bsde": {
         "iterations": 4000,
@@ -233,7 +234,10 @@ def solve_fbsde(
             ``activation``, ``skip`` (linear input-to-output path, True), ``network`` (``"shared"``
             net of (t, x) or ``"per_step"`` nets, deep BSDE), ``lr_final`` (end of the cosine
             schedule), ``y0_lr_factor`` (deep BSDE: lr multiplier of the Y_0 parameter),
-            ``disc_lr``, ``disc_steps``, ``betas`` (adversarial), ``pilot_size``,
+            ``disc_lr``, ``disc_steps``, ``betas`` (adversarial), ``pilot_size``, ``y0_paths``
+            (fresh paths for the final estimate of Y_0 from the mean condition at t0, 65,536;
+            0: read Y_0 off the network; used when x0 is deterministic; see
+            :attr:`FBSDESolution.y0_estimate`),
             ``checkpoint_dir`` (save the solution there at the end), ``threads`` (torch intra-op
             threads during training, restored afterwards; 1 is fastest for these small networks on
             a busy machine); ``resume`` is refused.
@@ -459,11 +463,13 @@ def _solve(
         # network's value at the single point (t0, x0) carries its pointwise error
         est, err = model.y0_moment(y0_paths, torch.Generator().manual_seed(20_000 + seed))
         if math.isfinite(est):
+            with torch.no_grad():
+                network = float(model.y0_at(x0)[0])
             sol.y0_estimate = {
                 "y0": est,
                 "standard_error": err,
                 "paths": y0_paths,
-                "network": float(model.y0_at(x0)[0]),
+                "network": network,
             }
     sol.info["seconds"] = time.perf_counter() - start
     if cfg.get("checkpoint_dir"):

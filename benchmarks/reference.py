@@ -123,6 +123,7 @@ def run(out_dir: Path, quick: bool = False, *, root: Path) -> list[dict]:
             ("nonseparable_torus_2d.py", "exact", {}, {"grid": 32}),
             ("fh_torus_1d.py", "runs", {}, {"grid": 50}),
             ("fh_box_1d.py", "runs", {}, {"grid": 50}),
+            ("manufactured_fh_torus_1d.py", "runs (generic)", {}, {"grid": 40}),
         ]
         sizes = (50, 100, 200)
     else:
@@ -174,6 +175,18 @@ def run(out_dir: Path, quick: bool = False, *, root: Path) -> list[dict]:
                 {"grid": 64, "time_steps": 64, "richardson": False},
             ),
             ("fh_torus_2d.py", "default: err <= 1e-3", {"error": 1e-3}, {}),
+            (
+                "manufactured_fh_torus_1d.py",
+                "generic default: err <= 1e-4, <= 60 s",
+                {"error": 1e-4, "seconds": 60},
+                {},
+            ),
+            (
+                "manufactured_fh_torus_2d.py",
+                "generic default: err <= 1e-3, <= 60 s",
+                {"error": 1e-3, "seconds": 60},
+                {},
+            ),
         ]
         sizes = (50, 100, 200, 400, 800, 1600)
     rows = [_row(root, f, target, limits, **opts) for f, target, limits, opts in cases]

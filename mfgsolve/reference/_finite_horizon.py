@@ -11,7 +11,8 @@ so each FP step is the adjoint of the linearised HJB step: the mass is conserved
 ``m >= 0``. The Newton system eliminates m with the HJB rows when ``dF/dm > 0`` (the remaining
 block-tridiagonal-in-time matrix is factorised by sparse LU), else the full system is factorised.
 When Newton fails, fictitious play (alternate a backward HJB solve and a forward FP solve with
-averaging of m) provides a better start.
+averaging of m) provides a better start. Problems written as raw residuals go to the generic
+trapezoidal scheme of :mod:`._generic_finite_horizon` (:func:`finite_horizon_solver` picks it).
 """
 
 from __future__ import annotations
@@ -259,16 +260,13 @@ class FiniteHorizonMonotoneSystem:
 
 def finite_horizon_solver(problem, scheme, parts, tol, max_iter, linear_solver) -> Callable:
     """Return ``solve(grid, nt, guess) -> Fields`` for a finite-horizon problem."""
-    if scheme != "monotone":
-        raise SchemeNotApplicable(
-            f"problem '{problem.name}': finite-horizon problems need the monotone scheme "
-            "(the generic scheme covers ergodic problems); fix: build the problem with MFG.from_hamiltonian"
-        )
     if linear_solver not in ("auto", "direct", "gmres"):
         raise SchemeNotApplicable(
             f"problem '{problem.name}': unknown linear_solver {linear_solver!r}; fix: use 'auto', 'direct' or 'gmres'"
         )
     label = f"reference solve of problem '{problem.name}'"
+    if scheme != "monotone":
+        return _generic_solver(problem, tol, max_iter, label, linear_solver)
 
     def solve(grid: Grid, nt: int, guess) -> Fields:
         kind = linear_solver
@@ -299,4 +297,29 @@ def finite_horizon_solver(problem, scheme, parts, tol, max_iter, linear_solver) 
         shape = (nt + 1, *grid.shape)
         return Fields(U.reshape(shape), M.reshape(shape), None, history + r.history, r.iterations)
 
+    return solve
+
+
+def _generic_solver(problem, tol, max_iter, label, linear_solver) -> Callable:
+    """``solve(grid, nt, guess)`` with the generic trapezoidal scheme (raw residuals)."""
+    from ._generic_finite_horizon import GenericFiniteHorizonSystem, solve_by_homotopy
+
+    def solve(grid: Grid, nt: int, guess) -> Fields:
+        kind = linear_solver
+        if kind == "auto":  # sparse LU while its fill stays small, else preconditioned GMRES
+            kind = "direct" if grid.dim == 1 and grid.size * nt <= 40_000 else "gmres"
+        system = GenericFiniteHorizonSystem(problem, grid, nt, kind)
+        z0 = system.initial_guess() if guess is None else system.pack(guess.u, guess.m)
+        fix = "try a finer grid or more time_steps"
+        try:
+            r = newton(system, z0, tol=tol, max_iter=max_iter, label=label)
+            z, history, iterations = r.z, r.history, r.iterations
+        except ReferenceSolveError:  # too far from the solution: continue from the guess
+            z, history = solve_by_homotopy(system, z0, tol, label, fix)
+            iterations = sum(h.get("iterations", 0) for h in history)
+        U, M = system.full_fields(z)
+        shape = (nt + 1, *grid.shape)
+        return Fields(U.reshape(shape), M.reshape(shape), None, history, iterations)
+
+    solve.upwinded = []  # type: ignore[attr-defined]
     return solve

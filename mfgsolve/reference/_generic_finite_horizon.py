@@ -1,0 +1,300 @@
+"""Generic finite-difference scheme for finite-horizon MFGs written as raw sympy residuals.
+
+Space: the stencils of :mod:`._generic` (centred first differences, three-point second differences,
+products of centred differences for mixed derivatives; second order). Time: nodes
+``t_k = t0 + k dt`` (k = 0..Nt), unknowns ``u^0..u^{Nt-1}`` (``u^{Nt} = g``) and ``m^1..m^{Nt}``
+(``m^0 = m0`` normalised to discrete mass 1). Each residual ``R`` (HJB and FP alike) gives one row
+per space node and per interval ``[t_k, t_{k+1}]``: the time derivatives become the differences
+``(u^{k+1} - u^k) / dt`` and ``(m^{k+1} - m^k) / dt``, and everything else is averaged over the two
+ends (the trapezoidal rule, Crank-Nicolson for a linear equation),
+
+    R_k = ( R(t_k, level k, D_k) + R(t_{k+1}, level k + 1, D_k) ) / 2,
+
+which is second order in time and space, so Richardson extrapolation applies with order 2. Newton
+runs on the whole forward-backward system at once (sparse LU of the space-time Jacobian, which is
+exact: the chain rule of each residual through its stencils, derivatives from sympy). Centred
+differences conserve mass only up to ``O(h^2)``; the drift is reported (``mass_drift``).
+Time derivatives of order two or mixed in time and space are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sps
+import scipy.sparse.linalg as spla
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from .._symbolic import evaluate_numeric_constants
+from ._generic import _Pointwise, _Stencils
+from ._grid import Grid
+from ._hamiltonian import _lambdify
+from ._newton import newton
+from .errors import ReferenceSolveError, SchemeNotApplicable
+
+
+def _time_derivatives(problem, expr: sp.Expr) -> tuple[sp.Expr, sp.Symbol, sp.Symbol]:
+    """Replace u_t and m_t by symbols; refuse higher or mixed time derivatives."""
+    t = problem.time
+    u_t, m_t = sp.Symbol("_u_time"), sp.Symbol("_m_time")
+    repl = {}
+    for d in expr.atoms(sp.Derivative):
+        if not isinstance(d.expr, AppliedUndef):
+            continue
+        counts = dict(d.variable_count)
+        if t not in counts:
+            continue
+        if counts[t] != 1 or len(counts) > 1:
+            raise SchemeNotApplicable(
+                f"problem '{problem.name}': the finite-horizon reference handles first time "
+                f"derivatives only, found {d}"
+            )
+        repl[d] = u_t if d.expr.func == problem.value.func else m_t
+    return expr.xreplace(repl), u_t, m_t
+
+
+def _values_at(problem, expr: sp.Expr, grid: Grid) -> np.ndarray:
+    fn = _lambdify(problem.space, evaluate_numeric_constants(expr))
+    vals = fn(*(grid.points[:, k] for k in range(grid.dim)))
+    return np.broadcast_to(np.asarray(vals, dtype=float), (grid.size,)).copy()
+
+
+class GenericFiniteHorizonSystem:
+    """Newton system of the trapezoidal space-time scheme (see the module docstring)."""
+
+    def __init__(self, problem, grid: Grid, nt: int, linear_solver: str = "direct"):
+        self.problem, self.grid, self.nt = problem, grid, nt
+        self.linear_solver = linear_solver
+        self.N = N = grid.size
+        self.dt = (problem.T - problem.t0) / nt
+        self.times = np.linspace(problem.t0, problem.T, nt + 1)
+        self.w = grid.weights().ravel()
+        self.g = _values_at(problem, problem.terminal, grid)
+        m0 = _values_at(problem, problem.initial, grid)
+        self.m0 = m0 / (self.w @ m0)
+        exprs, self.time_symbols = [], None
+        for res in (problem.hjb, problem.fp):
+            e, u_t, m_t = _time_derivatives(problem, problem.substitute(res))
+            exprs.append(e)
+            self.time_symbols = (u_t, m_t)
+        self.st = _Stencils(problem, grid, exprs)
+        args = (problem.time, *problem.space)
+        self.rows = [_Pointwise(e, args, self.st, list(self.time_symbols)).compile() for e in exprs]
+        self.upwinded: list[str] = []  # centred throughout: second order
+        x = [np.tile(grid.points[:, k], nt) for k in range(grid.dim)]
+        self.args_lo = (np.repeat(self.times[:-1], N), *x)
+        self.args_hi = (np.repeat(self.times[1:], N), *x)
+        It = sps.identity(nt, format="csr")
+        up, down = sps.eye(nt, k=1, format="csr"), sps.eye(nt, k=-1, format="csr")
+        # which unknown block feeds level k (lo) and level k + 1 (hi) of interval k
+        self.select = {("u", "lo"): It, ("u", "hi"): up, ("m", "lo"): down, ("m", "hi"): It}
+        eye_n = sps.identity(N, format="csr")
+        self.time_ops = (
+            sps.kron((up - It) / self.dt, eye_n, format="csr"),
+            sps.kron((It - down) / self.dt, eye_n, format="csr"),
+        )
+        self.ops = {
+            key: [sps.kron(S, op, format="csr") for op in self.st.ops]
+            for key, S in self.select.items()
+        }
+
+    def split(self, z: np.ndarray):
+        n = self.N * self.nt
+        return z[:n].reshape(self.nt, self.N), z[n:].reshape(self.nt, self.N)
+
+    def full_fields(self, z: np.ndarray):
+        U, M = self.split(z)
+        return np.vstack([U, self.g[None]]), np.vstack([self.m0[None], M])
+
+    def initial_guess(self) -> np.ndarray:
+        return np.concatenate([np.tile(self.g, self.nt), np.tile(self.m0, self.nt)])
+
+    def pack(self, u: np.ndarray, m: np.ndarray) -> np.ndarray:
+        return np.concatenate([u[:-1].ravel(), m[1:].ravel()])
+
+    def _arguments(self, z: np.ndarray):
+        U, M = self.full_fields(z)
+        fields = {
+            ("u", "lo"): U[:-1].ravel(),
+            ("u", "hi"): U[1:].ravel(),
+            ("m", "lo"): M[:-1].ravel(),
+            ("m", "hi"): M[1:].ravel(),
+        }
+        du = (U[1:] - U[:-1]).ravel() / self.dt
+        dm = (M[1:] - M[:-1]).ravel() / self.dt
+        out = {}
+        for end, targs in (("lo", self.args_lo), ("hi", self.args_hi)):
+            vals = [
+                self._level_stencil(op, fields[(owner, end)])
+                for op, owner in zip(self.st.ops, self.st.owner)
+            ]
+            out[end] = (*targs, *vals, du, dm)
+        return out
+
+    def _level_stencil(self, op: sps.spmatrix, field: np.ndarray) -> np.ndarray:
+        return (op @ field.reshape(self.nt, self.N).T).T.ravel()
+
+    def residual(self, z: np.ndarray) -> np.ndarray:
+        a = self._arguments(z)
+        return np.concatenate(
+            [0.5 * (_full(pw.f(*a["lo"]), a) + _full(pw.f(*a["hi"]), a)) for pw in self.rows]
+        )
+
+    def linearize(self, z: np.ndarray):
+        a = self._arguments(z)
+        n = self.N * self.nt
+        blocks = []
+        for pw in self.rows:
+            row = {"u": sps.csr_matrix((n, n)), "m": sps.csr_matrix((n, n))}
+            for i, d in pw.partials:
+                owner = self.st.owner[i]
+                for end in ("lo", "hi"):
+                    coeff = 0.5 * _full(d(*a[end]), a)
+                    row[owner] = row[owner] + sps.diags(coeff) @ self.ops[(owner, end)][i]
+            for owner, d, op in zip(("u", "m"), pw.extra, self.time_ops):
+                coeff = 0.5 * (_full(d(*a["lo"]), a) + _full(d(*a["hi"]), a))
+                if np.any(coeff):
+                    row[owner] = row[owner] + sps.diags(coeff) @ op
+            blocks.append([row["u"], row["m"]])
+        self.last_blocks = blocks
+        J = sps.bmat(blocks, format="csc")
+        scale = np.asarray(abs(J).sum(axis=1)).ravel() + 1.0
+        if self.linear_solver == "gmres":
+            return self._gmres_solver(sps.csr_matrix(J), blocks), scale
+        state: dict = {}
+
+        def solve(rhs: np.ndarray) -> np.ndarray:
+            if "f" not in state:
+                state["f"] = _factorize(J)
+            return state["f"](rhs)
+
+        return solve, scale
+
+    def _gmres_solver(self, J: sps.csr_matrix, blocks) -> Callable[[np.ndarray], np.ndarray]:
+        """GMRES on the space-time Jacobian, preconditioned by one backward sweep of the HJB rows
+        in u (block upper bidiagonal in time) and one forward sweep of the FP rows in m (block
+        lower bidiagonal), the latter with the new u correction: block Gauss-Seidel that drops the
+        HJB's dependence on m."""
+        N, nt = self.N, self.nt
+        n = N * nt
+        Juu, Jmu, Jmm = sps.csr_matrix(blocks[0][0]), sps.csr_matrix(blocks[1][0]), blocks[1][1]
+        Jmm = sps.csr_matrix(Jmm)
+
+        def block(A, i, j):
+            return A[i * N : (i + 1) * N, j * N : (j + 1) * N]
+
+        lu_u = [_factorize(block(Juu, k, k)) for k in range(nt)]
+        lu_m = [_factorize(block(Jmm, k, k)) for k in range(nt)]
+        up = [block(Juu, k, k + 1) for k in range(nt - 1)]
+        down = [block(Jmm, k, k - 1) for k in range(1, nt)]
+
+        def precondition(r: np.ndarray) -> np.ndarray:
+            rH, rF = r[:n].reshape(nt, N), r[n:]
+            du = np.zeros((nt, N))
+            for k in range(nt - 1, -1, -1):
+                rhs = rH[k] - (up[k] @ du[k + 1] if k < nt - 1 else 0.0)
+                du[k] = lu_u[k](rhs)
+            rF = (rF - Jmu @ du.ravel()).reshape(nt, N)
+            dm = np.zeros((nt, N))
+            for k in range(nt):
+                rhs = rF[k] - (down[k - 1] @ dm[k - 1] if k > 0 else 0.0)
+                dm[k] = lu_m[k](rhs)
+            return np.concatenate([du.ravel(), dm.ravel()])
+
+        op = spla.LinearOperator((2 * n, 2 * n), matvec=lambda v: J @ v, dtype=float)
+        pre = spla.LinearOperator((2 * n, 2 * n), matvec=precondition, dtype=float)
+
+        def solve(rhs: np.ndarray) -> np.ndarray:
+            x, code = spla.gmres(op, rhs, M=pre, rtol=1e-11, atol=0.0, restart=100, maxiter=10)
+            if code != 0:  # stopped before rtol (round-off floor): accept a good inexact step
+                achieved = np.linalg.norm(J @ x - rhs) / max(np.linalg.norm(rhs), 1e-300)
+                if not achieved < 1e-6:
+                    return np.full_like(rhs, np.nan)
+            return x
+
+        return solve
+
+    def max_step(self, z: np.ndarray, dz: np.ndarray) -> float:
+        """No cap: centred differences do not keep m >= 0, and a manufactured source can make
+        m < 0 on the way; the line search rejects steps where the residual is not finite."""
+        return 1.0
+
+    def normalize(self, z: np.ndarray) -> np.ndarray:
+        return z
+
+
+class _Homotopy:
+    """``R(z) - (1 - lam) R(z0)``: solved by ``z0`` at lam = 0 and by the discrete solution at
+    lam = 1 (the Jacobian is that of the system)."""
+
+    def __init__(self, system: GenericFiniteHorizonSystem, r0: np.ndarray, lam: float):
+        self.system, self.r0, self.lam = system, r0, lam
+
+    def residual(self, z: np.ndarray) -> np.ndarray:
+        return self.system.residual(z) - (1.0 - self.lam) * self.r0
+
+    def linearize(self, z: np.ndarray):
+        return self.system.linearize(z)
+
+    def max_step(self, z: np.ndarray, dz: np.ndarray) -> float:
+        return 1.0
+
+    def normalize(self, z: np.ndarray) -> np.ndarray:
+        return z
+
+
+def solve_by_homotopy(
+    system: GenericFiniteHorizonSystem, z0: np.ndarray, tol: float, label: str, fix: str
+) -> tuple[np.ndarray, list[dict]]:
+    """Newton continuation from ``z0`` along :class:`_Homotopy` (lam from 0 to 1, the step grown
+    by 1.5 after a success and halved after a failure); the last stage is solved to ``tol``.
+
+    Raises:
+        ReferenceSolveError: the step fell below 1e-3 or the stages took over 400 iterations.
+    """
+    r0 = system.residual(z0)
+    z, lam, step, total = z0, 0.0, 0.5, 0
+    history: list[dict] = []
+    while lam < 1.0:
+        target = min(1.0, lam + step)
+        try:
+            r = newton(
+                _Homotopy(system, r0, target),
+                z,
+                tol=tol if target == 1.0 else max(tol, 1e-6),
+                max_iter=12,
+                label=label,
+            )
+        except ReferenceSolveError:
+            step /= 2
+            history.append({"stage": "homotopy", "lambda": target, "converged": False})
+            if step < 1e-3 or total > 400:
+                raise ReferenceSolveError(
+                    f"{label}: Newton continuation from the initial guess stalled at "
+                    f"lambda = {lam:.3g}; fix: {fix}"
+                ) from None
+            continue
+        z, lam, step = r.z, target, 1.5 * step
+        total += r.iterations
+        history.append({"stage": "homotopy", "lambda": lam, "iterations": r.iterations})
+        history += [{"lambda": lam, **h} for h in r.history] if lam == 1.0 else []
+    return z, history
+
+
+def _factorize(A: sps.spmatrix) -> Callable[[np.ndarray], np.ndarray]:
+    """Sparse LU with the column ordering COLAMD, which keeps the fill of these space-time
+    systems (not symmetric in structure: the HJB rows look forward in time, the FP rows back)
+    several times below the symmetric orderings; a singular matrix gives a solver of NaN."""
+    try:
+        lu = spla.splu(sps.csc_matrix(A), permc_spec="COLAMD")
+    except RuntimeError:  # "Factor is exactly singular"
+        return lambda rhs: np.full(np.shape(rhs), np.nan)
+    return lu.solve
+
+
+def _full(values, a) -> np.ndarray:
+    """A lambdified value broadcast to the length of the rows (constants come back as scalars)."""
+    n = len(a["lo"][0])
+    return np.broadcast_to(np.asarray(values, dtype=float), (n,))

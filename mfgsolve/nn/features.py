@@ -101,6 +101,7 @@ def coefficient_functions(problem) -> list[sp.Expr]:
     def add(candidate: sp.Expr) -> None:
         if candidate.free_symbols.isdisjoint(coords) or candidate.free_symbols & unknown_scalars:
             return
+        candidate = sp.expand(candidate)
         # repeats up to a constant factor, judged on random points (sympy's simplify of a ratio
         # of two long manufactured sources can take minutes)
         v = _numeric_values(args, candidate, pts)

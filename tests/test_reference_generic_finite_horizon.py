@@ -29,8 +29,7 @@ def _exact_levels(problem, system: GenericFiniteHorizonSystem, role: str) -> np.
 
 
 def _dense_jacobian(system: GenericFiniteHorizonSystem, z: np.ndarray) -> np.ndarray:
-    solve, _ = system.linearize(z)
-    blocks = system.last_blocks
+    blocks = system.jacobian_blocks(z)
     return np.block([[np.asarray(b.todense()) for b in row] for row in blocks])
 
 

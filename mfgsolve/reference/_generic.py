@@ -23,7 +23,7 @@ from sympy.core.function import AppliedUndef
 from .._symbolic import evaluate_numeric_constants
 from ._grid import Grid
 from ._hamiltonian import _lambdify
-from ._monotone_ergodic import factorize
+from ._sparse import factorize
 from .errors import SchemeNotApplicable
 
 

@@ -11,8 +11,8 @@ ends (the trapezoidal rule, Crank-Nicolson for a linear equation),
     R_k = ( R(t_k, level k, D_k) + R(t_{k+1}, level k + 1, D_k) ) / 2,
 
 which is second order in time and space, so Richardson extrapolation applies with order 2. Newton
-runs on the whole forward-backward system at once (sparse LU of the space-time Jacobian, which is
-exact: the chain rule of each residual through its stencils, derivatives from sympy). Centred
+runs on the whole forward-backward system at once (sparse LU of the space-time Jacobian with the
+COLAMD ordering, or GMRES; the Jacobian is exact: the chain rule of each residual through its stencils, derivatives from sympy). Centred
 differences conserve mass only up to ``O(h^2)``; the drift is reported (``mass_drift``).
 Time derivatives of order two or mixed in time and space are refused.
 """
@@ -32,13 +32,15 @@ from ._generic import _Pointwise, _Stencils
 from ._grid import Grid
 from ._hamiltonian import _lambdify
 from ._newton import newton
+from ._sparse import accept_gmres_step, factorize
 from .errors import ReferenceSolveError, SchemeNotApplicable
 
+_U_T, _M_T = sp.Symbol("_u_time"), sp.Symbol("_m_time")  # u_t and m_t in the pointwise rows
 
-def _time_derivatives(problem, expr: sp.Expr) -> tuple[sp.Expr, sp.Symbol, sp.Symbol]:
-    """Replace u_t and m_t by symbols; refuse higher or mixed time derivatives."""
+
+def _time_derivatives(problem, expr: sp.Expr) -> sp.Expr:
+    """Replace u_t and m_t by :data:`_U_T`, :data:`_M_T`; refuse higher or mixed time derivatives."""
     t = problem.time
-    u_t, m_t = sp.Symbol("_u_time"), sp.Symbol("_m_time")
     repl = {}
     for d in expr.atoms(sp.Derivative):
         if not isinstance(d.expr, AppliedUndef):
@@ -51,8 +53,8 @@ def _time_derivatives(problem, expr: sp.Expr) -> tuple[sp.Expr, sp.Symbol, sp.Sy
                 f"problem '{problem.name}': the finite-horizon reference handles first time "
                 f"derivatives only, found {d}"
             )
-        repl[d] = u_t if d.expr.func == problem.value.func else m_t
-    return expr.xreplace(repl), u_t, m_t
+        repl[d] = _U_T if d.expr.func == problem.value.func else _M_T
+    return expr.xreplace(repl)
 
 
 def _values_at(problem, expr: sp.Expr, grid: Grid) -> np.ndarray:
@@ -70,34 +72,30 @@ class GenericFiniteHorizonSystem:
         self.N = N = grid.size
         self.dt = (problem.T - problem.t0) / nt
         self.times = np.linspace(problem.t0, problem.T, nt + 1)
-        self.w = grid.weights().ravel()
+        w = grid.weights().ravel()
         self.g = _values_at(problem, problem.terminal, grid)
         m0 = _values_at(problem, problem.initial, grid)
-        self.m0 = m0 / (self.w @ m0)
-        exprs, self.time_symbols = [], None
-        for res in (problem.hjb, problem.fp):
-            e, u_t, m_t = _time_derivatives(problem, problem.substitute(res))
-            exprs.append(e)
-            self.time_symbols = (u_t, m_t)
+        self.m0 = m0 / (w @ m0)
+        exprs = [
+            _time_derivatives(problem, problem.substitute(r)) for r in (problem.hjb, problem.fp)
+        ]
         self.st = _Stencils(problem, grid, exprs)
         args = (problem.time, *problem.space)
-        self.rows = [_Pointwise(e, args, self.st, list(self.time_symbols)).compile() for e in exprs]
-        self.upwinded: list[str] = []  # centred throughout: second order
+        self.rows = [_Pointwise(e, args, self.st, [_U_T, _M_T]).compile() for e in exprs]
         x = [np.tile(grid.points[:, k], nt) for k in range(grid.dim)]
         self.args_lo = (np.repeat(self.times[:-1], N), *x)
         self.args_hi = (np.repeat(self.times[1:], N), *x)
         It = sps.identity(nt, format="csr")
         up, down = sps.eye(nt, k=1, format="csr"), sps.eye(nt, k=-1, format="csr")
         # which unknown block feeds level k (lo) and level k + 1 (hi) of interval k
-        self.select = {("u", "lo"): It, ("u", "hi"): up, ("m", "lo"): down, ("m", "hi"): It}
+        select = {("u", "lo"): It, ("u", "hi"): up, ("m", "lo"): down, ("m", "hi"): It}
         eye_n = sps.identity(N, format="csr")
         self.time_ops = (
             sps.kron((up - It) / self.dt, eye_n, format="csr"),
             sps.kron((It - down) / self.dt, eye_n, format="csr"),
         )
         self.ops = {
-            key: [sps.kron(S, op, format="csr") for op in self.st.ops]
-            for key, S in self.select.items()
+            key: [sps.kron(S, op, format="csr") for op in self.st.ops] for key, S in select.items()
         }
 
     def split(self, z: np.ndarray):
@@ -115,26 +113,17 @@ class GenericFiniteHorizonSystem:
         return np.concatenate([u[:-1].ravel(), m[1:].ravel()])
 
     def _arguments(self, z: np.ndarray):
+        """The pointwise rows' arguments at the two ends of every interval: {"lo": ..., "hi": ...}."""
         U, M = self.full_fields(z)
-        fields = {
-            ("u", "lo"): U[:-1].ravel(),
-            ("u", "hi"): U[1:].ravel(),
-            ("m", "lo"): M[:-1].ravel(),
-            ("m", "hi"): M[1:].ravel(),
-        }
+        full = {"u": U, "m": M}
+        # each stencil on all Nt + 1 levels once; interval k takes levels k (lo) and k + 1 (hi)
+        levels = [(op @ full[owner].T).T for op, owner in zip(self.st.ops, self.st.owner)]
         du = (U[1:] - U[:-1]).ravel() / self.dt
         dm = (M[1:] - M[:-1]).ravel() / self.dt
-        out = {}
-        for end, targs in (("lo", self.args_lo), ("hi", self.args_hi)):
-            vals = [
-                self._level_stencil(op, fields[(owner, end)])
-                for op, owner in zip(self.st.ops, self.st.owner)
-            ]
-            out[end] = (*targs, *vals, du, dm)
-        return out
-
-    def _level_stencil(self, op: sps.spmatrix, field: np.ndarray) -> np.ndarray:
-        return (op @ field.reshape(self.nt, self.N).T).T.ravel()
+        return {
+            "lo": (*self.args_lo, *(v[:-1].ravel() for v in levels), du, dm),
+            "hi": (*self.args_hi, *(v[1:].ravel() for v in levels), du, dm),
+        }
 
     def residual(self, z: np.ndarray) -> np.ndarray:
         a = self._arguments(z)
@@ -142,7 +131,8 @@ class GenericFiniteHorizonSystem:
             [0.5 * (_full(pw.f(*a["lo"]), a) + _full(pw.f(*a["hi"]), a)) for pw in self.rows]
         )
 
-    def linearize(self, z: np.ndarray):
+    def jacobian_blocks(self, z: np.ndarray) -> list[list[sps.csr_matrix]]:
+        """``[[dHJB/du, dHJB/dm], [dFP/du, dFP/dm]]`` at ``z`` (exact, sparse)."""
         a = self._arguments(z)
         n = self.N * self.nt
         blocks = []
@@ -158,7 +148,10 @@ class GenericFiniteHorizonSystem:
                 if np.any(coeff):
                     row[owner] = row[owner] + sps.diags(coeff) @ op
             blocks.append([row["u"], row["m"]])
-        self.last_blocks = blocks
+        return blocks
+
+    def linearize(self, z: np.ndarray):
+        blocks = self.jacobian_blocks(z)
         J = sps.bmat(blocks, format="csc")
         scale = np.asarray(abs(J).sum(axis=1)).ravel() + 1.0
         if self.linear_solver == "gmres":
@@ -167,7 +160,7 @@ class GenericFiniteHorizonSystem:
 
         def solve(rhs: np.ndarray) -> np.ndarray:
             if "f" not in state:
-                state["f"] = _factorize(J)
+                state["f"] = factorize(J, "colamd")
             return state["f"](rhs)
 
         return solve, scale
@@ -179,14 +172,13 @@ class GenericFiniteHorizonSystem:
         HJB's dependence on m."""
         N, nt = self.N, self.nt
         n = N * nt
-        Juu, Jmu, Jmm = sps.csr_matrix(blocks[0][0]), sps.csr_matrix(blocks[1][0]), blocks[1][1]
-        Jmm = sps.csr_matrix(Jmm)
+        Juu, Jmu, Jmm = (sps.csr_matrix(b) for b in (blocks[0][0], blocks[1][0], blocks[1][1]))
 
         def block(A, i, j):
             return A[i * N : (i + 1) * N, j * N : (j + 1) * N]
 
-        lu_u = [_factorize(block(Juu, k, k)) for k in range(nt)]
-        lu_m = [_factorize(block(Jmm, k, k)) for k in range(nt)]
+        lu_u = [factorize(block(Juu, k, k), "colamd") for k in range(nt)]
+        lu_m = [factorize(block(Jmm, k, k), "colamd") for k in range(nt)]
         up = [block(Juu, k, k + 1) for k in range(nt - 1)]
         down = [block(Jmm, k, k - 1) for k in range(1, nt)]
 
@@ -208,11 +200,7 @@ class GenericFiniteHorizonSystem:
 
         def solve(rhs: np.ndarray) -> np.ndarray:
             x, code = spla.gmres(op, rhs, M=pre, rtol=1e-11, atol=0.0, restart=100, maxiter=10)
-            if code != 0:  # stopped before rtol (round-off floor): accept a good inexact step
-                achieved = np.linalg.norm(J @ x - rhs) / max(np.linalg.norm(rhs), 1e-300)
-                if not achieved < 1e-6:
-                    return np.full_like(rhs, np.nan)
-            return x
+            return accept_gmres_step(J, rhs, x, code)
 
         return solve
 
@@ -281,17 +269,6 @@ def solve_by_homotopy(
         history.append({"stage": "homotopy", "lambda": lam, "iterations": r.iterations})
         history += [{"lambda": lam, **h} for h in r.history] if lam == 1.0 else []
     return z, history
-
-
-def _factorize(A: sps.spmatrix) -> Callable[[np.ndarray], np.ndarray]:
-    """Sparse LU with the column ordering COLAMD, which keeps the fill of these space-time
-    systems (not symmetric in structure: the HJB rows look forward in time, the FP rows back)
-    several times below the symmetric orderings; a singular matrix gives a solver of NaN."""
-    try:
-        lu = spla.splu(sps.csc_matrix(A), permc_spec="COLAMD")
-    except RuntimeError:  # "Factor is exactly singular"
-        return lambda rhs: np.full(np.shape(rhs), np.nan)
-    return lu.solve
 
 
 def _full(values, a) -> np.ndarray:

@@ -15,29 +15,12 @@ value of u, and eliminates the constant and the mass row by two solves with one 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import scipy.sparse as sps
-import scipy.sparse.linalg as spla
 
 from ._grid import Grid
 from ._hamiltonian import MonotoneParts
-
-
-def factorize(K: sps.spmatrix) -> Callable[[np.ndarray], np.ndarray]:
-    """Sparse LU with a symmetric fill-reducing ordering (fast for these saddle-like systems).
-    A singular matrix gives a solver that returns NaN (reported by Newton as a singular system)."""
-    try:
-        lu = spla.splu(
-            sps.csc_matrix(K),
-            permc_spec="MMD_AT_PLUS_A",
-            diag_pivot_thresh=0.1,
-            options={"SymmetricMode": True},
-        )
-    except RuntimeError:  # "Factor is exactly singular"
-        return lambda rhs: np.full(np.shape(rhs), np.nan)
-    return lu.solve
+from ._sparse import factorize
 
 
 class ErgodicMonotoneSystem:

@@ -168,7 +168,7 @@ class ProblemFeatures(nn.Module):
         functions = []
         # finite horizon: plane waves only (coefficient functions of (t, x) were not measured)
         for expr in coefficient_functions(problem) if not time else []:
-            fn = sp.lambdify(args, evaluate_numeric_constants(expr), modules="torch")
+            fn = sp.lambdify(args, evaluate_numeric_constants(expr), modules="torch", cse=True)
             if _periodic(fn, problem, time) is False:
                 continue
             functions.append((fn, expr))

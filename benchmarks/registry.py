@@ -51,6 +51,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "unseen.py",
         "defaults on problems/unseen (mixed directions, d = 2..16, FH d = 1, 2): m_rel_l2 <= 5e-2 in <= 15 min",
     ),
+    "classes": (
+        "classes.py",
+        "discounted stationary MFG (manufactured, d = 1, 2): networks m <= 1e-2, u <= 2e-2 in <= 15 min; reference",
+    ),
     "verdict": (
         "verdict.py",
         "convergence verdict vs exact error on default and deliberately failed runs (>= 95 % agree)",

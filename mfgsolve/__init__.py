@@ -1,6 +1,6 @@
 """mfgsolve: mean field games written in sympy, solved as GANs, checked against finite differences.
 
-Public API (see docs/): problems (:class:`Torus`, :class:`Box`, :class:`ErgodicMFG`, :class:`MFG`,
+Public API (see docs/): problems (:class:`Torus`, :class:`Box`, :class:`ErgodicMFG`, :class:`DiscountedMFG`, :class:`MFG`,
 :class:`FBSDE`, :class:`Expectation`, :func:`load_problem`), solving (:func:`solve`,
 :class:`SolverOptions`, :class:`Solution`), classical numerics (:func:`reference_solve`,
 :class:`ReferenceSolution`), :func:`compare` (every result kind) and the errors users catch
@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # what the lazy table below resolves to, for type checkers an
     from .metrics import compare
     from .nonlocal_terms import Expectation
     from .options import SolverOptions
-    from .problem import MFG, Box, ErgodicMFG, Torus, load_problem
+    from .problem import MFG, Box, DiscountedMFG, ErgodicMFG, Torus, load_problem
     from .reference import ReferenceSolution, reference_solve
     from .solution import Solution
     from .solver import solve
@@ -54,6 +54,7 @@ _LAZY = {
     "SolverOptions": ".options",
     "MFG": ".problem",
     "Box": ".problem",
+    "DiscountedMFG": ".problem",
     "ErgodicMFG": ".problem",
     "Torus": ".problem",
     "load_problem": ".problem",
@@ -67,6 +68,7 @@ __all__ = [
     "BadInput",
     "Box",
     "CheckpointError",
+    "DiscountedMFG",
     "ErgodicMFG",
     "Expectation",
     "FBSDE",

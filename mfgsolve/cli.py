@@ -129,7 +129,11 @@ def cmd_check(args) -> int:
     print(f"  domain      {problem.domain!r}, dimension {problem.dim}")
     unknowns = f"value {problem.value}, density {problem.density}"
     if isinstance(problem, ErgodicMFG):
-        unknowns += f", constant {problem.constant}"
+        if problem.constant is not None:
+            unknowns += f", constant {problem.constant}"
+        else:
+            rate = f"{problem.discount:g}" if problem.discount is not None else "nonlinear in u"
+            unknowns += f" (no ergodic constant: discount {rate})"
     else:
         unknowns += f"; time {problem.time} in [{problem.t0}, {problem.T}]"
     print(f"  unknowns    {unknowns}")
@@ -150,14 +154,14 @@ def cmd_check(args) -> int:
             else:
                 terms.append(name + ("_" + "".join(coords[i] for i in index) if index else ""))
         print(f"  {label:11s} uses {', '.join(terms)}")
-    if isinstance(problem, ErgodicMFG):
+    if isinstance(problem, ErgodicMFG) and problem.constant is not None:
         how = (
             "enters linearly: least-squares value each step"
             if res.constant_coefficient is not None
             else "nonlinear: trained"
         )
         print(f"  constant    {problem.constant} {how}")
-    else:
+    elif not isinstance(problem, ErgodicMFG):
         print(f"  terminal    u(T, x) = {problem.terminal}")
         print(f"  initial     m(t0, x) = {problem.initial}")
     print(f"  params      {({str(k): v for k, v in problem.params.items()}) or 'none'}")

@@ -29,6 +29,7 @@ __all__ = [
     "Torus",
     "Box",
     "ErgodicMFG",
+    "DiscountedMFG",
     "MFG",
     "HamiltonianForm",
     "load_problem",
@@ -563,7 +564,8 @@ class ErgodicMFG(_ProblemBase):
             raise _fail(
                 self.name,
                 f"constant {constant!r} is not a sympy Symbol",
-                "write constant=sp.Symbol('H')",
+                "write constant=sp.Symbol('H'); a stationary MFG without an ergodic constant "
+                "(a discount term rho*u in the HJB) is a DiscountedMFG",
             )
         if constant in self.domain.symbols:
             raise _fail(
@@ -634,6 +636,106 @@ class ErgodicMFG(_ProblemBase):
 
     def __repr__(self) -> str:
         return f"ErgodicMFG(name={self.name!r}, domain={self.domain!r})"
+
+
+class DiscountedMFG(ErgodicMFG):
+    """Stationary mean field game with a discount: unknowns u(x) and m(x), no ergodic constant.
+
+    A typical HJB residual is ``rho u - nu Lap u + H(x, grad u) - F(x, m)`` with a discount rate
+    rho > 0: the term ``rho u`` fixes u itself, so there is no constant Hbar and no ``int u = 0``.
+    The density solves the FP residual with ``int m = 1`` and m > 0 (for an agent who is
+    discounted but never leaves, the stationary distribution is normalised).
+
+    Args:
+        domain, value, density, hjb, fp, params, exact, name: as for :class:`ErgodicMFG`
+            (``exact`` names u and m only).
+
+    Attributes:
+        discount: the coefficient of u in the HJB residual when it is a number (the rate rho),
+            else None (the residual is nonlinear in u).
+
+    Raises:
+        ProblemError: besides the checks of :class:`ErgodicMFG`, an HJB residual without u itself
+            (u would be determined up to a constant only) or with a negative discount.
+    """
+
+    kind = "ergodic"  # the same networks, sampling and reference grids as an ergodic problem
+
+    def __init__(self, domain, value, density, hjb, fp, params=None, exact=None, name=None):
+        self.name = str(name) if name is not None else None
+        self._setup_common(
+            domain, value, density, params, name, tuple(getattr(domain, "symbols", ()))
+        )
+        self.constant = None
+        self.hjb = self._check_residual("HJB", hjb, set(), [(value, "the value")])
+        self.fp = self._check_residual("FP", fp, set(), [(density, "the density")])
+        self.discount = self._check_discount()
+        self.exact = self._check_exact(exact, None)
+        self.hamiltonian_form = None
+
+    def _check_discount(self) -> float | None:
+        """The coefficient of u in the HJB (its derivatives held fixed), checked for a sign."""
+        hjb = self.substitute(self.hjb)
+        stand_in = sp.Dummy("u")
+        derivs = {d: sp.Dummy() for d in hjb.atoms(sp.Derivative) if d.expr == self.value}
+        bare = hjb.xreplace(derivs).xreplace({self.value: stand_in})
+        if stand_in not in bare.free_symbols:
+            raise _fail(
+                self.name,
+                f"HJB residual does not contain {self.value} itself, only its derivatives, so u is "
+                "determined up to a constant",
+                f"add the discount term rho*{self.value} (rho > 0), or use ErgodicMFG with a constant",
+            )
+        slope = sp.diff(bare, stand_in)
+        if not slope.is_number:
+            return None
+        rate = float(slope)
+        if not rate > 0:
+            raise _fail(
+                self.name,
+                f"the discount rate (the coefficient of {self.value} in the HJB residual) is {rate:g}, not positive",
+                f"write rho*{self.value} with rho > 0 (the sign convention of rho u - nu Lap u + H - F = 0)",
+            )
+        return rate
+
+    @classmethod
+    def from_hamiltonian(
+        cls,
+        domain,
+        value,
+        density,
+        *,
+        discount,
+        hamiltonian,
+        momenta,
+        coupling,
+        viscosity=0,
+        params=None,
+        exact=None,
+        name=None,
+    ) -> DiscountedMFG:
+        """Build ``rho u - nu Lap u + H(x, grad u) - F(x, m) = 0``, ``-nu Lap m - div(m H_p) = 0``.
+
+        Args:
+            discount: rho > 0 (a number or a symbol given in ``params``).
+            hamiltonian, momenta, coupling, viscosity: as for :meth:`ErgodicMFG.from_hamiltonian`.
+        """
+        _form, hjb, fp = _hamiltonian_residuals(
+            domain, value, density, hamiltonian, momenta, coupling, viscosity, time=None, name=name
+        )
+        return cls(
+            domain,
+            value,
+            density,
+            discount * value + hjb,
+            fp,
+            params=params,
+            exact=exact,
+            name=name,
+        )
+
+    def __repr__(self) -> str:
+        return f"DiscountedMFG(name={self.name!r}, domain={self.domain!r})"
 
 
 class MFG(_ProblemBase):

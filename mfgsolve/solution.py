@@ -224,11 +224,12 @@ def _check_meta(directory: Path, meta: dict[str, Any], problem: Any) -> None:
             raise damaged(f"no {key!r}")
     if not _finite(meta["log_z"]):
         raise damaged("log_z is not a finite number")
-    ergodic = getattr(problem, "kind", None) == "ergodic"
-    if (ergodic and not _finite(meta["constant"])) or (
-        not ergodic and meta["constant"] is not None
+    # an ergodic constant where the problem has one (not a DiscountedMFG or a finite horizon)
+    has_constant = getattr(problem, "constant", None) is not None
+    if (has_constant and not _finite(meta["constant"])) or (
+        not has_constant and meta["constant"] is not None
     ):
-        raise damaged("constant is not " + ("a finite number" if ergodic else "null"))
+        raise damaged("constant is not " + ("a finite number" if has_constant else "null"))
     info = meta["info"]
     if not isinstance(info, dict) or not isinstance(info.get("options", {}), dict):
         raise damaged("info is not a dict of the run's method and options")

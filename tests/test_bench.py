@@ -17,6 +17,7 @@ from mfgsolve.problem import load_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = {
+    "classes",
     "seed-1d",
     "seed-4d",
     "defaults",
@@ -81,6 +82,16 @@ def test_derivative_benchmark_runs_quick(tmp_path):
     rows = run_benchmark("derivatives", tmp_path / "d", quick=True, root=ROOT)
     assert [r["d"] for r in rows] == [1, 2, 4] and all(r["autograd_s"] > 0 for r in rows)
     assert (tmp_path / "d" / "bench.json").exists()
+
+
+def test_classes_benchmark_runs_quick(tmp_path):
+    """The reference row meets its target against the closed form; the short network run is a row
+    with errors (200 iterations do not reach the network target, and the row says so)."""
+    rows = run_benchmark("classes", tmp_path / "c", quick=True, root=ROOT)
+    ref, net = rows
+    assert ref["solver"].startswith("reference (generic") and ref["met"]
+    assert ref["m_rel_l2"] < 1e-4 and abs(ref["observed_order"] - 2) < 0.1
+    assert net["seed"] == 0 and 0 < net["m_rel_l2"] < 1 and net["u_rel_l2"] is not None
 
 
 def test_scaling_benchmark_runs_quick(tmp_path):

@@ -291,7 +291,7 @@ def lower(problem: ErgodicMFG | MFG) -> Residuals:
     coefficient = None
     hjb_expr = problem.hjb
     hjb_constants: tuple[sp.Symbol, ...] = ()
-    if isinstance(problem, ErgodicMFG):
+    if isinstance(problem, ErgodicMFG) and problem.constant is not None:
         H = problem.constant
         substituted = problem.substitute(hjb_expr)
         slope = sp.diff(substituted, H)

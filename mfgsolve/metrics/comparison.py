@@ -62,8 +62,9 @@ def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str
     device = next(value_net.parameters()).device
 
     problem = solution.problem
+    unknown_scalars = (problem.constant,) if problem.constant is not None else ()
     terms = {
-        "hjb": lower_terms("HJB", problem.hjb, problem, (problem.constant,)),
+        "hjb": lower_terms("HJB", problem.hjb, problem, unknown_scalars),
         "fp": lower_terms("FP", problem.fp, problem),
     }
     sq = {"hjb": 0.0, "fp": 0.0}
@@ -75,15 +76,16 @@ def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str
         w = torch.as_tensor(w)
         pts = torch.as_tensor(chunk, dtype=dtype, device=device).requires_grad_(True)
         caches = res.caches(pts, ErgodicFields(value_net, density_net, log_z), create_graph=False)
-        constant = torch.tensor(solution.constant, dtype=dtype, device=device)
-        consts = [constant] * len(res.hjb.constants)
+        given = [] if solution.constant is None else [solution.constant]
+        constant = [torch.tensor(c, dtype=dtype, device=device) for c in given]
+        consts = constant * len(res.hjb.constants)
         hjb = res.hjb(pts, caches, consts)
         if res.constant_coefficient is not None:
             hjb = hjb + res.constant_coefficient * solution.constant
         fp = res.fp(pts, caches)
         for key, r in (("hjb", hjb), ("fp", fp)):
             sq[key] += float((w * r.detach().double().cpu() ** 2).sum())
-            consts = [constant] if key == "hjb" else []
+            consts = constant if key == "hjb" else []
             size = sum(t(pts, caches, consts).detach().double().cpu() ** 2 for t in terms[key])
             scale[key] += float((w * size).sum())
     out = {}

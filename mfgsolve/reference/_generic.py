@@ -145,7 +145,11 @@ class _Pointwise:
 
 
 class GenericErgodicSystem:
-    """Unknowns ``(u, m, lambda, mu)``; equations HJB, FP + mu, int m = 1, int u = 0."""
+    """Unknowns ``(u, m, lambda, mu)``; equations HJB, FP + mu, int m = 1, int u = 0.
+
+    A problem without an ergodic constant (:class:`~mfgsolve.DiscountedMFG`: the discount term
+    fixes u) has unknowns ``(u, m, mu)`` and equations HJB, FP + mu, int m = 1.
+    """
 
     def __init__(self, problem, grid: Grid):
         self.problem = problem
@@ -157,33 +161,39 @@ class GenericErgodicSystem:
         fp = problem.substitute(problem.fp)
         self.st = _Stencils(problem, grid, [hjb, fp])
         self.args = tuple(grid.points[:, k] for k in range(grid.dim))
-        lam = problem.constant
-        self.hjb = _Pointwise(hjb, problem.space, self.st, [lam], grid, "HJB")
-        self.fp = _Pointwise(fp, problem.space, self.st, [lam], grid, "FP")
+        self.has_constant = problem.constant is not None
+        lam = [problem.constant] if self.has_constant else []
+        self.hjb = _Pointwise(hjb, problem.space, self.st, lam, grid, "HJB")
+        self.fp = _Pointwise(fp, problem.space, self.st, lam, grid, "FP")
+        self.scalars = 2 if self.has_constant else 1  # (lambda, mu) or (mu,)
         self.hjb.compile(), self.fp.compile()
         self.upwinded = self.st.upwinded  # non-empty: first order
 
     def split(self, z: np.ndarray):
+        """(u, m, the ergodic constant or None)."""
         N = self.N
-        return z[:N], z[N : 2 * N], float(z[2 * N])
+        return z[:N], z[N : 2 * N], float(z[2 * N]) if self.has_constant else None
 
     def initial_guess(self) -> np.ndarray:
-        return np.concatenate([np.zeros(self.N), np.full(self.N, 1 / self.volume), [0.0, 0.0]])
+        m0 = np.full(self.N, 1 / self.volume)
+        return np.concatenate([np.zeros(self.N), m0, np.zeros(self.scalars)])
 
     def pack(self, f) -> np.ndarray:
-        return np.concatenate([f.u.ravel(), f.m.ravel(), [f.constant or 0.0, 0.0]])
+        lam = [f.constant or 0.0] if self.has_constant else []
+        return np.concatenate([f.u.ravel(), f.m.ravel(), lam, [0.0]])
 
     def _eval(self, z):
         u, m, lam = self.split(z)
         vals = self.st.values(u, m)
-        return (*self.args, *vals, lam), z[2 * self.N + 1]
+        return (*self.args, *vals, *([lam] if self.has_constant else [])), z[-1]
 
     def residual(self, z: np.ndarray) -> np.ndarray:
         a, mu = self._eval(z)
         u, m, _ = self.split(z)
-        return np.concatenate(
-            [self.hjb.f(*a), self.fp.f(*a) + mu, [self.w @ m - 1.0, self.w @ u / self.volume]]
-        )
+        rows = [self.hjb.f(*a), self.fp.f(*a) + mu, [self.w @ m - 1.0]]
+        if self.has_constant:
+            rows.append([self.w @ u / self.volume])
+        return np.concatenate(rows)
 
     def _block(self, pw: _Pointwise, a) -> tuple[sps.csr_matrix, sps.csr_matrix]:
         blocks = {"u": sps.csr_matrix((self.N, self.N)), "m": sps.csr_matrix((self.N, self.N))}
@@ -196,20 +206,22 @@ class GenericErgodicSystem:
         N = self.N
         Huu, Hum = self._block(self.hjb, a)
         Fmu, Fmm = self._block(self.fp, a)
-        col_lam = sps.csr_matrix(
-            np.concatenate([self.hjb.extra[0](*a), self.fp.extra[0](*a)])[:, None]
-        )
         col_mu = sps.csr_matrix(np.concatenate([np.zeros(N), np.ones(N)])[:, None])
         row_mass = sps.csr_matrix(np.concatenate([np.zeros(N), self.w])[None, :])
-        row_mean = sps.csr_matrix(np.concatenate([self.w / self.volume, np.zeros(N)])[None, :])
-        J = sps.bmat(
-            [
-                [sps.bmat([[Huu, Hum], [Fmu, Fmm]]), col_lam, col_mu],
+        fields = sps.bmat([[Huu, Hum], [Fmu, Fmm]])
+        if self.has_constant:
+            col_lam = sps.csr_matrix(
+                np.concatenate([self.hjb.extra[0](*a), self.fp.extra[0](*a)])[:, None]
+            )
+            row_mean = sps.csr_matrix(np.concatenate([self.w / self.volume, np.zeros(N)])[None, :])
+            blocks = [
+                [fields, col_lam, col_mu],
                 [row_mass, None, None],
                 [row_mean, None, None],
-            ],
-            format="csr",
-        )
+            ]
+        else:
+            blocks = [[fields, col_mu], [row_mass, None]]
+        J = sps.bmat(blocks, format="csr")
         scale = np.asarray(abs(J).sum(axis=1)).ravel() + 1.0
         state: dict = {}
 

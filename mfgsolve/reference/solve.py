@@ -348,6 +348,7 @@ def _extrapolate(problem, grids: list[Grid], res: list[Fields], order: float, nt
     against the coarse grid (2h -> res[0])."""
     g0, g1, _g2 = grids
     time_axis = nt is not None
+    mean_free_u = not time_axis and getattr(problem, "constant", None) is not None  # int u = 0
 
     def restrict(coarse: Grid, fine_field: np.ndarray) -> np.ndarray:
         out = coarse.restrict(fine_field)
@@ -409,14 +410,15 @@ def _extrapolate(problem, grids: list[Grid], res: list[Fields], order: float, nt
         mass = np.sum(w1 * m_ex, axis=tuple(range(1, m_ex.ndim)), keepdims=True)
     else:
         mass = np.sum(w1 * m_ex)
-        u_ex = u_ex - np.sum(w1 * u_ex) / np.sum(w1)
+        if mean_free_u:
+            u_ex = u_ex - np.sum(w1 * u_ex) / np.sum(w1)
     m_ex = m_ex / mass
     # error estimate: the extrapolant from (2h, h) against the one from (h, h/2), on the 2h nodes;
     # it bounds the error of the coarser extrapolant, hence (conservatively) of the one returned
     m_ex0 = (k * m1_on0 - res[0].m) / (k - 1)
     u_ex0 = (k * u1_on0 - res[0].u) / (k - 1)
     m_ex_on0, u_ex_on0 = restrict(g0, m_ex), restrict(g0, u_ex)
-    if not time_axis:
+    if mean_free_u:
         u_ex0 = u_ex0 - np.sum(w0 * u_ex0) / np.sum(w0)
         u_ex_on0 = u_ex_on0 - np.sum(w0 * u_ex_on0) / np.sum(w0)
     est = {

@@ -3,6 +3,7 @@
 Unknowns: u_theta, f_omega with m = exp(f) / Z (Z by quadrature at each loss) and the constant
 Hbar: at its least-squares value when it enters the HJB linearly (the mean of the rest of the
 residual), else a trained scalar. ``int u = 0`` is the penalty ``(int u)^2`` weighted by ``beta``.
+A :class:`~mfgsolve.DiscountedMFG` has neither: its discount term fixes u (the penalty is 0).
 A first-order problem trained adversarially gets the vanishing-viscosity continuation
 (:mod:`mfgsolve._continuation`).
 """
@@ -38,6 +39,7 @@ class ErgodicFormulation:
         self.device, self.dtype = device, dtype
         self.rank, self.world_size = world
         self.residuals: Residuals = lower(problem)
+        self.has_constant = problem.constant is not None
         game = opts.game
         self.least_squares = (
             self.residuals.constant_coefficient is not None and game.constant != "trained"
@@ -61,7 +63,7 @@ class ErgodicFormulation:
         """(value network, density network, trained constant or None); call under a seeded RNG."""
         value_net, density_net = build_networks(self.problem, self.opts, self.device, self.dtype)
         constant = None
-        if not self.least_squares:
+        if self.has_constant and not self.least_squares:
             constant = torch.zeros((), device=self.device, dtype=self.dtype, requires_grad=True)
         return value_net, density_net, constant
 
@@ -74,6 +76,8 @@ class ErgodicFormulation:
         return density_net.log_normalizer(self.quad.nodes, self.quad.log_weights)
 
     def _int_u(self, value_net) -> torch.Tensor:
+        if not self.has_constant:  # a discounted problem: no normalisation of u
+            return torch.zeros((), device=self.device, dtype=self.dtype)
         return self.quad.integrate(value_net(self.quad.nodes)) / self.problem.domain.volume
 
     def viscosity(self, iteration: int) -> float:
@@ -124,9 +128,11 @@ class ErgodicFormulation:
             r = rest + res.constant_coefficient * c_star
             r_b = rest_b + res.constant_coefficient * c_star if caches_b is not None else r
             return weighted_mean(r * r_b, weights), c_star.detach()
-        r = self._hjb(points, caches, [constant], eps)
-        r_b = self._hjb(points, caches_b, [constant], eps) if caches_b is not None else r
-        return weighted_mean(r * r_b, weights), constant.detach()
+        given = [constant] if constant is not None else []
+        r = self._hjb(points, caches, given, eps)
+        r_b = self._hjb(points, caches_b, given, eps) if caches_b is not None else r
+        estimate = constant.detach() if constant is not None else torch.tensor(float("nan"))
+        return weighted_mean(r * r_b, weights), estimate
 
     def losses(self, st, points, players: Sequence[str], frozen: Sequence[str], weights=None):
         """The losses of ``players`` ("hjb", "fp") at ``points``; fields in ``frozen`` act as
@@ -226,14 +232,17 @@ class ErgodicFormulation:
                 first = (pts, caches, w)
             if not residuals and not self.least_squares:
                 break
-        value = (
-            -sum(rests) / sum(masses) / coeff if self.least_squares else float(constant.detach())
-        )
-        out = {"constant": value}
+        if self.least_squares:
+            value = -sum(rests) / sum(masses) / coeff
+        else:
+            value = float(constant.detach()) if constant is not None else None
+        out = {"constant": value} if value is not None else {}
         if residuals:
             pts, caches, w = first
             if self.least_squares:
                 hjb = self.residuals.hjb(pts, caches) + coeff * value
+            elif value is None:
+                hjb = self.residuals.hjb(pts, caches)
             else:
                 hjb = self._with_constant(
                     self.residuals.hjb,
@@ -261,18 +270,20 @@ class ErgodicFormulation:
                 .numpy()
             )
         out = self.validate(value_net, density_net, st.constant)
-        st.constant_estimate = out["constant"]
+        st.constant_estimate = out.get("constant", float("nan"))
         u_ref, m_ref, c_ref = self.exact
-        out.update(
-            field_errors(u, m, u_ref, m_ref, self.eval_quad.weights.numpy(), out["constant"], c_ref)
-        )
+        weights = self.eval_quad.weights.numpy()
+        out.update(field_errors(u, m, u_ref, m_ref, weights, out.get("constant"), c_ref))
         return out
 
     def finish(self, st) -> tuple[float, float | None, str]:
-        """(log Z of the evaluated density, the ergodic constant, the quadrature's description)."""
+        """(log Z of the evaluated density, the ergodic constant or None, the quadrature's
+        description)."""
         value_net, density_net = st.eval_nets()
         with torch.no_grad():
             log_z = float(self.eval_log_z(density_net))
+        if not self.has_constant:
+            return log_z, None, self.eval_quad.rule
         if st.history:
             constant = st.constant_estimate
         else:

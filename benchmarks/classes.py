@@ -1,0 +1,85 @@
+"""Benchmark ``classes``: problem classes beyond the ergodic and finite-horizon MFG, with
+manufactured solutions, networks at their default options and the finite-difference reference.
+
+Rows: the discounted stationary MFG (``problems/discounted_torus.py``) in d = 1 and 2, seeds 0, 1, 2
+(default method), and its reference at default settings. Targets (networks): m_rel_l2 <= 1e-2 and
+u_rel_l2 <= 2e-2 within 15 minutes; reference: m_rel_l2 <= 1e-4 (1-D), 1e-3 (2-D) in <= 60 s.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ._common import VERDICT_TRUTH, problem_path
+
+# (problem file, settings)
+CASES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("discounted_torus.py", {"d": 1}),
+    ("discounted_torus.py", {"d": 2}),
+)
+NETWORK_TARGETS = {"m_rel_l2": 1e-2, "u_rel_l2": 2e-2}
+NETWORK_SECONDS = 900.0
+REFERENCE_TARGET = {1: 1e-4, 2: 1e-3}
+REFERENCE_SECONDS = 60.0
+
+
+def _network_row(problem, seed: int, quick: bool) -> dict[str, Any]:
+    from mfgsolve import compare, solve
+
+    t0 = time.perf_counter()
+    sol = solve(problem, seed=seed, progress=False, iterations=200 if quick else None)
+    seconds = time.perf_counter() - t0
+    err = compare(sol)
+    met = seconds <= NETWORK_SECONDS and all(
+        err.get(k, float("inf")) <= v for k, v in NETWORK_TARGETS.items()
+    )
+    return {
+        "problem": problem.name,
+        "solver": sol.info["method"],
+        "seed": seed,
+        "seconds": round(seconds, 2),
+        "m_rel_l2": err["m_rel_l2"],
+        "u_rel_l2": err.get("u_rel_l2"),
+        "converged": sol.converged,
+        "verdict_agrees": sol.converged == (err["m_rel_l2"] <= VERDICT_TRUTH),
+        "met": bool(met),
+    }
+
+
+def _reference_row(problem) -> dict[str, Any]:
+    from mfgsolve import compare, reference_solve
+
+    t0 = time.perf_counter()
+    ref = reference_solve(problem)
+    seconds = time.perf_counter() - t0
+    err = compare(ref)
+    bound = REFERENCE_TARGET[problem.dim]
+    met = seconds <= REFERENCE_SECONDS and err["m_rel_l2"] <= bound and err["u_l2"] <= bound
+    return {
+        "problem": problem.name,
+        "solver": f"reference ({ref.info['scheme']}, {'x'.join(map(str, ref.info['grid']))})",
+        "seed": "-",
+        "seconds": round(seconds, 2),
+        "m_rel_l2": err["m_rel_l2"],
+        "u_rel_l2": err.get("u_rel_l2"),
+        "observed_order": ref.info.get("observed_order_m"),
+        "met": bool(met),
+    }
+
+
+def run(out_dir: Path, quick: bool = False, *, root: Path) -> list[dict[str, Any]]:
+    """The network rows (3 seeds; quick: seed 0, 200 iterations, d = 1) and the reference rows."""
+    from mfgsolve import load_problem
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # one-time import, not solver time
+    rows = []
+    for name, settings in CASES[:1] if quick else CASES:
+        problem = load_problem(problem_path(root, name), **settings)
+        rows.append(_reference_row(problem))
+        for seed in (0,) if quick else (0, 1, 2):
+            rows.append(_network_row(problem, seed, quick))
+    return rows

@@ -262,11 +262,16 @@ def _check_saved(directory: Path, path: Path, problem, meta: dict, arrays: dict,
             raise damaged(directory / "reference.json", f"{key} is not a {types.__name__}")
     constant = meta.get("constant")
     ergodic = kind == "ergodic"
+    has_constant = getattr(problem, "constant", None) is not None  # not a DiscountedMFG
     number = isinstance(constant, (int, float)) and not isinstance(constant, bool)
-    if (ergodic and not (number and np.isfinite(constant))) or (
-        not ergodic and constant is not None
+    if (has_constant and not (number and np.isfinite(constant))) or (
+        not has_constant and constant is not None
     ):
-        what = "a finite number" if ergodic else "null (a finite-horizon reference has no constant)"
+        what = (
+            "a finite number"
+            if has_constant
+            else "null (a reference of a problem without an ergodic constant has none)"
+        )
         raise damaged(directory / "reference.json", f"constant is not {what}")
     try:
         values = {k: np.asarray(v, dtype=float) for k, v in arrays.items()}

@@ -169,3 +169,25 @@ def test_network_matches_the_reference_on_a_problem_without_closed_form():
     err = compare(sol, ref)
     assert err["m_rel_l2"] < 3e-2 and err["u_rel_l2"] < 3e-2
     assert sol.converged
+
+
+def test_first_order_discounted_problem_has_its_closed_form_reference():
+    """rho = 1, nu = 0, log coupling: m u' is constant, so u is constant, u = -log I0(1) and
+    m = exp(-cos 2 pi x) / I0(1) (a closed form derived by hand, independent of the scheme)."""
+    problem = DiscountedMFG(
+        Torus([x]),
+        u,
+        m,
+        u + u.diff(x) ** 2 / 2 - sp.cos(2 * sp.pi * x) - sp.log(m),
+        -(m * u.diff(x)).diff(x),
+        exact={
+            u: -sp.log(sp.besseli(0, 1)),
+            m: sp.exp(-sp.cos(2 * sp.pi * x)) / sp.besseli(0, 1),
+        },
+    )
+    ref = reference_solve(problem, grid=64)
+    nodes = ref.grid[0]
+    i0 = float(sp.besseli(0, 1))
+    m_exact = np.exp(-np.cos(2 * np.pi * nodes)) / i0
+    assert np.max(np.abs(ref.m - m_exact)) < 1e-10 * np.max(m_exact)  # at the grid nodes
+    assert np.max(np.abs(ref.u + np.log(i0))) < 1e-10

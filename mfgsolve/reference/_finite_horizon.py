@@ -29,7 +29,7 @@ from ._fields import Fields
 from ._grid import Grid
 from ._hamiltonian import MonotoneParts
 from ._newton import newton
-from ._sparse import accept_gmres_step, factorize
+from ._sparse import accept_gmres_step, factorize, lazy_factorize
 from .errors import ReferenceSolveError, SchemeNotApplicable
 
 
@@ -132,29 +132,21 @@ class FiniteHorizonMonotoneSystem:
                 np.asarray(abs(Jmu).sum(axis=1) + abs(Jmm).sum(axis=1)).ravel() + 1.0,
             ]
         )
-        state: dict = {}
         if self.linear_solver == "gmres":
             return self._gmres_solver(Juu, Jmu, Jmm, d), scale
         if np.all(d > 0):
+            solve_schur = lazy_factorize(lambda: Jmu + Jmm @ sps.diags(1 / d) @ Juu)
 
             def solve(rhs: np.ndarray) -> np.ndarray:
                 rH, rF = rhs[:n], rhs[n:]
-                if "f" not in state:
-                    S = Jmu + Jmm @ sps.diags(1 / d) @ Juu
-                    state["f"] = factorize(S)
-                du = state["f"](rF + Jmm @ (rH / d))
+                du = solve_schur(rF + Jmm @ (rH / d))
                 dm = (Juu @ du - rH) / d
                 return np.concatenate([du, dm])
 
             return solve, scale
 
-        def solve_full(rhs: np.ndarray) -> np.ndarray:
-            if "f" not in state:
-                J = sps.bmat([[Juu, sps.diags(-d)], [Jmu, Jmm]], format="csc")
-                state["f"] = factorize(J)
-            return state["f"](rhs)
-
-        return solve_full, scale
+        full = lambda: sps.bmat([[Juu, sps.diags(-d)], [Jmu, Jmm]], format="csc")  # noqa: E731
+        return lazy_factorize(full), scale
 
     def _gmres_solver(self, Juu, Jmu, Jmm, d):
         """GMRES on the space-time Jacobian, preconditioned by one backward HJB sweep (the diagonal

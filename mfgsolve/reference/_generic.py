@@ -23,7 +23,7 @@ from sympy.core.function import AppliedUndef
 from .._symbolic import evaluate_numeric_constants
 from ._grid import Grid
 from ._hamiltonian import _lambdify
-from ._sparse import factorize
+from ._sparse import lazy_factorize
 from .errors import SchemeNotApplicable
 
 
@@ -223,14 +223,7 @@ class GenericErgodicSystem:
             blocks = [[fields, col_mu], [row_mass, None]]
         J = sps.bmat(blocks, format="csr")
         scale = np.asarray(abs(J).sum(axis=1)).ravel() + 1.0
-        state: dict = {}
-
-        def solve(rhs: np.ndarray) -> np.ndarray:
-            if "f" not in state:
-                state["f"] = factorize(J)
-            return state["f"](rhs)
-
-        return solve, scale
+        return lazy_factorize(J), scale
 
     def max_step(self, z: np.ndarray, dz: np.ndarray) -> float:
         m, dm = z[self.N : 2 * self.N], dz[self.N : 2 * self.N]

@@ -32,7 +32,7 @@ from ._generic import _Pointwise, _Stencils
 from ._grid import Grid
 from ._hamiltonian import _lambdify
 from ._newton import newton
-from ._sparse import accept_gmres_step, factorize
+from ._sparse import accept_gmres_step, factorize, lazy_factorize
 from .errors import ReferenceSolveError, SchemeNotApplicable
 
 _U_T, _M_T = sp.Symbol("_u_time"), sp.Symbol("_m_time")  # u_t and m_t in the pointwise rows
@@ -156,14 +156,7 @@ class GenericFiniteHorizonSystem:
         scale = np.asarray(abs(J).sum(axis=1)).ravel() + 1.0
         if self.linear_solver == "gmres":
             return self._gmres_solver(sps.csr_matrix(J), blocks), scale
-        state: dict = {}
-
-        def solve(rhs: np.ndarray) -> np.ndarray:
-            if "f" not in state:
-                state["f"] = factorize(J, "colamd")
-            return state["f"](rhs)
-
-        return solve, scale
+        return lazy_factorize(J, "colamd"), scale
 
     def _gmres_solver(self, J: sps.csr_matrix, blocks) -> Callable[[np.ndarray], np.ndarray]:
         """GMRES on the space-time Jacobian, preconditioned by one backward sweep of the HJB rows

@@ -20,7 +20,7 @@ import scipy.sparse as sps
 
 from ._grid import Grid
 from ._hamiltonian import MonotoneParts
-from ._sparse import factorize
+from ._sparse import lazy_factorize
 
 
 class ErgodicMonotoneSystem:
@@ -108,12 +108,11 @@ class ErgodicMonotoneSystem:
         idx = np.flatnonzero(keep)
         S_red = S[idx][:, idx]
         state: dict = {}
+        solve_reduced = lazy_factorize(S_red)
 
         def solve_S(rhs: np.ndarray) -> np.ndarray:
-            if "f" not in state:
-                state["f"] = factorize(S_red)
             out = np.zeros(N)
-            out[idx] = state["f"](rhs[idx])
+            out[idx] = solve_reduced(rhs[idx])
             return out
 
         ones = np.ones(N)
@@ -149,14 +148,12 @@ class ErgodicMonotoneSystem:
             ],
             format="csc",
         )
-        state: dict = {}
+        solve_bordered = lazy_factorize(J)
 
         def solve(rhs: np.ndarray) -> np.ndarray:
-            if "f" not in state:
-                state["f"] = factorize(J)
             r = np.concatenate([rhs[:N], rhs[N : 2 * N], [0.0]])
             r[N + pin] = rhs[2 * N]
-            return state["f"](r)
+            return solve_bordered(r)
 
         return solve
 

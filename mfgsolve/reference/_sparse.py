@@ -39,6 +39,26 @@ def factorize(K: sps.spmatrix, ordering: str = "symmetric") -> Callable[[np.ndar
     return lu.solve
 
 
+def lazy_factorize(
+    K: sps.spmatrix | Callable[[], sps.spmatrix], ordering: str = "symmetric"
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``solve(rhs)`` that factorises ``K`` (or the matrix ``K()`` builds) on its first call only:
+    a Newton step whose line search needs no linear solve pays for no factorisation.
+
+    Args:
+        K: the matrix, or a function building it.
+        ordering: as for :func:`factorize`.
+    """
+    state: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+
+    def solve(rhs: np.ndarray) -> np.ndarray:
+        if "f" not in state:
+            state["f"] = factorize(K() if callable(K) else K, ordering)
+        return state["f"](rhs)
+
+    return solve
+
+
 def accept_gmres_step(J: sps.spmatrix, rhs: np.ndarray, x: np.ndarray, code: int) -> np.ndarray:
     """``x`` when GMRES converged (``code == 0``) or stopped at the round-off floor with a relative
     residual below 1e-6 (a good inexact Newton step), else NaN (Newton reports a singular system)."""

@@ -66,6 +66,8 @@ def viscosity_signs(problem: ErgodicMFG) -> tuple[int, int]:
             the Hamiltonian in grad u or the FP residual's ``m Lap u`` coefficient has no single
             sign on random samples.
     """
+    if problem.populations > 1:
+        raise NotApplicable("the problem has several populations (the continuation serves one)")
     u, m = problem.value, problem.density
     xs = tuple(u.args)
     hjb = problem.substitute(problem.hjb).doit()

@@ -542,9 +542,9 @@ def _resolve_defaults(problem, kind: str, method: str, values: dict, given, save
     if values["iterations"] is None:
         values["iterations"] = 1500 if signs is not None and dim == 1 else 2000
     if values["constant"] == "least_squares" and kind == ERGODIC:
-        from .lowering import lower
+        from .lowering import lower_populations
 
-        if lower(problem).constant_coefficient is None:
+        if any(r.constant_coefficient is None for r in lower_populations(problem)):
             raise OptionError(
                 f"problem '{problem.name}': constant='least_squares' needs the constant to enter the HJB linearly; fix: use constant='trained'"
             )
@@ -573,11 +573,10 @@ def _engine(problem, kind: str, values: dict, given) -> str:
         )
     if kind == FINITE_HORIZON:
         return "autograd"
-    from .lowering import lower, uses_laplacian
+    from .lowering import lower_populations, uses_laplacian
 
-    residuals = lower(problem)
-    laplacian = (
-        uses_laplacian(residuals.hjb) or uses_laplacian(residuals.fp) or values["continuation"] > 0
+    laplacian = values["continuation"] > 0 or any(
+        uses_laplacian(r.hjb) or uses_laplacian(r.fp) for r in lower_populations(problem)
     )
     try:
         engine = choose_engine(values["derivatives"], problem.dim, laplacian=laplacian)

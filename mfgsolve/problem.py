@@ -259,6 +259,11 @@ def _applied_unknowns(expr: sp.Basic) -> set[AppliedUndef]:
     return {f for f in expr.atoms(AppliedUndef)}
 
 
+def _population_list(obj: Any) -> list:
+    """The unknowns of each population: ``obj`` itself, or the items of a list or tuple."""
+    return list(obj) if isinstance(obj, (list, tuple)) else [obj]
+
+
 def _is_unknown_function(obj: Any) -> bool:
     return isinstance(obj, AppliedUndef)
 
@@ -303,20 +308,56 @@ class Problem:
     dim: int
 
 
+def _one_population(attribute: str, plural: str) -> property:
+    """An attribute of a one-population problem (``value``, ``hjb``, ...); with several
+    populations reading it is an error that points to the per-population tuple ``plural``."""
+
+    def get(self):
+        if self.__dict__.get("populations", 1) > 1:
+            raise ProblemError(
+                f"problem '{self.name}' has {self.populations} populations, so no single "
+                f"{attribute}; fix: use problem.{plural}[k] (this operation serves one population)"
+            )
+        return self.__dict__.get("_" + attribute)
+
+    def put(self, item) -> None:
+        self.__dict__["_" + attribute] = item
+
+    return property(get, put, doc=f"The {attribute} of a one-population problem.")
+
+
 class _ProblemBase(Problem):
-    """Validation shared by ergodic and finite-horizon problems."""
+    """Validation shared by ergodic and finite-horizon problems.
+
+    Every problem has ``populations`` (K >= 1) and per-population tuples ``values``,
+    ``densities``, ``hjbs``, ``fps`` (and ``constants`` for ergodic ones); with one population
+    ``value``, ``density``, ``hjb``, ``fp`` and ``constant`` are their single items.
+    """
 
     kind: str = ""
     name: str
     domain: Torus | Box
-    value: AppliedUndef
-    density: AppliedUndef
+    populations: int = 1
     params: dict[sp.Symbol, float]
+    value = _one_population("value", "values")
+    density = _one_population("density", "densities")
+    constant = _one_population("constant", "constants")
+    hjb = _one_population("hjb", "hjbs")
+    fp = _one_population("fp", "fps")
 
     # --- construction helpers -------------------------------------------------------------
     def _setup_common(
-        self, domain, value, density, params, name, arg_symbols: tuple[sp.Symbol, ...]
+        self,
+        domain,
+        value,
+        density,
+        params,
+        name,
+        arg_symbols: tuple[sp.Symbol, ...],
+        several: bool = False,
     ) -> None:
+        """Check the domain, the unknowns (one value and one density per population: a list
+        each when ``several`` populations are accepted) and ``params``."""
         self.name = str(name) if name is not None else None
         if not isinstance(domain, (Torus, Box)):
             raise _fail(
@@ -325,19 +366,51 @@ class _ProblemBase(Problem):
                 "write domain=Torus([x]) or Box([x], [(0, 1)])",
             )
         self.domain = domain
-        for role, fn in (("value", value), ("density", density)):
-            _check_unknown(self.name, role, fn, arg_symbols)
-        if value.func == density.func:
+        self._coords = tuple(arg_symbols)
+        values, densities = _population_list(value), _population_list(density)
+        if len(values) != len(densities) or not values:
+            raise _fail(
+                self.name,
+                f"{len(values)} value function(s) but {len(densities)} density function(s)",
+                "give one value and one density per population: value=[u1, u2], density=[m1, m2]",
+            )
+        if len(values) > 1 and not several:
+            raise _fail(
+                self.name,
+                f"{type(self).__name__} takes one population, got {len(values)} values",
+                "write several populations as an ErgodicMFG with lists "
+                "(value=[u1, u2], density=[m1, m2], constant=[H1, H2], hjb=[...], fp=[...])",
+            )
+        for role, fns in (("value", values), ("density", densities)):
+            for fn in fns:
+                _check_unknown(self.name, role, fn, arg_symbols)
+        if len(values) == 1 and value.func == density.func:
             raise _fail(
                 self.name,
                 f"value and density are the same function {value.func}",
                 "use two different functions, e.g. u and m",
             )
-        self.value = value
-        self.density = density
+        seen: set = set()
+        for fn in (*values, *densities):
+            if fn.func in seen:
+                raise _fail(
+                    self.name,
+                    f"the function {fn.func} is given twice among the values and densities",
+                    "give each population's value and density its own function (u1, u2, m1, m2)",
+                )
+            seen.add(fn.func)
+        self.populations = len(values)
+        self.values, self.densities = tuple(values), tuple(densities)
+        self.value = values[0] if self.populations == 1 else None
+        self.density = densities[0] if self.populations == 1 else None
         self.params = self._check_params(params)
         if self.name is None:
             self.name = "unnamed"
+
+    def _unknowns_text(self) -> str:
+        """'u(x) and m(x)' (every unknown function, for messages)."""
+        names = [str(f) for f in (*self.values, *self.densities)]
+        return ", ".join(names[:-1]) + " and " + names[-1]
 
     def _check_params(self, params: Mapping | None) -> dict[sp.Symbol, float]:
         out: dict[sp.Symbol, float] = {}
@@ -390,14 +463,14 @@ class _ProblemBase(Problem):
                 f"{label} residual is {type(expr).__name__}, not a sympy expression",
                 "write it with sympy (sp.sin, u.diff(x), ...)",
             )
-        coords = set(self.value.args)
+        coords = set(self._coords)
         for d in expr.atoms(sp.Derivative):  # before doit(): d/dz of u(x) would silently become 0
             for var, _count in d.variable_count:
                 if var not in coords:
                     raise _fail(
                         self.name,
                         f"{label} residual differentiates with respect to {var}, which is not a coordinate",
-                        f"differentiate only in {tuple(self.value.args)}",
+                        f"differentiate only in {self._coords}",
                     )
         expr = expr.doit() if expr.has(sp.Derivative) else expr
         if expr.has(sp.Integral):
@@ -413,22 +486,24 @@ class _ProblemBase(Problem):
                 f"{label} residual contains nan/zoo/oo",
                 "check divisions by zero and logs of 0 in the expression",
             )
-        unknowns = {self.value.func, self.density.func}
+        unknowns = {f.func for f in (*self.values, *self.densities)}
+        density = self.densities[0]
         for f in _applied_unknowns(expr):
             if f.func not in unknowns:
                 raise _fail(
                     self.name,
                     f"{label} residual uses unknown function {f}",
-                    f"use only {self.value} and {self.density} (or give {f.func} a formula)",
+                    f"use only {self._unknowns_text()} (or give {f.func} a formula)",
                 )
-            if tuple(f.args) != tuple(self.value.args):
+            if tuple(f.args) != self._coords:
                 raise _fail(
                     self.name,
-                    f"{label} residual evaluates {f} at {f.args} instead of the coordinates {self.value.args}",
-                    f"evaluate {self.value.func} and {self.density.func} only at the coordinates; write a "
+                    f"{label} residual evaluates {f} at {f.args} instead of the coordinates {self._coords}",
+                    f"evaluate {' and '.join(str(g.func) for g in (*self.values, *self.densities))} "
+                    "only at the coordinates; write a "
                     "nonlocal term (finite-horizon MFG) with mfgsolve.Expectation: "
-                    f"Expectation(phi, {self.density}) for int phi m dx, "
-                    f"Expectation(K, {self.density}, y) for the convolution int K m(y) dy "
+                    f"Expectation(phi, {density}) for int phi m dx, "
+                    f"Expectation(K, {density}, y) for the convolution int K m(y) dy "
                     "(y: one integration symbol per space coordinate)",
                 )
         for d in expr.atoms(sp.Derivative):
@@ -459,31 +534,40 @@ class _ProblemBase(Problem):
                 )
         return expr
 
-    def _check_exact(self, exact: Mapping | None, constant: sp.Symbol | None) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        allowed = {self.value.func: "value", self.density.func: "density"}
+    def _check_exact(self, exact: Mapping | None, constant: Any) -> dict[str, Any]:
+        """``exact`` as ``{"value": u*, "density": m*, "constant": Hbar*}`` (each optional); with
+        several populations each entry is a tuple with one item per population (None: not given).
+        ``constant``: the ergodic constant (a tuple of them for several populations) or None."""
+        constants = tuple(constant) if isinstance(constant, (list, tuple)) else (constant,)
+        constants = tuple(c for c in constants if c is not None)
+        allowed: dict[Any, tuple[str, int]] = {}
+        for k, (v, d) in enumerate(zip(self.values, self.densities)):
+            allowed[v.func] = ("value", k)
+            allowed[d.func] = ("density", k)
+        keys_text = ", ".join(str(f) for f in (*self.values, *self.densities, *constants))
         if exact is not None and not isinstance(exact, Mapping):
             raise _fail(
                 self.name,
                 f"exact is a {type(exact).__name__}, not a dict",
-                f"write exact={{{self.value.func}: ..., {self.density.func}: ...}} or leave it out",
+                f"write exact={{{self.values[0].func}: ..., {self.densities[0].func}: ...}} or leave it out",
             )
+        found: dict[tuple[str, int], Any] = {}
         for key, val in (exact or {}).items():
             if isinstance(key, AppliedUndef):
-                role = allowed.get(key.func)
+                slot = allowed.get(key.func)
             elif isinstance(key, sp.core.function.UndefinedFunction):
-                role = allowed.get(key)
-            elif constant is not None and key == constant:
-                role = "constant"
+                slot = allowed.get(key)
+            elif isinstance(key, sp.Symbol) and key in constants:
+                slot = ("constant", constants.index(key))
             else:
-                role = None
-            if role is None:
+                slot = None
+            if slot is None:
                 raise _fail(
                     self.name,
                     f"exact names {key}, which is not an unknown of the problem",
-                    f"use keys among {self.value}, {self.density}"
-                    + (f", {constant}" if constant is not None else ""),
+                    f"use keys among {keys_text}",
                 )
+            role = slot[0]
             try:
                 expr = sp.sympify(val).subs(self.params)
             except (sp.SympifyError, TypeError, ValueError, AttributeError):
@@ -493,7 +577,7 @@ class _ProblemBase(Problem):
                     "give a sympy expression",
                 ) from None
             if role == "constant":
-                out[role] = _as_float(
+                found[slot] = _as_float(
                     expr, f"exact {key}", self.name, "give the constant as a number"
                 )
             else:
@@ -503,7 +587,7 @@ class _ProblemBase(Problem):
                         f"exact {key} is {type(expr).__name__}, not a formula",
                         "give a sympy expression in the coordinates",
                     )
-                extra = expr.free_symbols - set(self.value.args)
+                extra = expr.free_symbols - set(self._coords)
                 if extra:
                     raise _fail(
                         self.name,
@@ -516,7 +600,14 @@ class _ProblemBase(Problem):
                         f"exact {key} is not a finite closed form",
                         "give a formula of the coordinates without nan, oo or unknown functions",
                     )
-                out[role] = expr
+                found[slot] = expr
+        if self.populations == 1:
+            return {role: val for (role, _k), val in found.items()}
+        out: dict[str, Any] = {}
+        for role in ("value", "density", "constant"):
+            items = tuple(found.get((role, k)) for k in range(self.populations))
+            if any(item is not None for item in items):
+                out[role] = items
         return out
 
     def substitute(self, expr: sp.Expr) -> sp.Expr:
@@ -558,8 +649,84 @@ class ErgodicMFG(_ProblemBase):
     ):
         self.name = str(name) if name is not None else None
         self._setup_common(
-            domain, value, density, params, name, tuple(getattr(domain, "symbols", ()))
+            domain,
+            value,
+            density,
+            params,
+            name,
+            tuple(getattr(domain, "symbols", ())),
+            several=True,
         )
+        K = self.populations
+        constants = self._population_items("constant", constant, "constant=[H1, H2]")
+        hjbs = self._population_items("hjb", hjb, "hjb=[hjb1, hjb2]")
+        fps = self._population_items("fp", fp, "fp=[fp1, fp2]")
+        for c in constants:
+            self._check_constant_symbol(c)
+        if len(set(constants)) < K:
+            raise _fail(
+                self.name,
+                f"the populations share the ergodic constant {constants}",
+                "give each population its own constant: constant=[H1, H2]",
+            )
+        self.constants = tuple(constants)
+        label = (lambda what, k: what) if K == 1 else (lambda what, k: f"{what} {k + 1}")
+        checked_hjb, checked_fp = [], []
+        for k in range(K):
+            v, d, c = self.values[k], self.densities[k], constants[k]
+            others = set(constants) - {c}
+            if isinstance(hjbs[k], sp.Basic) and others & hjbs[k].free_symbols:
+                raise _fail(
+                    self.name,
+                    f"{label('HJB', k)} residual contains another population's constant "
+                    f"{sorted(map(str, others & hjbs[k].free_symbols))}",
+                    f"population {k + 1}'s HJB has its own constant {c} only",
+                )
+            checked_hjb.append(
+                self._check_residual(
+                    label("HJB", k),
+                    hjbs[k],
+                    {c},
+                    [(v, "the value"), (c, "the ergodic constant")],
+                )
+            )
+            if isinstance(fps[k], sp.Basic) and set(constants) & fps[k].free_symbols:
+                raise _fail(
+                    self.name,
+                    f"{label('FP', k)} residual contains the ergodic constant "
+                    f"{', '.join(sorted(map(str, set(constants) & fps[k].free_symbols)))}",
+                    "the constant belongs in the HJB equation",
+                )
+            checked_fp.append(
+                self._check_residual(label("FP", k), fps[k], set(), [(d, "the density")])
+            )
+        self.hjbs, self.fps = tuple(checked_hjb), tuple(checked_fp)
+        self.constant = constants[0] if K == 1 else None
+        self.hjb = checked_hjb[0] if K == 1 else None
+        self.fp = checked_fp[0] if K == 1 else None
+        self.exact = self._check_exact(exact, constants if K > 1 else constants[0])
+        self.hamiltonian_form: HamiltonianForm | None = None
+
+    def _population_items(self, what: str, given: Any, example: str) -> list:
+        """``given`` as one item per population (a list of them when there are several)."""
+        items = _population_list(given)
+        if self.populations == 1 and isinstance(given, (list, tuple)):
+            if len(items) != 1:
+                raise _fail(
+                    self.name,
+                    f"{what} is a list of {len(items)} but there is one population",
+                    f"give {what} as one item (or value and density as lists of {len(items)})",
+                )
+            return items
+        if len(items) != self.populations:
+            raise _fail(
+                self.name,
+                f"{self.populations} populations but {len(items)} {what} item(s)",
+                f"give one item per population: {example}",
+            )
+        return items
+
+    def _check_constant_symbol(self, constant: Any) -> None:
         if not isinstance(constant, sp.Symbol):
             raise _fail(
                 self.name,
@@ -579,19 +746,6 @@ class ErgodicMFG(_ProblemBase):
                 f"constant {constant} is given a value in params",
                 "the ergodic constant is an unknown: remove it from params",
             )
-        self.constant = constant
-        self.hjb = self._check_residual(
-            "HJB", hjb, {constant}, [(value, "the value"), (constant, "the ergodic constant")]
-        )
-        if isinstance(fp, sp.Basic) and constant in fp.free_symbols:
-            raise _fail(
-                self.name,
-                f"FP residual contains the ergodic constant {constant}",
-                "the constant belongs in the HJB equation",
-            )
-        self.fp = self._check_residual("FP", fp, set(), [(density, "the density")])
-        self.exact = self._check_exact(exact, constant)
-        self.hamiltonian_form: HamiltonianForm | None = None
 
     @classmethod
     def from_hamiltonian(
@@ -667,8 +821,10 @@ class DiscountedMFG(ErgodicMFG):
             domain, value, density, params, name, tuple(getattr(domain, "symbols", ()))
         )
         self.constant = None
+        self.constants = ()
         self.hjb = self._check_residual("HJB", hjb, set(), [(value, "the value")])
         self.fp = self._check_residual("FP", fp, set(), [(density, "the density")])
+        self.hjbs, self.fps = (self.hjb,), (self.fp,)
         self.discount = self._check_discount()
         self.exact = self._check_exact(exact, None)
         self.hamiltonian_form = None
@@ -783,6 +939,7 @@ class MFG(_ProblemBase):
         )
         self.hjb = self._check_residual("HJB", hjb, set(), [(value, "the value")])
         self.fp = self._check_residual("FP", fp, set(), [(density, "the density")])
+        self.hjbs, self.fps = (self.hjb,), (self.fp,)
         self.terminal = self._check_condition(
             terminal, value, "terminal", "u at t = T", "terminal={u: g(x)}"
         )

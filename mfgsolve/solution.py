@@ -31,7 +31,8 @@ class Solution:
 
     Attributes:
         problem: the problem solved.
-        constant: the ergodic constant Hbar (ergodic problems), else None.
+        constant: the ergodic constant Hbar (ergodic problems), else None; with several
+            populations a list of one constant per population.
         history: list of dicts (iteration, seconds, losses, errors against ``problem.exact`` if known).
         info: method, options, seed, seconds, iterations.
     """
@@ -43,15 +44,20 @@ class Solution:
         problem: ErgodicMFG | MFG,
         value_net: torch.nn.Module,
         density_net: torch.nn.Module,
-        log_z: float,
-        constant: float | None,
+        log_z: float | list[float],
+        constant: float | list[float] | None,
         history: list[dict[str, float]],
         info: dict[str, Any],
     ):
         self.problem = problem
         self._value_net = value_net.eval()
         self._density_net = density_net.eval()
-        self._log_z = float(log_z)
+        self.populations = getattr(problem, "populations", 1)
+        self._log_z = (
+            float(log_z)
+            if self.populations == 1
+            else torch.as_tensor([float(v) for v in log_z], dtype=torch.float64)
+        )
         self.constant = constant
         self.history = history
         self.info = info
@@ -97,26 +103,26 @@ class Solution:
 
     @torch.no_grad()
     def value(self, points: Any) -> np.ndarray:
-        """u at ``points`` (n, d) -> (n,)."""
+        """u at ``points`` (n, d) -> (n,); with K populations (n, K), column k population k."""
         pts = self._as_points(points)
         return torch.cat([self._value_net(c) for c in pts.split(16384)]).double().cpu().numpy()
 
     @torch.no_grad()
     def log_density(self, points: Any) -> np.ndarray:
-        """log m at ``points`` (n, d) -> (n,)."""
+        """log m at ``points`` (n, d) -> (n,) (or (n, K) for K populations)."""
         pts = self._as_points(points)
-        return (
-            (torch.cat([self._density_net(c) for c in pts.split(16384)]).double() - self._log_z)
-            .cpu()
-            .numpy()
-        )
+        f = torch.cat([self._density_net(c) for c in pts.split(16384)]).double()
+        if self.populations > 1:
+            return (f.cpu() - self._log_z).numpy()
+        return (f - self._log_z).cpu().numpy()
 
     def density(self, points: Any) -> np.ndarray:
-        """m at ``points`` (n, d) -> (n,); positive, with int m = 1 by construction."""
+        """m at ``points`` (n, d) -> (n,) (or (n, K)); positive, with int m = 1 by construction."""
         return np.exp(self.log_density(points))
 
-    def fields(self) -> tuple[torch.nn.Module, torch.nn.Module, float]:
-        """The networks and log Z, for residual evaluation by autograd."""
+    def fields(self) -> tuple[torch.nn.Module, torch.nn.Module, Any]:
+        """The networks and log Z (a float, or a tensor of K for several populations), for
+        residual evaluation by autograd."""
         return self._value_net, self._density_net, self._log_z
 
     # ----- persistence ----------------------------------------------------------------------
@@ -136,7 +142,7 @@ class Solution:
             "problem": self.problem.name,
             "problem_source": _absolute(getattr(self.problem, "source", None)),
             "problem_settings": dict(getattr(self.problem, "settings", None) or {}),
-            "log_z": self._log_z,
+            "log_z": self._log_z if self.populations == 1 else self._log_z.tolist(),
             "constant": self.constant,
             "info": self.info,
             "history": self.history,
@@ -222,14 +228,25 @@ def _check_meta(directory: Path, meta: dict[str, Any], problem: Any) -> None:
     for key in ("log_z", "constant", "info", "history"):
         if key not in meta:
             raise damaged(f"no {key!r}")
-    if not _finite(meta["log_z"]):
-        raise damaged("log_z is not a finite number")
-    # an ergodic constant where the problem has one (not a DiscountedMFG or a finite horizon)
-    has_constant = getattr(problem, "constant", None) is not None
-    if (has_constant and not _finite(meta["constant"])) or (
-        not has_constant and meta["constant"] is not None
-    ):
-        raise damaged("constant is not " + ("a finite number" if has_constant else "null"))
+    populations = getattr(problem, "populations", 1)
+    if populations > 1:
+        for key in ("log_z", "constant"):
+            items = meta[key]
+            if not (
+                isinstance(items, list)
+                and len(items) == populations
+                and all(_finite(v) for v in items)
+            ):
+                raise damaged(f"{key} is not a list of {populations} finite numbers")
+    else:
+        if not _finite(meta["log_z"]):
+            raise damaged("log_z is not a finite number")
+        # an ergodic constant where the problem has one (not a DiscountedMFG or a finite horizon)
+        has_constant = getattr(problem, "constant", None) is not None
+        if (has_constant and not _finite(meta["constant"])) or (
+            not has_constant and meta["constant"] is not None
+        ):
+            raise damaged("constant is not " + ("a finite number" if has_constant else "null"))
     info = meta["info"]
     if not isinstance(info, dict) or not isinstance(info.get("options", {}), dict):
         raise damaged("info is not a dict of the run's method and options")

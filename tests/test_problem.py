@@ -55,7 +55,7 @@ def test_valid_problems_build():
     "kwargs, pattern",
     [
         (dict(hjb="u'**2/2"), "HJB residual is a string"),
-        (dict(hjb=[1, 2]), "HJB residual is list"),
+        (dict(hjb=[1, 2]), "hjb is a list of 2 but there is one population"),
         (dict(hjb=sp.Eq(u, 1)), "HJB residual is an equation; fix: write the residual lhs - rhs"),
         (dict(hjb=HJB + sp.Function("v")(x)), "unknown function v\\(x\\)"),
         (dict(fp=-(u.diff(x, 2))), "FP residual does not contain the density"),

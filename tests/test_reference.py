@@ -344,7 +344,7 @@ def test_generic_scheme_upwinds_advection_with_a_known_sign(b):
     # off-diagonal entries), which centred differences would not give
     z = system.initial_guess()
     a, _ = system._eval(z)
-    huu, _ = system._block(system.hjb, a)
+    huu, _ = system._row(system.hjbs[0], a)
     off = huu.tocoo()
     assert np.all(off.data[off.row != off.col] <= 1e-12)
     # first order, and Richardson (order 1) recovers accuracy

@@ -29,7 +29,18 @@ from .._symbolic import evaluate_numeric_constants
 from ..derivatives import DerivativeCache, make_cache
 from ..problem import MFG, ErgodicMFG, ProblemError
 
-__all__ = ["DerivativeCache", "ErgodicFields", "Fields", "LoweredResidual", "Residuals", "lower"]
+__all__ = [
+    "DerivativeCache",
+    "ErgodicFields",
+    "Fields",
+    "LoweredResidual",
+    "PopulationFields",
+    "Residuals",
+    "field_name",
+    "lower",
+    "lower_populations",
+    "split_field_name",
+]
 
 
 class Fields(Protocol):
@@ -54,6 +65,29 @@ class ErgodicFields:
 
     def log_density(self, points):
         return self.density_net(points) - self.log_z
+
+
+class PopulationFields:
+    """The networks of an ergodic problem with several populations as :class:`Fields`:
+    ``value(points, k)`` and the normalised ``log_density(points, k)`` of population k, from a
+    value stack and a density stack (:class:`mfgsolve.nn.layers.PopulationStack`) and the
+    vector ``log_z`` of their normalisers."""
+
+    def __init__(self, value_net, density_net, log_z):
+        self.value_net, self.density_net, self.log_z = value_net, density_net, log_z
+
+    def value(self, points, k: int):
+        return self.value_net.nets[k](points)
+
+    def log_density(self, points, k: int):
+        return self.density_net.nets[k](points) - self.log_z[k]
+
+
+def fields_of(problem, value_net, density_net, log_z) -> Fields:
+    """:class:`ErgodicFields` for one population, :class:`PopulationFields` for several."""
+    if problem.populations > 1:
+        return PopulationFields(value_net, density_net, log_z)
+    return ErgodicFields(value_net, density_net, log_z)
 
 
 def _lower_log_density(expr: sp.Expr, density: AppliedUndef, log_symbol: sp.Symbol) -> sp.Expr:
@@ -124,20 +158,45 @@ class LoweredResidual:
         return out
 
 
+def field_name(role: str, population: int | None) -> str:
+    """The name of a field in lowered terms and caches: "u", "m", "logm" for one population,
+    "u1", "m2", "logm2", ... (1-based) for population k of several."""
+    return role if population is None else f"{role}{population + 1}"
+
+
+def split_field_name(name: str) -> tuple[str, int | None]:
+    """(role, population or None) of a field name made by :func:`field_name`."""
+    role = name.rstrip("0123456789")
+    return role, (int(name[len(role) :]) - 1 if len(role) < len(name) else None)
+
+
+def unknown_fields(problem) -> list[tuple[AppliedUndef, str, AppliedUndef | None]]:
+    """(function, field name, its density for "m" roles) for every unknown, values first."""
+    several = problem.populations > 1
+    out = []
+    for k, v in enumerate(problem.values):
+        out.append((v, field_name("u", k if several else None), None))
+    for k, d in enumerate(problem.densities):
+        out.append((d, field_name("m", k if several else None), d))
+    return out
+
+
 def _lower_one(
     label: str, expr: sp.Expr, problem, constants: tuple[sp.Symbol, ...]
 ) -> LoweredResidual:
-    coords = tuple(problem.value.args)
+    coords = tuple(problem.values[0].args)
     expr = problem.substitute(expr)
     expr = evaluate_numeric_constants(expr)
-    logm = sp.Dummy("logm")
-    expr = _lower_log_density(expr, problem.density, logm)
+    unknowns = unknown_fields(problem)
+    log_symbols: dict[str, sp.Symbol] = {}
+    for _fn, name, density in unknowns:
+        if density is not None:
+            log_name = "log" + name
+            log_symbols[log_name] = sp.Dummy(log_name)
+            expr = _lower_log_density(expr, density, log_symbols[log_name])
     index_of = {s: i for i, s in enumerate(coords)}
-    names = {problem.value.func: "u", problem.density.func: "m"}
-    laplacians = {
-        problem.value: ("u", sp.Dummy("lap_u")),
-        problem.density: ("m", sp.Dummy("lap_m")),
-    }
+    names = {fn.func: name for fn, name, _ in unknowns}
+    laplacians = {fn: (name, sp.Dummy(f"lap_{name}")) for fn, name, _ in unknowns}
     if isinstance(problem, ErgodicMFG):  # (space-time residuals keep their terms: no "lap" in x, t)
         expr = _use_laplacians(expr, laplacians, coords)
     replacements: dict[sp.Basic, sp.Symbol] = {}
@@ -165,9 +224,10 @@ def _lower_one(
         name = names[f.func]
         dummies.setdefault((name, ()), sp.Dummy(name))
         expr = expr.xreplace({f: term_symbol(name, ())})
-    if logm in expr.free_symbols:
-        dummies[("logm", ())] = logm
-        terms.append(("logm", ()))
+    for log_name, logm in log_symbols.items():
+        if logm in expr.free_symbols:
+            dummies[(log_name, ())] = logm
+            terms.append((log_name, ()))
     leftover = expr.atoms(AppliedUndef) | expr.atoms(sp.Derivative)
     if leftover:  # pragma: no cover - guarded by problem validation
         raise ProblemError(
@@ -227,22 +287,30 @@ class Residuals:
         """
 
         def field(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-            if name == "u":
+            role, k = split_field_name(name)
+            if k is not None:  # population k of several
+                if role == "u":
+                    return lambda p: fields.value(p, k)
+                if role == "logm":
+                    return lambda p: fields.log_density(p, k)
+                return lambda p: torch.exp(fields.log_density(p, k))
+            if role == "u":
                 return fields.value
-            if name == "logm":
+            if role == "logm":
                 return fields.log_density
             return lambda p: torch.exp(fields.log_density(p))
 
         class _Lazy(dict):
             def __missing__(inner, name: str) -> DerivativeCache:  # noqa: N805
-                if name not in ("u", "m", "logm"):
+                role, _k = split_field_name(name)
+                if role not in ("u", "m", "logm"):
                     raise KeyError(name)
-                if name == "m" and engine == "autograd":  # reuse the log-density forward pass
+                if role == "m" and engine == "autograd":  # reuse the log-density forward pass
                     cache = DerivativeCache(
-                        points, torch.exp(inner["logm"].values), "m" in frozen, create_graph
+                        points, torch.exp(inner["log" + name].values), "m" in frozen, create_graph
                     )
                 else:
-                    is_frozen = ("u" if name == "u" else "m") in frozen
+                    is_frozen = ("u" if role == "u" else "m") in frozen
                     cache = make_cache(
                         engine,
                         points,
@@ -277,22 +345,33 @@ def uses_laplacian(residual: LoweredResidual) -> bool:
     return any(index == "lap" for _, index in residual.terms)
 
 
-def lower(problem: ErgodicMFG | MFG) -> Residuals:
+def lower(problem: ErgodicMFG | MFG, population: int | None = None) -> Residuals:
     """Lower a problem's HJB and FP residuals to torch callables.
 
     Args:
         problem: a validated :class:`ErgodicMFG` or :class:`MFG`.
+        population: with several populations, which one's residuals (0-based); their terms
+            name the fields "u1", "m2", ... (:func:`field_name`).
 
     Returns:
         :class:`Residuals`.
     """
     if not isinstance(problem, (ErgodicMFG, MFG)):
         raise ProblemError(f"cannot lower {type(problem).__name__}; fix: pass an ErgodicMFG or MFG")
+    if population is None and problem.populations > 1:
+        raise ProblemError(
+            f"problem '{problem.name}' has {problem.populations} populations; fix: lower one "
+            "population at a time (lower(problem, k))"
+        )
+    k = 0 if population is None else population
     coefficient = None
-    hjb_expr = problem.hjb
+    hjb_expr = problem.hjbs[k]
     hjb_constants: tuple[sp.Symbol, ...] = ()
-    if isinstance(problem, ErgodicMFG) and problem.constant is not None:
-        H = problem.constant
+    constant = (
+        problem.constants[k] if isinstance(problem, ErgodicMFG) and problem.constants else None
+    )
+    if constant is not None:
+        H = constant
         substituted = problem.substitute(hjb_expr)
         slope = sp.diff(substituted, H)
         if slope.is_number and slope != 0:
@@ -301,5 +380,12 @@ def lower(problem: ErgodicMFG | MFG) -> Residuals:
         else:
             hjb_constants = (H,)
     hjb = _lower_one("HJB", hjb_expr, problem, hjb_constants)
-    fp = _lower_one("FP", problem.fp, problem, ())
+    fp = _lower_one("FP", problem.fps[k], problem, ())
     return Residuals(problem, hjb, fp, coefficient, hjb_constants)
+
+
+def lower_populations(problem: ErgodicMFG) -> list[Residuals]:
+    """The lowered residuals of every population (one item for a one-population problem)."""
+    if problem.populations == 1:
+        return [lower(problem)]
+    return [lower(problem, k) for k in range(problem.populations)]

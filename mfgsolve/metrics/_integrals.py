@@ -10,7 +10,8 @@ Definitions (``|.|`` is the L2 norm on the domain, time-averaged for finite-hori
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -18,25 +19,72 @@ import sympy as sp
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 
 
-def exact_functions(problem) -> tuple[ArrayFn | None, ArrayFn | None, float | None]:
-    """numpy callables of points for the problem's exact u and m (or None), and the exact constant."""
-    coords = tuple(problem.value.args)
+def _lambdified(coords, expr) -> ArrayFn:
+    fn = sp.lambdify(coords, sp.sympify(expr), ["scipy", "numpy"])
+
+    def evaluate(points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points, dtype=float)
+        vals = fn(*[points[:, i] for i in range(points.shape[1])])
+        return np.broadcast_to(np.asarray(vals, dtype=float), (points.shape[0],)).copy()
+
+    return evaluate
+
+
+def exact_functions(problem) -> tuple[ArrayFn | None, ArrayFn | None, Any]:
+    """numpy callables of points for the problem's exact u and m (or None), and the exact constant.
+
+    With several populations the callables return (n, K) (None unless every population's closed
+    form is given) and the constant is a tuple of K numbers (or None)."""
+    coords = tuple(problem.values[0].args)
+    several = getattr(problem, "populations", 1) > 1
     out: list[ArrayFn | None] = []
     for role in ("value", "density"):
         expr = problem.exact.get(role) if problem.exact else None
-        if expr is None:
+        if expr is None or (several and any(e is None for e in expr)):
             out.append(None)
-            continue
-        fn = sp.lambdify(coords, sp.sympify(expr), ["scipy", "numpy"])
-
-        def evaluate(points: np.ndarray, fn=fn) -> np.ndarray:
-            points = np.asarray(points, dtype=float)
-            vals = fn(*[points[:, i] for i in range(points.shape[1])])
-            return np.broadcast_to(np.asarray(vals, dtype=float), (points.shape[0],)).copy()
-
-        out.append(evaluate)
+        elif several:
+            fns = [_lambdified(coords, e) for e in expr]
+            out.append(lambda points, fns=fns: np.stack([f(points) for f in fns], axis=1))
+        else:
+            out.append(_lambdified(coords, expr))
     constant = problem.exact.get("constant") if problem.exact else None
+    if several and constant is not None and any(c is None for c in constant):
+        constant = None
     return out[0], out[1], constant
+
+
+def population_errors(
+    u: np.ndarray,
+    m: np.ndarray,
+    u_ref: np.ndarray | None,
+    m_ref: np.ndarray | None,
+    weights: np.ndarray,
+    constants: Sequence[float | None] | None = None,
+    constants_ref: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """:func:`field_errors` of each population (columns of the (n, K) arrays), suffixed ``_1``,
+    ``_2``, ..., and the worst population's under the plain names (``m_rel_l2`` = max over k)."""
+    K = u.shape[1]
+    out: dict[str, float] = {}
+    per = []
+    for k in range(K):
+        c = constants[k] if constants is not None else None
+        c_ref = constants_ref[k] if constants_ref is not None else None
+        errs = field_errors(
+            u[:, k],
+            m[:, k],
+            u_ref[:, k] if u_ref is not None else None,
+            m_ref[:, k] if m_ref is not None else None,
+            weights,
+            c,
+            c_ref,
+        )
+        per.append(errs)
+        out.update({f"{key}_{k + 1}": v for key, v in errs.items()})
+    for key in per[0]:
+        if all(key in errs for errs in per):
+            out[key] = max(errs[key] for errs in per)
+    return out
 
 
 def known_solution(problem) -> tuple[ArrayFn | None, ArrayFn | None, float | None]:

@@ -17,7 +17,7 @@ from ..errors import ProblemError
 from ..problem import ErgodicMFG
 from ..result import result_kind
 from ..sampling import quadrature, quadrature_size, tile_in_time
-from ._integrals import field_errors, known_solution
+from ._integrals import field_errors, known_solution, population_errors
 
 __all__ = ["compare", "residual_norms"]
 
@@ -48,8 +48,10 @@ def _quadrature_for(problem, reference, points) -> tuple[np.ndarray, np.ndarray,
 
 
 def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str, float]:
-    """RMS (quadrature-weighted, per unit volume) of the HJB and FP residuals of a network solution."""
-    from ..lowering import ErgodicFields, lower
+    """RMS (quadrature-weighted, per unit volume) of the HJB and FP residuals of a network
+    solution, and relative to the size of their terms; with several populations over all of them
+    (sums of squares over the populations)."""
+    from ..lowering import fields_of, lower_populations
     from ..lowering.terms import lower_terms
 
     if not isinstance(solution.problem, ErgodicMFG):
@@ -57,16 +59,23 @@ def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str
 
         return space_time_residual_norms(solution, nodes, weights)
     value_net, density_net, log_z = solution.fields()
-    res = lower(solution.problem)
+    problem = solution.problem
+    by_population = lower_populations(problem)
     dtype = next(value_net.parameters()).dtype
     device = next(value_net.parameters()).device
-
-    problem = solution.problem
-    unknown_scalars = (problem.constant,) if problem.constant is not None else ()
-    terms = {
-        "hjb": lower_terms("HJB", problem.hjb, problem, unknown_scalars),
-        "fp": lower_terms("FP", problem.fp, problem),
-    }
+    K = len(by_population)
+    given = solution.constant if K > 1 else [solution.constant]
+    parts = []
+    for k, res in enumerate(by_population):
+        own = problem.constants[k] if problem.constants else None
+        unknown_scalars = (own,) if own is not None else ()
+        terms = {
+            "hjb": lower_terms("HJB", problem.hjbs[k], problem, unknown_scalars),
+            "fp": lower_terms("FP", problem.fps[k], problem),
+        }
+        parts.append((res, terms, given[k] if given is not None else None))
+    log_z_field = log_z if K == 1 else torch.as_tensor(log_z, dtype=dtype, device=device)
+    fields = fields_of(problem, value_net, density_net, log_z_field)
     sq = {"hjb": 0.0, "fp": 0.0}
     scale = {"hjb": 0.0, "fp": 0.0}
     for chunk, w in zip(
@@ -75,22 +84,22 @@ def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str
     ):
         w = torch.as_tensor(w)
         pts = torch.as_tensor(chunk, dtype=dtype, device=device).requires_grad_(True)
-        caches = res.caches(pts, ErgodicFields(value_net, density_net, log_z), create_graph=False)
-        given = [] if solution.constant is None else [solution.constant]
-        constant = [torch.tensor(c, dtype=dtype, device=device) for c in given]
-        consts = constant * len(res.hjb.constants)
-        hjb = res.hjb(pts, caches, consts)
-        if res.constant_coefficient is not None:
-            hjb = hjb + res.constant_coefficient * solution.constant
-        fp = res.fp(pts, caches)
-        for key, r in (("hjb", hjb), ("fp", fp)):
-            sq[key] += float((w * r.detach().double().cpu() ** 2).sum())
-            consts = constant if key == "hjb" else []
-            size = sum(t(pts, caches, consts).detach().double().cpu() ** 2 for t in terms[key])
-            scale[key] += float((w * size).sum())
+        caches = by_population[0].caches(pts, fields, create_graph=False)
+        for res, terms, value in parts:
+            constant = [] if value is None else [torch.tensor(value, dtype=dtype, device=device)]
+            consts = constant * len(res.hjb.constants)
+            hjb = res.hjb(pts, caches, consts)
+            if res.constant_coefficient is not None:
+                hjb = hjb + res.constant_coefficient * value
+            fp = res.fp(pts, caches)
+            for key, r in (("hjb", hjb), ("fp", fp)):
+                sq[key] += float((w * r.detach().double().cpu() ** 2).sum())
+                consts = constant if key == "hjb" else []
+                size = sum(t(pts, caches, consts).detach().double().cpu() ** 2 for t in terms[key])
+                scale[key] += float((w * size).sum())
     out = {}
     for key in ("hjb", "fp"):
-        out[f"{key}_residual"] = (sq[key] / float(np.sum(weights))) ** 0.5
+        out[f"{key}_residual"] = (sq[key] / K / float(np.sum(weights))) ** 0.5
         out[f"{key}_relative"] = (sq[key] / scale[key]) ** 0.5 if scale[key] > 0 else 0.0
     return out
 
@@ -123,13 +132,20 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
     u_ref = u_ref_fn(nodes) if u_ref_fn else None
     m_ref = m_ref_fn(nodes) if m_ref_fn else None
     constant = getattr(a, "constant", None)
-    out: dict[str, Any] = field_errors(
-        a.value(nodes), a.density(nodes), u_ref, m_ref, weights, constant, c_ref
-    )
-    if constant is not None:
-        out["constant"] = float(constant)
-    if c_ref is not None:
-        out[_constant_key(b)] = float(c_ref)
+    if getattr(problem, "populations", 1) > 1:
+        out: dict[str, Any] = population_errors(
+            a.value(nodes), a.density(nodes), u_ref, m_ref, weights, constant, c_ref
+        )
+        for k, c in enumerate(constant or []):
+            out[f"constant_{k + 1}"] = float(c)
+        for k, c in enumerate(c_ref or []):
+            out[f"{_constant_key(b)}_{k + 1}"] = float(c)
+    else:
+        out = field_errors(a.value(nodes), a.density(nodes), u_ref, m_ref, weights, constant, c_ref)
+        if constant is not None:
+            out["constant"] = float(constant)
+        if c_ref is not None:
+            out[_constant_key(b)] = float(c_ref)
     if not isinstance(problem, ErgodicMFG):
         out.update(_endpoint_errors(a, b, problem))
     if result_kind(a) == "network":

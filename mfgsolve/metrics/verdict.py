@@ -66,15 +66,16 @@ class Verdict:
 
 def _fp_has_diffusion(problem) -> bool:
     """Whether the FP residual has a second space derivative of m (or log m)."""
-    from ..lowering import lower
+    from ..lowering import lower_populations, split_field_name
     from ..lowering.space_time import lower_finite_horizon
 
     if isinstance(problem, ErgodicMFG):
-        terms, first_space = lower(problem).fp.terms, 0
+        terms = [t for r in lower_populations(problem) for t in r.fp.terms]
+        first_space = 0
     else:
         terms, first_space = lower_finite_horizon(problem).fp.terms, 1  # index 0 is time
     for name, index in terms:
-        if name not in ("m", "logm"):
+        if split_field_name(name)[0] not in ("m", "logm"):
             continue
         if index == "lap":
             return True
@@ -94,7 +95,10 @@ def _nodes(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
 
 def _mass_error(solution, nodes, weights, times) -> float:
     if times is None:
-        return abs(float(np.sum(weights * solution.density(nodes))) - 1.0)
+        m = solution.density(nodes)
+        if m.ndim == 2:  # several populations: the worst
+            return float(np.max(np.abs(weights @ m - 1.0)))
+        return abs(float(np.sum(weights * m)) - 1.0)
     worst = 0.0
     for t in times:
         pts = np.concatenate([np.full((len(nodes), 1), t), nodes], axis=1)
@@ -140,9 +144,14 @@ def assess(solution, tol: float = TOL) -> Verdict:
     checks["hjb_residual_rise"] = (
         recent[-1] / min(recent) if len(recent) >= 2 and min(recent) > 0 else 1.0
     )
-    constants = _last_quarter(history, "constant")
-    if len(constants) >= 2:
-        checks["constant_spread"] = float(np.max(constants) - np.min(constants))
+    keys = ["constant"] + [f"constant_{k + 1}" for k in range(getattr(problem, "populations", 1))]
+    spreads = []
+    for key in keys:
+        constants = _last_quarter(history, key)
+        if len(constants) >= 2:
+            spreads.append(float(np.max(constants) - np.min(constants)))
+    if spreads:
+        checks["constant_spread"] = max(spreads)
 
     numbers = [v for v in checks.values() if isinstance(v, float)]
     hjb, fp = checks["hjb_relative"], checks["fp_relative"]

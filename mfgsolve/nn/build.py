@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from .features import problem_features
-from .layers import DensityNetwork, InputMap, ValueNetwork, make_body
+from .layers import DensityNetwork, InputMap, PopulationStack, ValueNetwork, make_body
 from .space_time import space_time_networks
 
 if TYPE_CHECKING:
@@ -18,19 +18,31 @@ __all__ = ["NETWORK_BUILDERS", "build_networks"]
 
 
 def ergodic_networks(problem, opts: SolverOptions, device, dtype) -> tuple[nn.Module, nn.Module]:
-    """u_theta and f_omega (m = exp(f) / Z) on the problem's domain, exactly periodic on a torus."""
+    """u_theta and f_omega (m = exp(f) / Z) on the problem's domain, exactly periodic on a torus.
+
+    With several populations: one value and one density network per population, stacked
+    (:class:`PopulationStack`), built in the order u_1, f_1, u_2, f_2, ...
+    """
     net = opts.network
-    nets = []
-    for _ in range(2):
+
+    def one() -> tuple[InputMap, nn.Module]:
         extra = problem_features(problem, net.features, net.harmonics, time=False)
         inputs = InputMap(problem.domain, None, net.harmonics, extra=extra)
         body = make_body(
             net.architecture, inputs.out_features, net.width, net.depth, net.activation
         )
-        nets.append((inputs, body))
-    value_net = ValueNetwork(*nets[0]).to(device, dtype)
-    density_net = DensityNetwork(*nets[1]).to(device, dtype)
-    return value_net, density_net
+        return inputs, body
+
+    pairs = []
+    for _ in range(problem.populations):
+        value_parts, density_parts = one(), one()
+        pairs.append((ValueNetwork(*value_parts), DensityNetwork(*density_parts)))
+    if problem.populations == 1:
+        value_net, density_net = pairs[0]
+    else:
+        value_net = PopulationStack([v for v, _ in pairs])
+        density_net = PopulationStack([d for _, d in pairs])
+    return value_net.to(device, dtype), density_net.to(device, dtype)
 
 
 NETWORK_BUILDERS: dict[str, Callable] = {

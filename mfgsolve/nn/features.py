@@ -52,7 +52,7 @@ def _space_coords(problem) -> tuple[sp.Symbol, ...]:
 
 
 def _residual_exprs(problem) -> list[sp.Expr]:
-    exprs = [problem.substitute(problem.hjb), problem.substitute(problem.fp)]
+    exprs = [problem.substitute(e) for e in (*problem.hjbs, *problem.fps)]
     return [sp.sympify(e) for e in exprs]
 
 
@@ -91,7 +91,7 @@ def coefficient_functions(problem) -> list[sp.Expr]:
     """The non-constant factors of the residuals' terms that depend on the coordinates (and time)
     only, in order of appearance, without repeats (up to a constant factor)."""
     coords = set(_space_coords(problem))
-    unknown_scalars = {getattr(problem, "constant", None)} - {None}
+    unknown_scalars = set(getattr(problem, "constants", ())) - {None}
     out: list[sp.Expr] = []
     values: list[np.ndarray | None] = []
     time = getattr(problem, "time", None)

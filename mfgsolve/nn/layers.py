@@ -230,3 +230,21 @@ class DensityNetwork(nn.Module):
         shape = nodes.shape[:-1]
         f = self.forward(nodes.reshape(-1, nodes.shape[-1])).reshape(shape)
         return torch.logsumexp(f + log_weights, dim=-1)
+
+
+class PopulationStack(nn.Module):
+    """The networks of several populations as one module (one player of the game).
+
+    ``forward(points)`` -> (n, K), column k from ``nets[k]``; for density networks
+    ``log_normalizer(nodes, log_weights)`` -> (K,), one log Z per population.
+    """
+
+    def __init__(self, nets: list[nn.Module]):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        return torch.stack([net(points) for net in self.nets], dim=-1)
+
+    def log_normalizer(self, nodes: torch.Tensor, log_weights: torch.Tensor) -> torch.Tensor:
+        return torch.stack([net.log_normalizer(nodes, log_weights) for net in self.nets])

@@ -33,20 +33,30 @@ class _Stencils:
     def __init__(self, problem, grid: Grid, exprs: list[sp.Expr]):
         xs = tuple(problem.space)
         self.symbols: list[sp.Symbol] = []
-        self.owner: list[str] = []  # "u" or "m"
-        # per symbol: (role, derivative axes, side) with side "b"/"f" for one-sided differences
+        # per symbol: the unknown it acts on, as an index into ``fields`` (u_1..u_K, m_1..m_K)
+        self.owner: list[int] = []
+        # per symbol: (field name, derivative axes, side) with side "b"/"f" for one-sided
+        # differences; the field names are "u", "m" (one population) or "u1", "m2", ...
         self.keys: list[tuple[str, tuple[int, ...], str | None]] = []
         self.ops: list[sps.spmatrix] = []
         self.repl: dict = {}
         self.upwinded: list[str] = []
+        K = problem.populations
+        suffix = (lambda k: "") if K == 1 else (lambda k: str(k + 1))
+        self.fields = [
+            *((f"u{suffix(k)}", fn) for k, fn in enumerate(problem.values)),
+            *((f"m{suffix(k)}", fn) for k, fn in enumerate(problem.densities)),
+        ]
+        index_of = {fn.func: j for j, (_name, fn) in enumerate(self.fields)}
+        self._index = {name: j for j, (name, _fn) in enumerate(self.fields)}
         eye = sps.identity(grid.size, format="csr")
-        for role, fn in (("u", problem.value), ("m", problem.density)):
+        for role, fn in self.fields:
             self.repl[fn] = self._symbol((role, (), None), eye)
         derivs = set()
         for e in exprs:
             derivs |= {d for d in e.atoms(sp.Derivative) if isinstance(d.expr, AppliedUndef)}
         for d in sorted(derivs, key=sp.default_sort_key):
-            role = "u" if d.expr.func == problem.value.func else "m"
+            role = self.fields[index_of[d.expr.func]][0]
             counts = [0] * len(xs)
             for var, c in d.variable_count:
                 counts[xs.index(var)] += int(c)
@@ -71,7 +81,7 @@ class _Stencils:
         role, axes, side = key
         sym = sp.Symbol(f"_{role}_{''.join(map(str, axes))}{side or ''}".rstrip("_"))
         self.symbols.append(sym)
-        self.owner.append(role)
+        self.owner.append(self._index[role])
         self.keys.append(key)
         self.ops.append(op)
         return sym
@@ -110,8 +120,9 @@ class _Stencils:
             self.upwinded.append(f"{label}: d{role}/d{xs[k]} ({side})")
         return e
 
-    def values(self, u: np.ndarray, m: np.ndarray) -> list[np.ndarray]:
-        return [op @ (u if o == "u" else m) for op, o in zip(self.ops, self.owner)]
+    def values(self, fields: list[np.ndarray]) -> list[np.ndarray]:
+        """Every stencil applied to the unknown it acts on (``fields``: u_1..u_K, m_1..m_K)."""
+        return [op @ fields[o] for op, o in zip(self.ops, self.owner)]
 
 
 class _Pointwise:
@@ -148,85 +159,121 @@ class GenericErgodicSystem:
     """Unknowns ``(u, m, lambda, mu)``; equations HJB, FP + mu, int m = 1, int u = 0.
 
     A problem without an ergodic constant (:class:`~mfgsolve.DiscountedMFG`: the discount term
-    fixes u) has unknowns ``(u, m, mu)`` and equations HJB, FP + mu, int m = 1.
+    fixes u) has unknowns ``(u, m, mu)`` and equations HJB, FP + mu, int m = 1. With K
+    populations every item comes K times, in the order ``(u_1..u_K, m_1..m_K, lambda_1..lambda_K,
+    mu_1..mu_K)``, and the equations likewise (population k's FP gets its own mu_k).
     """
 
     def __init__(self, problem, grid: Grid):
         self.problem = problem
         self.grid = grid
         self.N = grid.size
+        self.K = problem.populations
         self.w = grid.weights().ravel()
         self.volume = float(self.w.sum())
-        hjb = problem.substitute(problem.hjb)
-        fp = problem.substitute(problem.fp)
-        self.st = _Stencils(problem, grid, [hjb, fp])
+        hjbs = [problem.substitute(e) for e in problem.hjbs]
+        fps = [problem.substitute(e) for e in problem.fps]
+        self.st = _Stencils(problem, grid, [*hjbs, *fps])
         self.args = tuple(grid.points[:, k] for k in range(grid.dim))
-        self.has_constant = problem.constant is not None
-        lam = [problem.constant] if self.has_constant else []
-        self.hjb = _Pointwise(hjb, problem.space, self.st, lam, grid, "HJB")
-        self.fp = _Pointwise(fp, problem.space, self.st, lam, grid, "FP")
-        self.scalars = 2 if self.has_constant else 1  # (lambda, mu) or (mu,)
-        self.hjb.compile(), self.fp.compile()
+        self.has_constant = bool(problem.constants)
+        lam = list(problem.constants)
+        label = (lambda what, k: what) if self.K == 1 else (lambda what, k: f"{what} {k + 1}")
+        self.hjbs = [
+            _Pointwise(e, problem.space, self.st, lam, grid, label("HJB", k))
+            for k, e in enumerate(hjbs)
+        ]
+        self.fps = [
+            _Pointwise(e, problem.space, self.st, lam, grid, label("FP", k))
+            for k, e in enumerate(fps)
+        ]
+        self.scalars = self.K * (2 if self.has_constant else 1)  # (lambda, mu) or (mu,) each
+        for pw in (*self.hjbs, *self.fps):
+            pw.compile()
         self.upwinded = self.st.upwinded  # non-empty: first order
 
     def split(self, z: np.ndarray):
-        """(u, m, the ergodic constant or None)."""
-        N = self.N
-        return z[:N], z[N : 2 * N], float(z[2 * N]) if self.has_constant else None
+        """(u, m, the ergodic constant or None); with K populations u and m have K rows and the
+        constant is a list."""
+        N, K = self.N, self.K
+        u, m = z[: K * N].reshape(K, N), z[K * N : 2 * K * N].reshape(K, N)
+        lam = [float(v) for v in z[2 * K * N : 2 * K * N + K]] if self.has_constant else None
+        if K == 1:
+            return u[0], m[0], lam[0] if lam is not None else None
+        return u, m, lam
 
     def initial_guess(self) -> np.ndarray:
-        m0 = np.full(self.N, 1 / self.volume)
-        return np.concatenate([np.zeros(self.N), m0, np.zeros(self.scalars)])
+        m0 = np.full(self.K * self.N, 1 / self.volume)
+        return np.concatenate([np.zeros(self.K * self.N), m0, np.zeros(self.scalars)])
 
     def pack(self, f) -> np.ndarray:
-        lam = [f.constant or 0.0] if self.has_constant else []
-        return np.concatenate([f.u.ravel(), f.m.ravel(), lam, [0.0]])
+        if self.has_constant:
+            lam = [f.constant or 0.0] if self.K == 1 else list(f.constant or [0.0] * self.K)
+        else:
+            lam = []
+        return np.concatenate([f.u.ravel(), f.m.ravel(), lam, np.zeros(self.K)])
 
     def _eval(self, z):
-        u, m, lam = self.split(z)
-        vals = self.st.values(u, m)
-        return (*self.args, *vals, *([lam] if self.has_constant else [])), z[-1]
+        N, K = self.N, self.K
+        fields = list(z[: 2 * K * N].reshape(2 * K, N))
+        lam = list(z[2 * K * N : 2 * K * N + K]) if self.has_constant else []
+        vals = self.st.values(fields)
+        return (*self.args, *vals, *lam), z[len(z) - K :]
 
     def residual(self, z: np.ndarray) -> np.ndarray:
         a, mu = self._eval(z)
-        u, m, _ = self.split(z)
-        rows = [self.hjb.f(*a), self.fp.f(*a) + mu, [self.w @ m - 1.0]]
+        N, K = self.N, self.K
+        rows = [pw.f(*a) for pw in self.hjbs]
+        rows += [pw.f(*a) + mu[k] for k, pw in enumerate(self.fps)]
+        rows += [[self.w @ z[(K + k) * N : (K + k + 1) * N] - 1.0] for k in range(K)]
         if self.has_constant:
-            rows.append([self.w @ u / self.volume])
+            rows += [[self.w @ z[k * N : (k + 1) * N] / self.volume] for k in range(K)]
         return np.concatenate(rows)
 
-    def _block(self, pw: _Pointwise, a) -> tuple[sps.csr_matrix, sps.csr_matrix]:
-        blocks = {"u": sps.csr_matrix((self.N, self.N)), "m": sps.csr_matrix((self.N, self.N))}
+    def _row(self, pw: _Pointwise, a) -> list[sps.csr_matrix]:
+        """The Jacobian of one residual with respect to u_1..u_K, m_1..m_K."""
+        blocks = [sps.csr_matrix((self.N, self.N)) for _ in range(2 * self.K)]
         for i, d in pw.partials:
-            blocks[self.st.owner[i]] = blocks[self.st.owner[i]] + sps.diags(d(*a)) @ self.st.ops[i]
-        return blocks["u"], blocks["m"]
+            o = self.st.owner[i]
+            blocks[o] = blocks[o] + sps.diags(d(*a)) @ self.st.ops[i]
+        return blocks
 
     def linearize(self, z: np.ndarray):
         a, _ = self._eval(z)
-        N = self.N
-        Huu, Hum = self._block(self.hjb, a)
-        Fmu, Fmm = self._block(self.fp, a)
-        col_mu = sps.csr_matrix(np.concatenate([np.zeros(N), np.ones(N)])[:, None])
-        row_mass = sps.csr_matrix(np.concatenate([np.zeros(N), self.w])[None, :])
-        fields = sps.bmat([[Huu, Hum], [Fmu, Fmm]])
+        N, K = self.N, self.K
+        equations = [*self.hjbs, *self.fps]
+        fields = sps.bmat([self._row(pw, a) for pw in equations])
+        zeros = np.zeros(N)
+
+        def column(parts: list[np.ndarray]) -> sps.csr_matrix:
+            return sps.csr_matrix(np.concatenate(parts)[:, None])
+
+        def row(parts: list[np.ndarray]) -> sps.csr_matrix:
+            return sps.csr_matrix(np.concatenate(parts)[None, :])
+
+        col_mu = [
+            column([np.ones(N) if j == K + k else zeros for j in range(2 * K)]) for k in range(K)
+        ]
+        row_mass = [row([self.w if j == K + k else zeros for j in range(2 * K)]) for k in range(K)]
         if self.has_constant:
-            col_lam = sps.csr_matrix(
-                np.concatenate([self.hjb.extra[0](*a), self.fp.extra[0](*a)])[:, None]
-            )
-            row_mean = sps.csr_matrix(np.concatenate([self.w / self.volume, np.zeros(N)])[None, :])
-            blocks = [
-                [fields, col_lam, col_mu],
-                [row_mass, None, None],
-                [row_mean, None, None],
+            col_lam = [
+                column([np.broadcast_to(pw.extra[k](*a), (N,)) for pw in equations])
+                for k in range(K)
             ]
+            row_mean = [
+                row([self.w / self.volume if j == k else zeros for j in range(2 * K)])
+                for k in range(K)
+            ]
+            blocks = [[fields, *col_lam, *col_mu]]
+            blocks += [[r, *([None] * 2 * K)] for r in row_mass + row_mean]
         else:
-            blocks = [[fields, col_mu], [row_mass, None]]
+            blocks = [[fields, *col_mu]] + [[r, *([None] * K)] for r in row_mass]
         J = sps.bmat(blocks, format="csr")
         scale = np.asarray(abs(J).sum(axis=1)).ravel() + 1.0
         return lazy_factorize(J), scale
 
     def max_step(self, z: np.ndarray, dz: np.ndarray) -> float:
-        m, dm = z[self.N : 2 * self.N], dz[self.N : 2 * self.N]
+        span = slice(self.K * self.N, 2 * self.K * self.N)
+        m, dm = z[span], dz[span]
         neg = dm < 0
         if not np.any(neg):
             return 1.0

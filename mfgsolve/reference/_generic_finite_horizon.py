@@ -115,7 +115,7 @@ class GenericFiniteHorizonSystem:
     def _arguments(self, z: np.ndarray):
         """The pointwise rows' arguments at the two ends of every interval: {"lo": ..., "hi": ...}."""
         U, M = self.full_fields(z)
-        full = {"u": U, "m": M}
+        full = [U, M]  # indexed by a stencil's owner (0: u, 1: m)
         # each stencil on all Nt + 1 levels once; interval k takes levels k (lo) and k + 1 (hi)
         levels = [(op @ full[owner].T).T for op, owner in zip(self.st.ops, self.st.owner)]
         du = (U[1:] - U[:-1]).ravel() / self.dt
@@ -137,17 +137,18 @@ class GenericFiniteHorizonSystem:
         n = self.N * self.nt
         blocks = []
         for pw in self.rows:
-            row = {"u": sps.csr_matrix((n, n)), "m": sps.csr_matrix((n, n))}
+            row = [sps.csr_matrix((n, n)), sps.csr_matrix((n, n))]  # d/du, d/dm
             for i, d in pw.partials:
                 owner = self.st.owner[i]
+                role = ("u", "m")[owner]
                 for end in ("lo", "hi"):
                     coeff = 0.5 * _full(d(*a[end]), a)
-                    row[owner] = row[owner] + sps.diags(coeff) @ self.ops[(owner, end)][i]
-            for owner, d, op in zip(("u", "m"), pw.extra, self.time_ops):
+                    row[owner] = row[owner] + sps.diags(coeff) @ self.ops[(role, end)][i]
+            for owner, (d, op) in enumerate(zip(pw.extra, self.time_ops)):
                 coeff = 0.5 * (_full(d(*a["lo"]), a) + _full(d(*a["hi"]), a))
                 if np.any(coeff):
                     row[owner] = row[owner] + sps.diags(coeff) @ op
-            blocks.append([row["u"], row["m"]])
+            blocks.append(row)
         return blocks
 
     def linearize(self, z: np.ndarray):

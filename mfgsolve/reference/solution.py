@@ -32,8 +32,9 @@ class ReferenceSolution:
         problem: the problem solved.
         grid: tuple of 1-D arrays, the space nodes per axis.
         times: 1-D array of time nodes (finite horizon) or None (ergodic).
-        u, m: arrays of shape ``(n1, ..., nd)`` (ergodic) or ``(nt, n1, ..., nd)``.
-        constant: the ergodic constant (None for finite horizon).
+        u, m: arrays of shape ``(n1, ..., nd)`` (ergodic) or ``(nt, n1, ..., nd)``; with K
+            populations ``(K, n1, ..., nd)``.
+        constant: the ergodic constant (None for finite horizon; a list of K for K populations).
         error_estimate: the solver's own error estimate (``m_rel_l2``, ``u_l2``, ``constant_abs``,
             ``observed_order`` when Richardson extrapolation ran).
         history: one dict per Newton iteration (all grids and stages, tagged).
@@ -50,7 +51,7 @@ class ReferenceSolution:
         m: np.ndarray,
         *,
         times: np.ndarray | None = None,
-        constant: float | None = None,
+        constant: float | list[float] | None = None,
         error_estimate: dict | None = None,
         history: list[dict] | None = None,
         info: dict | None = None,
@@ -60,11 +61,17 @@ class ReferenceSolution:
         self.times = None if times is None else np.asarray(times, dtype=float)
         self.u = np.asarray(u, dtype=float)
         self.m = np.asarray(m, dtype=float)
-        self.constant = None if constant is None else float(constant)
+        self.populations = getattr(problem, "populations", 1)
+        if constant is None:
+            self.constant = None
+        elif self.populations > 1:
+            self.constant = [float(c) for c in constant]
+        else:
+            self.constant = float(constant)
         self.error_estimate = dict(error_estimate or {})
         self.history = list(history or [])
         self.info = dict(info or {})
-        self._interp: dict[str, RegularGridInterpolator] = {}
+        self._interp: dict[tuple[str, int | None], RegularGridInterpolator] = {}
 
     # --- evaluation -------------------------------------------------------------------------
     @property
@@ -81,13 +88,15 @@ class ReferenceSolution:
         lo, hi = self.problem.domain.lower[k], self.problem.domain.upper[k]
         return float((hi - lo) / len(self.grid[k]))
 
-    def _interpolator(self, which: str) -> RegularGridInterpolator:
+    def _interpolator(self, which: str, k: int | None = None) -> RegularGridInterpolator:
         """Tensor-product cubic interpolation (linear where an axis has fewer than 4 nodes), with
         ghost nodes: periodic wrap on a torus, mirror images across the walls on a Neumann box
-        (cell-centred nodes, zero normal derivative)."""
-        if which in self._interp:
-            return self._interp[which]
+        (cell-centred nodes, zero normal derivative); ``k``: the population (several)."""
+        if (which, k) in self._interp:
+            return self._interp[(which, k)]
         values = self.u if which == "u" else self.m
+        if k is not None:
+            values = values[k]
         domain = self.problem.domain
         lead = 0 if self.times is None else 1
         axes = [] if self.times is None else [self.times]
@@ -113,7 +122,7 @@ class ReferenceSolution:
             fill_value=None,
             **(_SPLINE_SOLVER if method == "cubic" else {}),
         )
-        self._interp[which] = interp
+        self._interp[(which, k)] = interp
         return interp
 
     def _points(self, points: np.ndarray) -> np.ndarray:
@@ -136,12 +145,19 @@ class ReferenceSolution:
         return pts
 
     def value(self, points: np.ndarray) -> np.ndarray:
-        """u at ``points`` ((n, d), or (n, 1 + d) time first), by cubic interpolation."""
-        return self._interpolator("u")(self._points(points))
+        """u at ``points`` ((n, d), or (n, 1 + d) time first), by cubic interpolation; (n, K)
+        with K populations."""
+        return self._evaluate("u", points)
 
     def density(self, points: np.ndarray) -> np.ndarray:
-        """m at ``points``, by cubic interpolation."""
-        return self._interpolator("m")(self._points(points))
+        """m at ``points``, by cubic interpolation; (n, K) with K populations."""
+        return self._evaluate("m", points)
+
+    def _evaluate(self, which: str, points: np.ndarray) -> np.ndarray:
+        pts = self._points(points)
+        if self.populations == 1:
+            return self._interpolator(which)(pts)
+        return np.stack([self._interpolator(which, k)(pts) for k in range(self.populations)], 1)
 
     # --- persistence ------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -262,11 +278,22 @@ def _check_saved(directory: Path, path: Path, problem, meta: dict, arrays: dict,
             raise damaged(directory / "reference.json", f"{key} is not a {types.__name__}")
     constant = meta.get("constant")
     ergodic = kind == "ergodic"
-    has_constant = getattr(problem, "constant", None) is not None  # not a DiscountedMFG
-    number = isinstance(constant, (int, float)) and not isinstance(constant, bool)
-    if (has_constant and not (number and np.isfinite(constant))) or (
-        not has_constant and constant is not None
-    ):
+    populations = getattr(problem, "populations", 1)
+    has_constant = bool(getattr(problem, "constants", ()))  # not a DiscountedMFG
+
+    def number(c) -> bool:
+        return isinstance(c, (int, float)) and not isinstance(c, bool) and bool(np.isfinite(c))
+
+    if populations > 1:
+        if not (
+            isinstance(constant, list)
+            and len(constant) == populations
+            and all(map(number, constant))
+        ):
+            raise damaged(
+                directory / "reference.json", f"constant is not a list of {populations} numbers"
+            )
+    elif (has_constant and not number(constant)) or (not has_constant and constant is not None):
         what = (
             "a finite number"
             if has_constant
@@ -288,6 +315,8 @@ def _check_saved(directory: Path, path: Path, problem, meta: dict, arrays: dict,
         if times.ndim != 1 or times.size < 2 or np.any(np.diff(times) <= 0):
             raise damaged(path, "times that are not increasing 1-D arrays")
         shape = (times.size, *shape)
+    if populations > 1:
+        shape = (populations, *shape)
     for key in ("u", "m"):
         if values[key].shape != shape:
             raise damaged(path, f"{key} has shape {values[key].shape}, not {shape}")

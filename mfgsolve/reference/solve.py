@@ -136,6 +136,13 @@ def _choose_scheme(problem, scheme: str):
         raise ProblemError(
             f"problem '{problem.name}': unknown scheme {scheme!r}; fix: use one of {', '.join(_SCHEMES)}"
         )
+    if problem.populations > 1:
+        if scheme == "monotone":
+            raise SchemeNotApplicable(
+                f"problem '{problem.name}': the monotone scheme serves one population, this "
+                f"problem has {problem.populations}; fix: use scheme='generic' (or 'auto')"
+            )
+        return "generic", None
     if scheme in ("auto", "monotone"):
         try:
             return "monotone", monotone_parts(problem)
@@ -149,7 +156,9 @@ def _choose_scheme(problem, scheme: str):
 
 def _prolong(problem, coarse: Grid, fields: Fields, fine: Grid, times=None, fine_times=None):
     """Interpolate a coarse solution onto a finer grid (initial guess for Newton)."""
-    sol = ReferenceSolution(problem, coarse.axes, fields.u, fields.m, times=times)
+    sol = ReferenceSolution(
+        problem, coarse.axes, fields.u, fields.m, times=times, constant=fields.constant
+    )
     if times is None:
         pts = fine.points
         shape = fine.shape
@@ -157,6 +166,10 @@ def _prolong(problem, coarse: Grid, fields: Fields, fine: Grid, times=None, fine
         tt = np.repeat(fine_times, fine.size)
         pts = np.column_stack([tt, np.tile(fine.points, (len(fine_times), 1))])
         shape = (len(fine_times), *fine.shape)
+    if problem.populations > 1:  # (n, K) -> (K, *shape)
+        u, m = sol.value(pts).T, sol.density(pts).T
+        shape = (problem.populations, *shape)
+        return Fields(u.reshape(shape), m.reshape(shape), fields.constant)
     return Fields(sol.value(pts).reshape(shape), sol.density(pts).reshape(shape), fields.constant)
 
 
@@ -345,10 +358,66 @@ def _times(problem, nt):
 
 def _extrapolate(problem, grids: list[Grid], res: list[Fields], order: float, nt):
     """Richardson extrapolation from grids (h/2 -> res[2], h -> res[1]) with the order observed
-    against the coarse grid (2h -> res[0])."""
+    against the coarse grid (2h -> res[0]); with several populations for each of them (each
+    u_k has int u_k = 0), all on the middle grid when every one is extrapolated, else all on the
+    finest grid. The estimates and observed orders are the worst population's."""
+    time_axis = nt is not None
+    mean_free_u = not time_axis and bool(getattr(problem, "constants", ()))  # int u = 0
+    K = problem.populations
+    if K == 1:
+        return _extrapolate_one(grids, res, order, nt, mean_free_u)
+    parts = []
+    for k in range(K):
+        one = [
+            Fields(r.u[k], r.m[k], r.constant[k] if r.constant else None, [], r.iterations)
+            for r in res
+        ]
+        parts.append(_extrapolate_one(grids, one, order, nt, mean_free_u))
+    applied = all(info["richardson"] == "applied" for _g, _f, _e, info in parts)
+    if applied or all(g is parts[0][0] for g, _f, _e, _i in parts):
+        grid = parts[0][0]
+        fields = [f for _g, f, _e, _i in parts]
+        ests = [e for _g, _f, e, _i in parts]
+    else:  # not all extrapolated: the finest grid for all, estimated without extrapolation
+        grid = grids[2]
+        fields = [Fields(res[2].u[k], res[2].m[k], None) for k in range(K)]
+        for k, f in enumerate(fields):
+            f.constant = res[2].constant[k] if res[2].constant else None
+        ests = [
+            {**e, "m_rel_l2": e.get("unextrapolated_m_rel_l2", e["m_rel_l2"])}
+            for _g, _f, e, _i in parts
+        ]
+    constants = [f.constant for f in fields]
+    out = Fields(
+        np.stack([f.u for f in fields]),
+        np.stack([f.m for f in fields]),
+        None if constants[0] is None else constants,
+        [],
+        max(r.iterations for r in res),
+    )
+    est: dict = {}
+    for key in ests[0]:
+        values = [e[key] for e in ests if key in e]
+        finite = [v for v in values if np.isfinite(v)]
+        worst = min if key == "observed_order" else max
+        est[key] = worst(finite) if finite else float("nan")
+    info: dict = {}
+    for key, value in parts[0][3].items():
+        if isinstance(value, float):
+            values = [p[3][key] for p in parts]
+            finite = [v for v in values if np.isfinite(v)]
+            info[key] = min(finite) if key.startswith("observed") and finite else value
+        else:
+            info[key] = value
+    if grid is grids[2] and not all(g is grids[2] for g, _f, _e, _i in parts):
+        info["richardson"] = "rejected for a population; finest grid returned for all"
+    return grid, out, est, info
+
+
+def _extrapolate_one(grids: list[Grid], res: list[Fields], order: float, nt, mean_free_u: bool):
+    """:func:`_extrapolate` of one population."""
     g0, g1, _g2 = grids
     time_axis = nt is not None
-    mean_free_u = not time_axis and getattr(problem, "constant", None) is not None  # int u = 0
 
     def restrict(coarse: Grid, fine_field: np.ndarray) -> np.ndarray:
         out = coarse.restrict(fine_field)
@@ -480,7 +549,8 @@ def _ergodic_solver(problem, scheme, parts, tol, max_iter, continuation) -> Call
             fix="try a finer grid or scheme='monotone'",
         )
         u, m, lam = system.split(r.z)
-        return Fields(u.reshape(grid.shape), m.reshape(grid.shape), lam, r.history, r.iterations)
+        shape = grid.shape if system.K == 1 else (system.K, *grid.shape)
+        return Fields(u.reshape(shape), m.reshape(shape), lam, r.history, r.iterations)
 
     return solve_generic
 

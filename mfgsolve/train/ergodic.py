@@ -10,14 +10,22 @@ A first-order problem trained adversarially gets the vanishing-viscosity continu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 
 from .. import distributed
 from .._continuation import continuation_viscosity, viscosity_signs
-from ..lowering import ErgodicFields, Residuals, lower, second_estimates, uses_laplacian
-from ..metrics._integrals import exact_functions, field_errors
+from ..lowering import (
+    Residuals,
+    field_name,
+    fields_of,
+    lower_populations,
+    second_estimates,
+    uses_laplacian,
+)
+from ..metrics._integrals import exact_functions, field_errors, population_errors
 from ..nn import build_networks
 from ..options import SolverOptions
 from ..sampling import CollocationSampler, density_resample, quadrature
@@ -38,15 +46,22 @@ class ErgodicFormulation:
         self.problem, self.opts, self.seed = problem, opts, seed
         self.device, self.dtype = device, dtype
         self.rank, self.world_size = world
-        self.residuals: Residuals = lower(problem)
-        self.has_constant = problem.constant is not None
+        self.populations = problem.populations
+        self.by_population: list[Residuals] = lower_populations(problem)
+        self.residuals: Residuals = self.by_population[0]
+        self.has_constant = bool(problem.constants)
         game = opts.game
         self.least_squares = (
-            self.residuals.constant_coefficient is not None and game.constant != "trained"
+            all(r.constant_coefficient is not None for r in self.by_population)
+            and game.constant != "trained"
         )
         self.continuation = viscosity_signs(problem) if game.continuation > 0 else None
-        self._lap_hjb = uses_laplacian(self.residuals.hjb) or self.continuation is not None
-        self._lap_fp = uses_laplacian(self.residuals.fp) or self.continuation is not None
+        self._lap_hjb = (
+            any(uses_laplacian(r.hjb) for r in self.by_population) or self.continuation is not None
+        )
+        self._lap_fp = (
+            any(uses_laplacian(r.fp) for r in self.by_population) or self.continuation is not None
+        )
         self.engine = opts.engine
         # evaluation is exact: the stochastic trace only serves training
         self.eval_engine = "func" if self.engine == "hutchinson" else self.engine
@@ -58,13 +73,18 @@ class ErgodicFormulation:
         nodes = self.eval_quad.nodes.numpy()
         self.exact = (u_ex(nodes) if u_ex else None, m_ex(nodes) if m_ex else None, c_ex)
 
+    def _name(self, role: str, k: int) -> str:
+        """The cache name of population k's field ``role`` ("u", "m", "logm")."""
+        return field_name(role, k if self.populations > 1 else None)
+
     # ----- building --------------------------------------------------------------------------
     def build(self):
         """(value network, density network, trained constant or None); call under a seeded RNG."""
         value_net, density_net = build_networks(self.problem, self.opts, self.device, self.dtype)
         constant = None
         if self.has_constant and not self.least_squares:
-            constant = torch.zeros((), device=self.device, dtype=self.dtype, requires_grad=True)
+            shape = () if self.populations == 1 else (self.populations,)
+            constant = torch.zeros(shape, device=self.device, dtype=self.dtype, requires_grad=True)
         return value_net, density_net, constant
 
     def make_sampler(self, generator: torch.Generator) -> CollocationSampler:
@@ -76,9 +96,14 @@ class ErgodicFormulation:
         return density_net.log_normalizer(self.quad.nodes, self.quad.log_weights)
 
     def _int_u(self, value_net) -> torch.Tensor:
+        """The penalty's (int u)^2 per unit volume (summed over the populations)."""
         if not self.has_constant:  # a discounted problem: no normalisation of u
             return torch.zeros((), device=self.device, dtype=self.dtype)
-        return self.quad.integrate(value_net(self.quad.nodes)) / self.problem.domain.volume
+        u = value_net(self.quad.nodes)
+        if self.populations == 1:
+            return (self.quad.integrate(u) / self.problem.domain.volume) ** 2
+        means = self.quad.integrate(u.transpose(0, 1)) / self.problem.domain.volume
+        return (means**2).sum()
 
     def viscosity(self, iteration: int) -> float:
         """The continuation's artificial viscosity at ``iteration`` (0 without continuation)."""
@@ -89,34 +114,51 @@ class ErgodicFormulation:
             game.continuation, game.continuation_final, iteration, self.opts.optimiser.iterations
         )
 
-    def _hjb(self, points, caches, constants=(), eps: float = 0.0) -> torch.Tensor:
-        """The HJB residual (without a least-squares constant) plus the continuation's viscosity;
-        ``constants``: a trained constant (added as ``c * Hbar`` where it enters linearly)."""
-        r = self._with_constant(self.residuals.hjb, points, caches, constants)
+    def _hjb(self, points, caches, constants=(), eps: float = 0.0, k: int = 0) -> torch.Tensor:
+        """Population k's HJB residual (without a least-squares constant) plus the
+        continuation's viscosity; ``constants``: a trained constant (added as ``c * Hbar``
+        where it enters linearly)."""
+        r = self._with_constant(self.by_population[k], points, caches, constants)
         return r + (self.continuation[0] * eps) * caches["u"]("lap") if eps else r
 
-    def _with_constant(self, hjb, points, caches, constants) -> torch.Tensor:
-        """The lowered HJB at a given constant: a linear constant was split off by the lowering
-        (HJB = rest + c * Hbar), a nonlinear one is an argument of the residual."""
-        coeff = self.residuals.constant_coefficient
+    def _with_constant(self, res: Residuals, points, caches, constants) -> torch.Tensor:
+        """The lowered HJB of ``res`` at a given constant: a linear constant was split off by
+        the lowering (HJB = rest + c * Hbar), a nonlinear one is an argument of the residual."""
+        coeff = res.constant_coefficient
         if coeff is not None and constants:
-            return hjb(points, caches) + coeff * constants[0]
-        return hjb(points, caches, constants)
+            return res.hjb(points, caches) + coeff * constants[0]
+        return res.hjb(points, caches, constants)
 
-    def _fp(self, points, caches, eps: float = 0.0) -> torch.Tensor:
-        """The FP residual plus the continuation's viscosity."""
-        r = self.residuals.fp(points, caches)
+    def _fp(self, points, caches, eps: float = 0.0, k: int = 0) -> torch.Tensor:
+        """Population k's FP residual plus the continuation's viscosity."""
+        r = self.by_population[k].fp(points, caches)
         return r + (self.continuation[1] * eps) * caches["m"]("lap") if eps else r
 
     def _hjb_loss(
         self, points, caches, constant, weights, caches_b=None, eps: float = 0.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean squared HJB residual; with ``caches_b`` (a second, independent stochastic
-        estimate) the mean of the product of the two residuals, an unbiased estimate of it."""
-        res = self.residuals
+        """The HJB loss summed over the populations, and the constants (a scalar for one
+        population, one per population otherwise)."""
+        if self.populations == 1:
+            return self._one_hjb_loss(points, caches, constant, weights, caches_b, eps, 0)
+        losses, estimates = [], []
+        for k in range(self.populations):
+            given = constant[k] if constant is not None else None
+            loss, estimate = self._one_hjb_loss(points, caches, given, weights, caches_b, eps, k)
+            losses.append(loss)
+            estimates.append(estimate)
+        return torch.stack(losses).sum(), torch.stack(estimates)
+
+    def _one_hjb_loss(
+        self, points, caches, constant, weights, caches_b, eps: float, k: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean squared HJB residual of population k; with ``caches_b`` (a second, independent
+        stochastic estimate) the mean of the product of the two residuals, an unbiased estimate
+        of it."""
+        res = self.by_population[k]
         if self.least_squares:
-            rest = self._hjb(points, caches, eps=eps)
-            rest_b = self._hjb(points, caches_b, eps=eps) if caches_b is not None else rest
+            rest = self._hjb(points, caches, eps=eps, k=k)
+            rest_b = self._hjb(points, caches_b, eps=eps, k=k) if caches_b is not None else rest
             if self.world_size > 1 or weights is not None or caches_b is not None:
                 # the (weighted) mean over the global batch; as the residuals then sum to zero
                 # over it, the gradient through this mean vanishes and detaching it changes nothing
@@ -129,8 +171,8 @@ class ErgodicFormulation:
             r_b = rest_b + res.constant_coefficient * c_star if caches_b is not None else r
             return weighted_mean(r * r_b, weights), c_star.detach()
         given = [constant] if constant is not None else []
-        r = self._hjb(points, caches, given, eps)
-        r_b = self._hjb(points, caches_b, given, eps) if caches_b is not None else r
+        r = self._hjb(points, caches, given, eps, k)
+        r_b = self._hjb(points, caches_b, given, eps, k) if caches_b is not None else r
         estimate = constant.detach() if constant is not None else torch.tensor(float("nan"))
         return weighted_mean(r * r_b, weights), estimate
 
@@ -139,7 +181,7 @@ class ErgodicFormulation:
         constants (the loop holds their weights constant). Returns a dict with "hjb" (and
         "int_u", "constant") and/or "fp"."""
         log_z = self._log_z(st.density_net)
-        fields = ErgodicFields(st.value_net, st.density_net, log_z)
+        fields = fields_of(self.problem, st.value_net, st.density_net, log_z)
         caches = self.residuals.caches(
             points,
             fields,
@@ -157,14 +199,18 @@ class ErgodicFormulation:
             out["hjb"], out["constant"] = self._hjb_loss(
                 points, caches, st.constant, weights, second, eps
             )
-            out["int_u"] = self._int_u(st.value_net) ** 2
+            out["int_u"] = self._int_u(st.value_net)
         if "fp" in players:
-            fp = self._fp(points, caches, eps)
-            if stochastic and self._lap_fp:  # unbiased: the product of two independent estimates
-                fp = fp * self._fp(points, second_estimates(caches), eps)
-            else:
-                fp = fp**2
-            out["fp"] = weighted_mean(fp, weights)
+            total = None
+            for k in range(self.populations):
+                fp = self._fp(points, caches, eps, k)
+                if stochastic and self._lap_fp:  # unbiased: the product of two estimates
+                    fp = fp * self._fp(points, second_estimates(caches), eps, k)
+                else:
+                    fp = fp**2
+                loss = weighted_mean(fp, weights)
+                total = loss if total is None else total + loss
+            out["fp"] = total
         return out
 
     def batch(self, st) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -177,6 +223,8 @@ class ErgodicFormulation:
             with torch.no_grad():
                 dev_pool = pool.to(self.device, self.dtype)
                 log_m = st.density_net(dev_pool) - self._log_z(st.density_net)
+                if self.populations > 1:  # the mixture of the populations' densities
+                    log_m = torch.logsumexp(log_m, dim=-1) - math.log(self.populations)
             points, weights = density_resample(
                 dev_pool,
                 log_m,
@@ -195,65 +243,80 @@ class ErgodicFormulation:
 
     # ----- evaluation ------------------------------------------------------------------------
     def eval_log_z(self, density_net) -> torch.Tensor:
-        """log Z on the (larger) evaluation quadrature: used for everything reported, not for training."""
+        """log Z on the (larger) evaluation quadrature: used for everything reported, not for
+        training (one value per population when there are several)."""
         nodes = self.eval_quad.nodes.to(self.device, self.dtype)
         with torch.no_grad():
             f = torch.cat([density_net(c) for c in nodes.split(8192)])
-        return torch.logsumexp(f + self.eval_quad.log_weights.to(self.device, self.dtype), dim=0)
+        log_w = self.eval_quad.log_weights.to(self.device, self.dtype)
+        if self.populations > 1:
+            return torch.logsumexp(f + log_w[:, None], dim=0)
+        return torch.logsumexp(f + log_w, dim=0)
 
     def validate(
         self, value_net, density_net, constant, residuals: bool = True
     ) -> dict[str, float]:
-        """The ergodic constant and the RMS HJB and FP residuals on the evaluation quadrature.
+        """The ergodic constant(s) and the RMS HJB and FP residuals on the evaluation quadrature.
 
         When the constant enters linearly (HJB = rest + c * Hbar) it is the density-weighted least-squares
         value ``-int m rest / c``: the average of the rest of the residual under the computed invariant
         measure m. With a log coupling, first-order errors of log m average out under this measure
         (int m = 1), so the estimate is second order in the error of m; a uniform average would be first
-        order. Otherwise the trained constant is used. Residual norms use at most the first 4096 nodes.
+        order. Otherwise the trained constant is used. Residual norms use at most the first 4096 nodes;
+        with several populations they are the RMS over all populations, and the constants are
+        ``constant_1``, ``constant_2``, ... (population k's own density weighs its residual).
         """
         nodes = self.eval_quad.nodes.to(self.device, self.dtype)
         weights = self.eval_quad.weights
         with torch.no_grad():
             log_z = self.eval_log_z(density_net)
-        fields = ErgodicFields(value_net, density_net, log_z)
-        rests, masses = [], []
+        fields = fields_of(self.problem, value_net, density_net, log_z)
+        K = self.populations
+        rests, masses = [[] for _ in range(K)], [[] for _ in range(K)]
         first = None  # the residual norms use the first chunk; keep no other graph alive
-        coeff = self.residuals.constant_coefficient
         for chunk, w in zip(nodes.split(4096), weights.split(4096)):
             pts = chunk.clone().requires_grad_(True)
             caches = self.residuals.caches(pts, fields, create_graph=False, engine=self.eval_engine)
             if self.least_squares:
-                rest = self.residuals.hjb(pts, caches).detach().double().cpu()
-                m = torch.exp(caches["logm"](()).detach().double().cpu())
-                rests.append(float((w * m * rest).sum()))
-                masses.append(float((w * m).sum()))
+                for k, res in enumerate(self.by_population):
+                    rest = res.hjb(pts, caches).detach().double().cpu()
+                    m = torch.exp(caches[self._name("logm", k)](()).detach().double().cpu())
+                    rests[k].append(float((w * m * rest).sum()))
+                    masses[k].append(float((w * m).sum()))
             if first is None:
                 first = (pts, caches, w)
             if not residuals and not self.least_squares:
                 break
-        if self.least_squares:
-            value = -sum(rests) / sum(masses) / coeff
+        values: list[float | None] = []
+        for k, res in enumerate(self.by_population):
+            if self.least_squares:
+                values.append(-sum(rests[k]) / sum(masses[k]) / res.constant_coefficient)
+            elif constant is not None:
+                values.append(float(constant.detach().reshape(-1)[k]))
+            else:
+                values.append(None)
+        if K == 1:
+            out = {"constant": values[0]} if values[0] is not None else {}
         else:
-            value = float(constant.detach()) if constant is not None else None
-        out = {"constant": value} if value is not None else {}
+            out = {f"constant_{k + 1}": v for k, v in enumerate(values) if v is not None}
         if residuals:
             pts, caches, w = first
-            if self.least_squares:
-                hjb = self.residuals.hjb(pts, caches) + coeff * value
-            elif value is None:
-                hjb = self.residuals.hjb(pts, caches)
-            else:
-                hjb = self._with_constant(
-                    self.residuals.hjb,
-                    pts,
-                    caches,
-                    [torch.as_tensor(value, dtype=self.dtype, device=self.device)],
-                )
-            fp = self.residuals.fp(pts, caches)
             total = float(w.sum())
-            out["hjb_residual"] = float((w * hjb.detach().double().cpu() ** 2).sum() / total) ** 0.5
-            out["fp_residual"] = float((w * fp.detach().double().cpu() ** 2).sum() / total) ** 0.5
+            sq_hjb = sq_fp = 0.0
+            for k, res in enumerate(self.by_population):
+                value = values[k]
+                if self.least_squares:
+                    hjb = res.hjb(pts, caches) + res.constant_coefficient * value
+                elif value is None:
+                    hjb = res.hjb(pts, caches)
+                else:
+                    given = [torch.as_tensor(value, dtype=self.dtype, device=self.device)]
+                    hjb = self._with_constant(res, pts, caches, given)
+                fp = res.fp(pts, caches)
+                sq_hjb += float((w * hjb.detach().double().cpu() ** 2).sum() / total)
+                sq_fp += float((w * fp.detach().double().cpu() ** 2).sum() / total)
+            out["hjb_residual"] = (sq_hjb / K) ** 0.5
+            out["fp_residual"] = (sq_fp / K) ** 0.5
         return out
 
     def evaluate(self, st) -> dict[str, float]:
@@ -270,18 +333,27 @@ class ErgodicFormulation:
                 .numpy()
             )
         out = self.validate(value_net, density_net, st.constant)
-        st.constant_estimate = out.get("constant", float("nan"))
         u_ref, m_ref, c_ref = self.exact
         weights = self.eval_quad.weights.numpy()
-        out.update(field_errors(u, m, u_ref, m_ref, weights, out.get("constant"), c_ref))
+        if self.populations == 1:
+            st.constant_estimate = out.get("constant", float("nan"))
+            out.update(field_errors(u, m, u_ref, m_ref, weights, out.get("constant"), c_ref))
+        else:
+            constants = [out.get(f"constant_{k + 1}") for k in range(self.populations)]
+            out.update(population_errors(u, m, u_ref, m_ref, weights, constants, c_ref))
         return out
 
     def finish(self, st) -> tuple[float, float | None, str]:
         """(log Z of the evaluated density, the ergodic constant or None, the quadrature's
-        description)."""
+        description); with several populations a list of log Z and a list of constants."""
         value_net, density_net = st.eval_nets()
         with torch.no_grad():
-            log_z = float(self.eval_log_z(density_net))
+            log_z = self.eval_log_z(density_net)
+        if self.populations > 1:
+            out = self.validate(value_net, density_net, st.constant, residuals=False)
+            constants = [float(out[f"constant_{k + 1}"]) for k in range(self.populations)]
+            return [float(v) for v in log_z], constants, self.eval_quad.rule
+        log_z = float(log_z)
         if not self.has_constant:
             return log_z, None, self.eval_quad.rule
         if st.history:

@@ -65,8 +65,16 @@ class AdversarialGame:
                 trainer.mean(out["int_u"]),
             )
             record["grad_gen"] = step(0, loss, "HJB")
-        record["constant_batch"] = float(out["constant"])
+        record.update(constant_record(out["constant"]))
         return record
+
+
+def constant_record(constant: torch.Tensor) -> dict[str, float]:
+    """The batch's ergodic constant(s) for the record: ``constant_batch``, or with several
+    populations ``constant_batch_1``, ``constant_batch_2``, ..."""
+    if constant.numel() == 1:
+        return {"constant_batch": float(constant)}
+    return {f"constant_batch_{k + 1}": float(c) for k, c in enumerate(constant.reshape(-1))}
 
 
 class JointGame:
@@ -88,7 +96,7 @@ class JointGame:
             trainer.mean(out["int_u"]),
         )
         record["grad_gen"] = step(0, loss, "HJB+FP")
-        record["constant_batch"] = float(out["constant"])
+        record.update(constant_record(out["constant"]))
         return record
 
 

@@ -120,7 +120,8 @@ class Trainer:
     def fingerprint(self) -> dict[str, Any]:
         """What a checkpoint must agree with to be resumed."""
         opts = {k: v for k, v in self.opts.flat().items() if k not in _RESUMABLE_CHANGES}
-        residuals = f"{self.problem.hjb} | {self.problem.fp} | {sorted(map(str, self.problem.params.items()))}"
+        hjb, fp = (" ; ".join(map(str, e)) for e in (self.problem.hjbs, self.problem.fps))
+        residuals = f"{hjb} | {fp} | {sorted(map(str, self.problem.params.items()))}"
         return {
             "problem": self.problem.name,
             "residuals": residuals,

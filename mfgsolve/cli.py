@@ -120,7 +120,6 @@ def _saved_reference(path: Path, problem, warn: bool):
 
 
 def cmd_check(args) -> int:
-    from .lowering import lower
     from .problem import ErgodicMFG
 
     problem = _load(args.file, args)
@@ -131,40 +130,52 @@ def cmd_check(args) -> int:
         print("ok")
         return 0
     print(f"  domain      {problem.domain!r}, dimension {problem.dim}")
-    unknowns = f"value {problem.value}, density {problem.density}"
-    if isinstance(problem, ErgodicMFG):
+    several = problem.populations > 1
+    if several:
+        unknowns = f"{problem.populations} populations: " + "; ".join(
+            f"value {v}, density {d}, constant {c}"
+            for v, d, c in zip(problem.values, problem.densities, problem.constants)
+        )
+    else:
+        unknowns = f"value {problem.value}, density {problem.density}"
+    if isinstance(problem, ErgodicMFG) and not several:
         if problem.constant is not None:
             unknowns += f", constant {problem.constant}"
         else:
             rate = f"{problem.discount:g}" if problem.discount is not None else "nonlinear in u"
             unknowns += f" (no ergodic constant: discount {rate})"
-    else:
+    elif not isinstance(problem, ErgodicMFG):
         unknowns += f"; time {problem.time} in [{problem.t0}, {problem.T}]"
     print(f"  unknowns    {unknowns}")
     if problem.kind == "finite_horizon":
         from .lowering.space_time import lower_finite_horizon
 
-        res = lower_finite_horizon(problem)
+        lowered_sets = [lower_finite_horizon(problem)]
     else:
-        res = lower(problem)
-    coords = [str(s) for s in problem.value.args]
-    for label, lowered in (("HJB", res.hjb), ("FP", res.fp)):
-        terms = []
-        for name, index in lowered.terms:
-            if name == "logm":
-                terms.append("log m (exact: f - log Z)")
-            elif index == "lap":
-                terms.append(f"Laplacian of {name}")
-            else:
-                terms.append(name + ("_" + "".join(coords[i] for i in index) if index else ""))
-        print(f"  {label:11s} uses {', '.join(terms)}")
-    if isinstance(problem, ErgodicMFG) and problem.constant is not None:
-        how = (
-            "enters linearly: least-squares value each step"
-            if res.constant_coefficient is not None
-            else "nonlinear: trained"
-        )
-        print(f"  constant    {problem.constant} {how}")
+        from .lowering import lower_populations
+
+        lowered_sets = lower_populations(problem)
+    coords = [str(s) for s in problem.values[0].args]
+    for k, res in enumerate(lowered_sets):
+        suffix = f" {k + 1}" if several else ""
+        for label, lowered in (("HJB", res.hjb), ("FP", res.fp)):
+            terms = []
+            for name, index in lowered.terms:
+                if name.startswith("logm"):
+                    terms.append(f"log {name[3:]} (exact: f - log Z)")
+                elif index == "lap":
+                    terms.append(f"Laplacian of {name}")
+                else:
+                    terms.append(name + ("_" + "".join(coords[i] for i in index) if index else ""))
+            print(f"  {label + suffix:11s} uses {', '.join(terms)}")
+    if isinstance(problem, ErgodicMFG) and problem.constants:
+        for constant, res in zip(problem.constants, lowered_sets):
+            how = (
+                "enters linearly: least-squares value each step"
+                if res.constant_coefficient is not None
+                else "nonlinear: trained"
+            )
+            print(f"  constant    {constant} {how}")
     elif not isinstance(problem, ErgodicMFG):
         print(f"  terminal    u(T, x) = {problem.terminal}")
         print(f"  initial     m(t0, x) = {problem.initial}")

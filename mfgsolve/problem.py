@@ -384,10 +384,10 @@ class _ProblemBase(Problem):
         for role, fns in (("value", values), ("density", densities)):
             for fn in fns:
                 _check_unknown(self.name, role, fn, arg_symbols)
-        if len(values) == 1 and value.func == density.func:
+        if len(values) == 1 and values[0].func == densities[0].func:
             raise _fail(
                 self.name,
-                f"value and density are the same function {value.func}",
+                f"value and density are the same function {values[0].func}",
                 "use two different functions, e.g. u and m",
             )
         seen: set = set()

@@ -16,7 +16,7 @@ import sympy as sp
 
 from mfgsolve import ErgodicMFG, Torus, load_problem, reference_solve
 from mfgsolve.metrics._integrals import known_solution
-from mfgsolve.plotting import _figure, figures, panels, reference_figures, space_time
+from mfgsolve.plotting import _figure, figures, panels, populations, reference_figures, space_time
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBLEMS = ROOT / "problems"
@@ -104,6 +104,7 @@ def drawn(monkeypatch):
 
     monkeypatch.setattr(panels, "save", keep)
     monkeypatch.setattr(space_time, "save", keep)
+    monkeypatch.setattr(populations, "save", keep)
     return figs
 
 
@@ -342,3 +343,36 @@ def test_finite_horizon_1d_without_a_known_density(tmp_path, drawn, known):
     assert ("value u: network - exact" in titles) == (known == "value")
     assert not any(t.startswith("density m: network - ") for t in titles)
     assert ("no exact m" in fig.get_suptitle()) == (known == "value")
+
+
+def test_two_populations_get_a_column_each_and_their_densities_together(tmp_path, drawn):
+    problem = load_problem(PROBLEMS / "two_populations_torus.py")
+    ref = reference_solve(problem, grid=64)
+    _written(reference_figures(ref, tmp_path), ["reference.png"])
+    fig = drawn["reference.png"]
+    assert_readable(fig)
+    by_title = _panels(fig)
+    assert {
+        "population 1: value",
+        "population 2: density",
+        "the 2 densities (reference)",
+        "pointwise error of m_k vs exact",
+    } <= set(by_title)
+    # population 2's panel draws population 2 (its reference and its exact density)
+    xs, m2 = by_title["population 2: density"].lines[0].get_data()
+    np.testing.assert_allclose(m2, ref.density(xs[:, None])[:, 1])
+    np.testing.assert_allclose(
+        by_title["population 2: density"].lines[1].get_ydata(),
+        known_solution(problem)[1](xs[:, None])[:, 1],
+    )
+
+
+def test_two_populations_in_2d_are_maps_with_their_errors(tmp_path, drawn):
+    problem = load_problem(PROBLEMS / "two_populations_torus.py", d=2)
+    ref = reference_solve(problem, grid=16, richardson=False)
+    sol = copy.copy(ref)  # a result compared with the exact solution: a map and an error each
+    _written(reference_figures(sol, tmp_path), ["reference.png"])
+    fig = drawn["reference.png"]
+    assert_readable(fig)
+    titles = set(_panels(fig))
+    assert {"population 1: density (reference)", "population 2: m - m_exact"} <= titles

@@ -78,6 +78,10 @@ def figures(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     problem = solution.problem
+    if getattr(problem, "populations", 1) > 1:
+        from .populations import population_figures
+
+        return population_figures(solution, reference, out_dir, f"{prefix}panels.png")
     if not isinstance(problem, ErgodicMFG):
         from .space_time import finite_horizon_figures
 
@@ -333,6 +337,10 @@ def reference_figures(reference: Any, out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     problem = reference.problem
+    if getattr(problem, "populations", 1) > 1:
+        from .populations import population_figures
+
+        return population_figures(reference, None, out_dir, "reference.png")
     u_ex, m_ex, _ = known_solution(problem)
     names = [str(s) for s in problem.domain.symbols]
     args = _args(problem)

@@ -101,9 +101,9 @@ class ReferenceSolution:
         lead = 0 if self.times is None else 1
         axes = [] if self.times is None else [self.times]
         pad = 3
-        for k, nodes in enumerate(self.grid):
-            ax = lead + k
-            n, h = len(nodes), self._step(k)
+        for axis, nodes in enumerate(self.grid):
+            ax = lead + axis
+            n, h = len(nodes), self._step(axis)
             if domain.periodic:
                 index = np.arange(-pad, n + pad) % n
             else:  # mirror: ghost node lower - (j + 1/2) h carries the value of node j

@@ -1,0 +1,288 @@
+"""Several populations (ergodic): validation, the manufactured two-population family, the lowered
+residuals and the generic reference against the closed forms, and the network solver end to end."""
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from mfgsolve import (
+    MFG,
+    DiscountedMFG,
+    ErgodicMFG,
+    ProblemError,
+    ReferenceSolution,
+    Solution,
+    Torus,
+    compare,
+    load_problem,
+    reference_solve,
+    solve,
+)
+from mfgsolve.lowering import lower, lower_populations
+from mfgsolve.reference import SchemeNotApplicable
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FILE = "problems/two_populations_torus.py"
+x = sp.Symbol("x")
+u1, u2, m1, m2 = (sp.Function(n)(x) for n in ("u1", "u2", "m1", "m2"))
+H1, H2 = sp.symbols("H1 H2")
+
+
+def _hjb(u, m, other, H):
+    return u.diff(x) ** 2 / 2 - sp.log(m) - other / 2 - H
+
+
+def _fp(u, m):
+    return -m.diff(x, 2) / 10 - (m * u.diff(x)).diff(x)
+
+
+def _two(**kw):
+    args = dict(
+        domain=Torus([x]),
+        value=[u1, u2],
+        density=[m1, m2],
+        constant=[H1, H2],
+        hjb=[_hjb(u1, m1, m2, H1), _hjb(u2, m2, m1, H2)],
+        fp=[_fp(u1, m1), _fp(u2, m2)],
+        name="two",
+    )
+    args.update(kw)
+    return ErgodicMFG(**args)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"density": [m1]}, "2 value function(s) but 1 density function(s)"),
+        ({"constant": [H1]}, "2 populations but 1 constant item(s)"),
+        ({"constant": H1}, "2 populations but 1 constant item(s)"),
+        ({"constant": [H1, H1]}, "share the ergodic constant"),
+        ({"hjb": [_hjb(u1, m1, m2, H1)]}, "2 populations but 1 hjb item(s)"),
+        ({"fp": [_fp(u1, m1), _fp(u2, m2), _fp(u2, m2)]}, "2 populations but 3 fp item(s)"),
+        (
+            {"hjb": [_hjb(u1, m1, m2, H1) + H2, _hjb(u2, m2, m1, H2)]},
+            "HJB 1 residual contains another population's constant",
+        ),
+        ({"fp": [_fp(u1, m1), _fp(u2, m2) + H2]}, "FP 2 residual contains the ergodic constant"),
+        (
+            {"hjb": [_hjb(u1, m1, m2, H1), _hjb(u1, m2, m1, H2)]},
+            "HJB 2 residual does not contain the value u2(x)",
+        ),
+        ({"density": [m1, u1]}, "given twice among the values and densities"),
+        ({"exact": {sp.Function("w")(x): 0}}, "use keys among u1(x), u2(x), m1(x), m2(x), H1, H2"),
+    ],
+)
+def test_bad_population_problems_get_one_line_errors(kwargs, message):
+    with pytest.raises(ProblemError) as err:
+        _two(**kwargs)
+    text = str(err.value)
+    assert message in text and "fix:" in text and "\n" not in text
+
+
+def test_other_problem_classes_refuse_several_populations_in_one_line():
+    t = sp.Symbol("t")
+    v, n = sp.Function("v")(t, x), sp.Function("n")(t, x)
+    w, k = sp.Function("w")(t, x), sp.Function("k")(t, x)
+    with pytest.raises(ProblemError, match="MFG takes one population, got 2 values.*fix:"):
+        MFG(Torus([x]), (t, 0, 1), [v, w], [n, k], v, n, terminal={v: 0}, initial={n: 1})
+    with pytest.raises(ProblemError, match="DiscountedMFG takes one population.*fix: write"):
+        DiscountedMFG(Torus([x]), [u1, u2], [m1, m2], u1, m1)
+
+
+def test_a_single_population_attribute_of_several_points_to_the_tuple():
+    problem = _two()
+    assert problem.populations == 2 and problem.constants == (H1, H2)
+    for attribute, plural in (("hjb", "hjbs"), ("value", "values"), ("constant", "constants")):
+        with pytest.raises(ProblemError, match=f"fix: use problem.{plural}\\[k\\]"):
+            getattr(problem, attribute)
+    with pytest.raises(ProblemError, match="lower one population at a time"):
+        lower(problem)
+
+
+def test_one_population_written_as_lists_is_the_plain_problem():
+    u, m, H = sp.Function("u")(x), sp.Function("m")(x), sp.Symbol("H")
+    hjb, fp = u.diff(x) ** 2 / 2 - sp.log(m) + sp.cos(2 * sp.pi * x) - H, _fp(u, m)
+    plain = ErgodicMFG(Torus([x]), u, m, H, hjb, fp)
+    listed = ErgodicMFG(Torus([x]), [u], [m], [H], [hjb], [fp])
+    assert listed.populations == 1 and listed.hjb == plain.hjb and listed.value == u
+    a, b = lower(plain), lower(listed)
+    assert a.hjb.terms == b.hjb.terms and str(a.hjb.expr) == str(b.hjb.expr)
+
+
+# ----- the manufactured family ---------------------------------------------------------------
+
+
+def _residuals_at_exact(problem):
+    """Every population's HJB and FP residual with the closed forms substituted."""
+    exact = problem.exact
+    subs = {}
+    for k in range(problem.populations):
+        subs[problem.values[k]] = exact["value"][k]
+        subs[problem.densities[k]] = exact["density"][k]
+        subs[problem.constants[k]] = sp.nsimplify(exact["constant"][k])  # 1/3, -1/4
+    params = {s: sp.nsimplify(v) for s, v in problem.params.items()}  # exact: 1/2, 1/10
+    out = []
+    for expr in (*problem.hjbs, *problem.fps):
+        e = expr.subs(params).subs(subs).doit()
+        out.append(e)
+    return out
+
+
+def test_the_manufactured_family_solves_its_residuals():
+    problem = load_problem(FILE)
+    for residual in _residuals_at_exact(problem):  # 1-D: exactly zero
+        assert sp.simplify(residual) == 0
+    problem2 = load_problem(FILE, d=2, c=0.25)
+    xs = problem2.space
+    rng = np.random.default_rng(0)
+    for residual in _residuals_at_exact(problem2):  # 2-D: zero at random points to 30 digits
+        for point in rng.random((3, 2)):
+            value = residual.subs(dict(zip(xs, map(sp.Rational, point.round(6))))).evalf(40)
+            assert abs(value) < 1e-30
+    for k in range(2):
+        mass = sp.integrate(problem2.exact["density"][k], (xs[0], 0, 1), (xs[1], 0, 1))
+        mean = sp.integrate(problem2.exact["value"][k], (xs[0], 0, 1), (xs[1], 0, 1))
+        assert sp.simplify(mass - 1) == 0 and sp.simplify(mean) == 0
+
+
+class _ExactFields:
+    """The closed forms as torch fields of several populations (for the lowered residuals)."""
+
+    def __init__(self, problem):
+        xs = problem.space
+        self.u = [sp.lambdify(xs, e, "torch") for e in problem.exact["value"]]
+        self.m = [sp.lambdify(xs, e, "torch") for e in problem.exact["density"]]
+
+    def _at(self, fn, points):
+        out = fn(*points.unbind(-1))
+        return out if torch.is_tensor(out) else torch.full_like(points[:, 0], float(out))
+
+    def value(self, points, k):
+        return self._at(self.u[k], points)
+
+    def log_density(self, points, k):
+        return torch.log(self._at(self.m[k], points))
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_the_lowered_residuals_vanish_at_the_exact_solution(d):
+    problem = load_problem(FILE, d=d)
+    fields = _ExactFields(problem)
+    pts = torch.rand(64, d, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    pts.requires_grad_(True)
+    by_population = lower_populations(problem)
+    caches = by_population[0].caches(pts, fields, create_graph=False)
+    for k, res in enumerate(by_population):
+        H = problem.exact["constant"][k]
+        hjb = res.hjb(pts, caches) + res.constant_coefficient * H
+        assert float(hjb.detach().abs().max()) < 1e-12
+        assert float(res.fp(pts, caches).detach().abs().max()) < 1e-12
+        # the other population's fields enter: a wrong density for it breaks the HJB equation
+    wrong = _ExactFields(problem)
+    wrong.m = [wrong.m[0], lambda *a: torch.ones_like(a[0])]
+    caches = by_population[0].caches(pts.detach().requires_grad_(True), wrong, create_graph=False)
+    hjb1 = by_population[0].hjb(caches["u1"].points, caches)
+    assert float((hjb1 + problem.exact["constant"][0]).detach().abs().max()) > 1e-2
+
+
+def test_the_reference_is_second_order_and_reproduces_the_closed_form():
+    problem = load_problem(FILE)
+    errors = []
+    for n in (40, 80):
+        ref = reference_solve(problem, grid=n, richardson=False)
+        errors.append(compare(ref)["m_rel_l2"])
+    assert 1.9 < np.log2(errors[0] / errors[1]) < 2.1
+    ref = reference_solve(problem, grid=80)
+    c = compare(ref)
+    assert ref.info["richardson"] == "applied" and c["m_rel_l2"] < min(1e-6, errors[1] / 100)
+    assert c["m_rel_l2"] <= ref.error_estimate["m_rel_l2"]
+    assert c["constant_abs"] < 1e-7 and len(ref.constant) == 2
+
+
+def test_the_reference_keeps_the_populations_apart():
+    """Listing the populations the other way round gives the same solution, the other way round;
+    and each population's interpolant meets its own grid values (also when evaluated twice)."""
+    problem = load_problem(FILE, d=2)
+    ref = reference_solve(problem, grid=16, richardson=False)
+    swapped = ErgodicMFG(
+        problem.domain,
+        problem.values[::-1],
+        problem.densities[::-1],
+        list(problem.constants[::-1]),
+        list(problem.hjbs[::-1]),
+        list(problem.fps[::-1]),
+        params=problem.params,
+    )
+    other = reference_solve(swapped, grid=16, richardson=False)
+    assert np.allclose(other.u[::-1], ref.u, atol=1e-10) and np.allclose(other.m[::-1], ref.m)
+    assert np.allclose(other.constant[::-1], ref.constant)
+    mesh = np.meshgrid(*ref.grid, indexing="ij")
+    nodes = np.stack([a.ravel() for a in mesh], axis=1)
+    for _ in range(2):
+        m = ref.density(nodes)
+        for k in range(2):
+            assert np.allclose(m[:, k], ref.m[k].ravel(), atol=1e-10)
+
+
+def test_a_saved_reference_of_two_populations_loads(tmp_path):
+    problem = load_problem(FILE)
+    ref = reference_solve(problem, grid=40, richardson=False)
+    back = ReferenceSolution.load(ref.save(tmp_path / "ref"), problem=problem)
+    assert back.constant == ref.constant and back.u.shape == (2, 40)
+    pts = np.array([[0.1], [0.7]])
+    assert np.array_equal(back.value(pts), ref.value(pts))
+    import json
+
+    meta = json.loads((tmp_path / "ref" / "reference.json").read_text())
+    meta["constant"] = meta["constant"][0]
+    (tmp_path / "ref" / "reference.json").write_text(json.dumps(meta))
+    from mfgsolve.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="constant is not a list of 2 numbers"):
+        ReferenceSolution.load(tmp_path / "ref", problem=problem)
+
+
+def test_the_monotone_scheme_is_refused_for_several_populations():
+    with pytest.raises(
+        SchemeNotApplicable, match="serves one population.*fix: use scheme='generic'"
+    ):
+        reference_solve(load_problem(FILE), scheme="monotone")
+
+
+def test_a_short_network_run_learns_both_populations_and_saves(tmp_path):
+    problem = load_problem(FILE)
+    sol = solve(problem, method="joint", iterations=300, seed=0, progress=False)
+    c = compare(sol)
+    nodes = np.linspace(0, 1, 256, endpoint=False)[:, None]
+    u_exact = np.stack(
+        [sp.lambdify(problem.space, e, "numpy")(nodes[:, 0]) for e in problem.exact["value"]], 1
+    )
+    for k in (1, 2):  # u learned: well below the error of u = 0
+        assert c[f"u_l2_{k}"] < 0.1 * np.sqrt(np.mean(u_exact[:, k - 1] ** 2))
+        assert c[f"m_rel_l2_{k}"] < 0.1
+    assert c["m_rel_l2"] == max(c["m_rel_l2_1"], c["m_rel_l2_2"])
+    assert sol.value(nodes).shape == (256, 2) and len(sol.constant) == 2
+    mass = sol.density(nodes).mean(axis=0)
+    assert np.allclose(mass, 1, atol=1e-4)
+    assert {"constant_1", "constant_2", "m_rel_l2_1", "m_rel_l2_2"} <= set(sol.history[-1])
+    back = Solution.load(sol.save(tmp_path / "sol"), problem=problem)
+    assert back.constant == sol.constant
+    assert np.array_equal(back.density(nodes), sol.density(nodes))
+    assert back.verdict.reason == sol.verdict.reason
+
+
+def test_the_continuation_is_refused_for_several_populations():
+    from mfgsolve.errors import OptionError
+
+    with pytest.raises(OptionError, match="continuation does not apply: the problem has several"):
+        solve(load_problem(FILE, nu=0.1), continuation=0.1, iterations=1, progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("d", [1, 2])
+def test_the_default_solver_meets_the_two_population_targets(d):
+    problem = load_problem(FILE, d=d)
+    c = compare(solve(problem, seed=0, progress=False))
+    assert c["m_rel_l2"] <= 1e-2 and c["u_rel_l2"] <= 2e-2

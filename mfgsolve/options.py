@@ -291,6 +291,12 @@ SPECS: dict[str, _Spec] = {
     "diagnostics": _Spec(
         "run", False, check=lambda v: isinstance(v, bool), need="diagnostics is True or False"
     ),
+    "threads": _Spec(
+        "run",
+        None,
+        check=lambda v: v is None or _int(v, 1, 1024),
+        need="threads must be an integer from 1 to 1024 (or None: torch's own setting)",
+    ),
 }
 
 # The order of the flat options as saved with a solution (and as shown in docs/cli.md).
@@ -333,6 +339,7 @@ _ORDER = [
     "hutchinson_probes",
     "continuation",
     "continuation_final",
+    "threads",
 ]
 assert set(_ORDER) == set(SPECS)
 
@@ -380,7 +387,8 @@ class SolverOptions:
         sampling: batch_size, sampling, density_fraction, quadrature_points, time_slices,
             boundary_weight.
         derivatives: derivatives, hutchinson_probes; ``engine`` is the engine they resolve to.
-        run: ema, eval_every, eval_points, checkpoint_dir, checkpoint_every, diagnostics.
+        run: ema, eval_every, eval_points, checkpoint_dir, checkpoint_every, diagnostics,
+            threads.
 
     Attributes:
         kind: the problem kind the options were resolved for.

@@ -16,6 +16,7 @@ import torch
 from ._messages import shown
 from ._run_arguments import check_device as _device
 from ._run_arguments import check_seed
+from ._threads import torch_threads
 from .errors import OptionError, ProblemError
 from .options import SolverOptions
 from .problem import Problem
@@ -55,18 +56,19 @@ def _solve_fbsde(problem, method, seed, device, dtype, progress, callbacks, resu
 def _solve_mfg(problem, method, seed, device, dtype, progress, callbacks, resume, sizes, options):
     dtype = _dtype(dtype)
     opts = SolverOptions.build(problem, {**sizes, **options}, method=method)
-    trainer, st = train(
-        problem,
-        opts,
-        seed=seed,
-        device=device,
-        dtype=dtype,
-        progress=progress,
-        callbacks=callbacks,
-        resume=resume,
-    )
-    value_net, density_net = st.eval_nets()
-    log_z, constant, rule = trainer.formulation.finish(st)
+    with torch_threads(opts.run.threads):
+        trainer, st = train(
+            problem,
+            opts,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+            progress=progress,
+            callbacks=callbacks,
+            resume=resume,
+        )
+        value_net, density_net = st.eval_nets()
+        log_z, constant, rule = trainer.formulation.finish(st)
     info = {
         "method": method,
         "seed": seed,

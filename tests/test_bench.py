@@ -88,10 +88,16 @@ def test_classes_benchmark_runs_quick(tmp_path):
     """The reference row meets its target against the closed form; the short network run is a row
     with errors (200 iterations do not reach the network target, and the row says so)."""
     rows = run_benchmark("classes", tmp_path / "c", quick=True, root=ROOT)
-    ref, net = rows
-    assert ref["solver"].startswith("reference (generic") and ref["met"]
-    assert ref["m_rel_l2"] < 1e-4 and abs(ref["observed_order"] - 2) < 0.1
-    assert net["seed"] == 0 and 0 < net["m_rel_l2"] < 1 and net["u_rel_l2"] is not None
+    assert [r["problem"] for r in rows] == [
+        "discounted-torus-1d",
+        "discounted-torus-1d",
+        "two-populations-torus-1d",
+        "two-populations-torus-1d",
+    ]
+    for ref, net in (rows[:2], rows[2:]):
+        assert ref["solver"].startswith("reference (generic") and ref["met"]
+        assert ref["m_rel_l2"] < 1e-4 and abs(ref["observed_order"] - 2) < 0.1
+        assert net["seed"] == 0 and 0 < net["m_rel_l2"] < 1 and net["u_rel_l2"] is not None
 
 
 def test_scaling_benchmark_runs_quick(tmp_path):

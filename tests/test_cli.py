@@ -163,6 +163,43 @@ def test_saved_reference_is_used_by_solve_and_compare(tmp_path, capsys, monkeypa
     assert got == pytest.approx(metrics["m_rel_l2"], rel=1e-9)
 
 
+def test_check_of_two_populations_lists_each_population(capsys):
+    assert main(["check", str(ROOT / "problems" / "two_populations_torus.py")]) == 0
+    out = capsys.readouterr().out
+    assert "2 populations: value u1(x), density m1(x), constant H1; value u2(x)" in out
+    assert "HJB 2       uses u2_x, u2_xx, m1, log m2 (exact" in out
+    assert out.count("enters linearly") == 2 and out.strip().endswith("ok")
+
+
+def test_a_two_population_run_and_its_reference_on_the_command_line(tmp_path, capsys):
+    """solve, reference and compare of a two-population file: exit 0, errors per population."""
+    import json
+
+    path = str(ROOT / "problems" / "two_populations_torus.py")
+    out, ref = tmp_path / "sol", tmp_path / "ref"
+    argv = ["solve", path, "--method", "joint", "--iterations", "30", "--quiet", "--out", str(out)]
+    assert main(argv) in (0, 1)  # 30 iterations need not converge; the files are written
+    assert main(["reference", path, "--grid", "40", "--out", str(ref)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                path,
+                "--solution",
+                str(out / "solution"),
+                "--reference",
+                str(ref),
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert metrics["m_rel_l2"] == max(metrics["m_rel_l2_1"], metrics["m_rel_l2_2"])
+    assert (tmp_path / "c" / "panels.png").stat().st_size > 10_000
+
+
 def test_check_of_a_finite_horizon_file_with_an_expectation(capsys):
     assert main(["check", str(ROOT / "problems" / "lq_mean_1d.py")]) == 0
     out = capsys.readouterr().out

@@ -55,6 +55,7 @@ VALID = {
     "checkpoint_dir": "somewhere",
     "checkpoint_every": 5,
     "diagnostics": True,
+    "threads": 1,
 }
 
 
@@ -219,3 +220,17 @@ def test_checkpoint_dir_may_not_be_a_file(tmp_path):
         with pytest.raises(OptionError, match="checkpoint_dir must name a folder"):
             SolverOptions.build(SEED, {"checkpoint_dir": str(folder)})
     SolverOptions.build(SEED, {"checkpoint_dir": str(tmp_path / "new")})  # a new folder is fine
+
+
+def test_threads_hold_during_the_solve_and_the_callers_setting_comes_back():
+    import torch
+
+    from mfgsolve import solve
+
+    problem = load_problem(ROOT / "problems" / "ergodic_torus_1d.py")
+    before = torch.get_num_threads()
+    seen = []
+    solve(problem, iterations=4, eval_every=2, threads=3, progress=False, callbacks=[lambda r: seen.append(torch.get_num_threads())])
+    assert seen and set(seen) == {3} and torch.get_num_threads() == before
+    with pytest.raises(OptionError, match="threads must be an integer from 1 to 1024"):
+        solve(problem, iterations=1, threads=0, progress=False)

@@ -286,3 +286,47 @@ def test_the_default_solver_meets_the_two_population_targets(d):
     problem = load_problem(FILE, d=d)
     c = compare(solve(problem, seed=0, progress=False))
     assert c["m_rel_l2"] <= 1e-2 and c["u_rel_l2"] <= 2e-2
+
+
+# ----- segregation (no closed form: against the reference) ---------------------------------------
+
+SEGREGATION = "problems/segregation_torus.py"
+
+
+def _overlap(ref) -> float:
+    return float(np.sum(ref.quadrature_weights() * ref.m[0] * ref.m[1]))
+
+
+def test_the_cross_aversion_segregates_the_populations():
+    """The reference of the segregation problem: each population keeps away from the other (the
+    overlap int m1 m2 drops against the potentials alone), and the two are mirror images (the
+    problem is symmetric under x -> x + 1/2 with the populations swapped)."""
+    alone = reference_solve(load_problem(SEGREGATION, c=0), grid=100)
+    averse = reference_solve(load_problem(SEGREGATION), grid=100)
+    assert _overlap(averse) < 0.6 * _overlap(alone) < 0.6
+    assert np.allclose(np.roll(averse.m[0], 50), averse.m[1], atol=1e-8)
+    assert abs(averse.constant[0] - averse.constant[1]) < 1e-9
+
+
+def test_the_generic_reference_continues_from_the_guess_where_newton_fails():
+    from mfgsolve.reference._generic import GenericErgodicSystem
+    from mfgsolve.reference._grid import Grid
+    from mfgsolve.reference._newton import newton
+    from mfgsolve.reference.errors import ReferenceSolveError
+
+    problem = load_problem(SEGREGATION)
+    system = GenericErgodicSystem(problem, Grid(problem.domain, [200]))
+    with pytest.raises(ReferenceSolveError):  # plain Newton from the uniform state fails here
+        newton(system, system.initial_guess(), label="plain")
+    ref = reference_solve(problem, grid=200, richardson=False)
+    assert any(h.get("stage") == "homotopy" for h in ref.history)
+    fine = reference_solve(problem, grid=400, richardson=False)  # the same state, resolved
+    nodes = ref.grid[0][:, None]
+    assert np.max(np.abs(ref.density(nodes) - fine.density(nodes))) < 1e-3
+
+
+@pytest.mark.slow
+def test_the_network_finds_the_segregated_state():
+    problem = load_problem(SEGREGATION)
+    ref = reference_solve(problem)
+    assert compare(solve(problem, seed=0, progress=False), ref)["m_rel_l2"] <= 3e-2

@@ -15,6 +15,7 @@ import torch
 
 from .._messages import did_you_mean, shown
 from .._run_arguments import check_device, check_seed
+from .._threads import torch_threads
 from ..errors import FBSDEDivergedError, OptionError
 from ..train.state import lr_factor
 from ._models import Adversarial, DeepBSDE, FBSDEModel, ModelConfig
@@ -249,14 +250,13 @@ def solve_fbsde(
         ValueError: bad arguments (one line). FBSDEDivergedError: the loss became non-finite.
     """
     threads = options.pop("threads", None)
-    before = torch.get_num_threads()
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024:
-            raise OptionError(
-                f"threads={shown(threads)} is not a positive integer (at most 1024); fix: give threads=1"
-            )
-        torch.set_num_threads(threads)
-    try:
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024
+    ):
+        raise OptionError(
+            f"threads={shown(threads)} is not a positive integer (at most 1024); fix: give threads=1"
+        )
+    with torch_threads(threads):
         return _solve(
             problem,
             method=method,
@@ -270,8 +270,6 @@ def solve_fbsde(
             callbacks=callbacks,
             **options,
         )
-    finally:
-        torch.set_num_threads(before)
 
 
 def _solve(

@@ -290,7 +290,8 @@ def finite_horizon_solver(problem, scheme, parts, tol, max_iter, linear_solver) 
 
 def _generic_solver(problem, tol, max_iter, label, linear_solver) -> Callable:
     """``solve(grid, nt, guess)`` with the generic trapezoidal scheme (raw residuals)."""
-    from ._generic_finite_horizon import GenericFiniteHorizonSystem, solve_by_homotopy
+    from ._generic_finite_horizon import GenericFiniteHorizonSystem
+    from ._newton import solve_by_homotopy
 
     def solve(grid: Grid, nt: int, guess) -> Fields:
         kind = linear_solver

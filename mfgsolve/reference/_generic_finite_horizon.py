@@ -31,9 +31,8 @@ from .._symbolic import evaluate_numeric_constants
 from ._generic import _Pointwise, _Stencils
 from ._grid import Grid
 from ._hamiltonian import _lambdify
-from ._newton import newton
 from ._sparse import accept_gmres_step, factorize, lazy_factorize
-from .errors import ReferenceSolveError, SchemeNotApplicable
+from .errors import SchemeNotApplicable
 
 _U_T, _M_T = sp.Symbol("_u_time"), sp.Symbol("_m_time")  # u_t and m_t in the pointwise rows
 
@@ -205,64 +204,6 @@ class GenericFiniteHorizonSystem:
 
     def normalize(self, z: np.ndarray) -> np.ndarray:
         return z
-
-
-class _Homotopy:
-    """``R(z) - (1 - lam) R(z0)``: solved by ``z0`` at lam = 0 and by the discrete solution at
-    lam = 1 (the Jacobian is that of the system)."""
-
-    def __init__(self, system: GenericFiniteHorizonSystem, r0: np.ndarray, lam: float):
-        self.system, self.r0, self.lam = system, r0, lam
-
-    def residual(self, z: np.ndarray) -> np.ndarray:
-        return self.system.residual(z) - (1.0 - self.lam) * self.r0
-
-    def linearize(self, z: np.ndarray):
-        return self.system.linearize(z)
-
-    def max_step(self, z: np.ndarray, dz: np.ndarray) -> float:
-        return 1.0
-
-    def normalize(self, z: np.ndarray) -> np.ndarray:
-        return z
-
-
-def solve_by_homotopy(
-    system: GenericFiniteHorizonSystem, z0: np.ndarray, tol: float, label: str, fix: str
-) -> tuple[np.ndarray, list[dict]]:
-    """Newton continuation from ``z0`` along :class:`_Homotopy` (lam from 0 to 1, the step grown
-    by 1.5 after a success and halved after a failure); the last stage is solved to ``tol``.
-
-    Raises:
-        ReferenceSolveError: the step fell below 1e-3 or the stages took over 400 iterations.
-    """
-    r0 = system.residual(z0)
-    z, lam, step, total = z0, 0.0, 0.5, 0
-    history: list[dict] = []
-    while lam < 1.0:
-        target = min(1.0, lam + step)
-        try:
-            r = newton(
-                _Homotopy(system, r0, target),
-                z,
-                tol=tol if target == 1.0 else max(tol, 1e-6),
-                max_iter=12,
-                label=label,
-            )
-        except ReferenceSolveError:
-            step /= 2
-            history.append({"stage": "homotopy", "lambda": target, "converged": False})
-            if step < 1e-3 or total > 400:
-                raise ReferenceSolveError(
-                    f"{label}: Newton continuation from the initial guess stalled at "
-                    f"lambda = {lam:.3g}; fix: {fix}"
-                ) from None
-            continue
-        z, lam, step = r.z, target, 1.5 * step
-        total += r.iterations
-        history.append({"stage": "homotopy", "lambda": lam, "iterations": r.iterations})
-        history += [{"lambda": lam, **h} for h in r.history] if lam == 1.0 else []
-    return z, history
 
 
 def _full(values, a) -> np.ndarray:

@@ -510,7 +510,7 @@ def _extrapolate_one(grids: list[Grid], res: list[Fields], order: float, nt, mea
 
 
 def _ergodic_solver(problem, scheme, parts, tol, max_iter, continuation) -> Callable:
-    from ._newton import newton
+    from ._newton import newton, solve_by_homotopy
 
     label = f"reference solve of problem '{problem.name}'"
 
@@ -540,17 +540,16 @@ def _ergodic_solver(problem, scheme, parts, tol, max_iter, continuation) -> Call
         system = GenericErgodicSystem(problem, grid)
         solve_generic.upwinded = system.upwinded  # type: ignore[attr-defined]
         z0 = system.initial_guess() if guess is None else system.pack(guess)
-        r = newton(
-            system,
-            z0,
-            tol=tol,
-            max_iter=max_iter,
-            label=label,
-            fix="try a finer grid or scheme='monotone'",
-        )
-        u, m, lam = system.split(r.z)
+        fix = "try a finer grid" + (" or scheme='monotone'" if system.K == 1 else "")
+        try:
+            r = newton(system, z0, tol=tol, max_iter=max_iter, label=label, fix=fix)
+            z, history, iterations = r.z, r.history, r.iterations
+        except ReferenceSolveError:  # too far from the solution: continue from the guess
+            z, history = solve_by_homotopy(system, z0, tol, label, fix)
+            iterations = sum(h.get("iterations", 0) for h in history)
+        u, m, lam = system.split(z)
         shape = grid.shape if system.K == 1 else (system.K, *grid.shape)
-        return Fields(u.reshape(shape), m.reshape(shape), lam, r.history, r.iterations)
+        return Fields(u.reshape(shape), m.reshape(shape), lam, history, iterations)
 
     return solve_generic
 

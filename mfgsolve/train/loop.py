@@ -42,7 +42,7 @@ FORMULATIONS: dict[str, type] = {
 }
 
 # what a checkpoint must agree with to be resumed (where and how often it is written may differ)
-_RESUMABLE_CHANGES = ("checkpoint_dir", "checkpoint_every")
+_RESUMABLE_CHANGES = ("checkpoint_dir", "checkpoint_every", "threads")
 
 
 class _NonFinite(Exception):

@@ -273,6 +273,28 @@ def test_a_short_network_run_learns_both_populations_and_saves(tmp_path):
     assert back.verdict.reason == sol.verdict.reason
 
 
+@pytest.mark.parametrize("constant", ["least_squares", "trained"])
+def test_a_two_population_run_resumes_bitwise(tmp_path, constant):
+    """Interrupted after a checkpoint and resumed, a run of two populations ends bitwise equal
+    (with least-squares constants, and with the K constants trained as one tensor)."""
+    problem = load_problem(FILE)
+    kw = dict(iterations=30, seed=1, progress=False, eval_every=10, checkpoint_every=10)
+    kw["constant"] = constant
+    full = solve(problem, checkpoint_dir=str(tmp_path / "full"), **kw)
+
+    def crash(record):
+        if record["iteration"] == 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        solve(problem, checkpoint_dir=str(tmp_path / "run"), callbacks=[crash], **kw)
+    resumed = solve(problem, checkpoint_dir=str(tmp_path / "run"), resume=True, **kw)
+    pts = np.linspace(0, 1, 9)[:, None]
+    assert np.array_equal(resumed.density(pts), full.density(pts))
+    assert np.array_equal(resumed.value(pts), full.value(pts))
+    assert resumed.constant == full.constant
+
+
 def test_the_continuation_is_refused_for_several_populations():
     from mfgsolve.errors import OptionError
 

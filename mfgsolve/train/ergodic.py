@@ -96,14 +96,13 @@ class ErgodicFormulation:
         return density_net.log_normalizer(self.quad.nodes, self.quad.log_weights)
 
     def _int_u(self, value_net) -> torch.Tensor:
-        """The penalty's (int u)^2 per unit volume (summed over the populations)."""
+        """int u per unit volume (one per population when there are several)."""
         if not self.has_constant:  # a discounted problem: no normalisation of u
             return torch.zeros((), device=self.device, dtype=self.dtype)
         u = value_net(self.quad.nodes)
         if self.populations == 1:
-            return (self.quad.integrate(u) / self.problem.domain.volume) ** 2
-        means = self.quad.integrate(u.transpose(0, 1)) / self.problem.domain.volume
-        return (means**2).sum()
+            return self.quad.integrate(u) / self.problem.domain.volume
+        return self.quad.integrate(u.transpose(0, 1)) / self.problem.domain.volume
 
     def viscosity(self, iteration: int) -> float:
         """The continuation's artificial viscosity at ``iteration`` (0 without continuation)."""
@@ -199,7 +198,8 @@ class ErgodicFormulation:
             out["hjb"], out["constant"] = self._hjb_loss(
                 points, caches, st.constant, weights, second, eps
             )
-            out["int_u"] = self._int_u(st.value_net)
+            int_u = self._int_u(st.value_net)  # the penalty (int u)^2, summed over populations
+            out["int_u"] = int_u**2 if self.populations == 1 else (int_u**2).sum()
         if "fp" in players:
             total = None
             for k in range(self.populations):

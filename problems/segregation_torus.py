@@ -35,9 +35,7 @@ def _number(name, value, lo, hi):
     return sp.nsimplify(value)
 
 
-def make_problem(
-    d: int = 1, nu: float = 0.03, delta: float = 0.05, c: float = 0.03
-) -> ErgodicMFG:
+def make_problem(d: int = 1, nu: float = 0.03, delta: float = 0.05, c: float = 0.03) -> ErgodicMFG:
     """The segregation problem in dimension ``d`` with viscosity ``nu``, potential strength
     ``delta`` and cross-aversion ``c``."""
     if isinstance(d, float) and d.is_integer():
@@ -55,9 +53,7 @@ def make_problem(
     def hjb(k):
         grad2 = sum(us[k].diff(x) ** 2 for x in xs)
         lap = sum(us[k].diff(x, 2) for x in xs)
-        return (
-            -viscosity * lap + grad2 / 2 - aversion * ms[1 - k] - potentials[k] - constants[k]
-        )
+        return -viscosity * lap + grad2 / 2 - aversion * ms[1 - k] - potentials[k] - constants[k]
 
     def fp(k):
         lap = sum(ms[k].diff(x, 2) for x in xs)

@@ -230,7 +230,14 @@ def test_threads_hold_during_the_solve_and_the_callers_setting_comes_back():
     problem = load_problem(ROOT / "problems" / "ergodic_torus_1d.py")
     before = torch.get_num_threads()
     seen = []
-    solve(problem, iterations=4, eval_every=2, threads=3, progress=False, callbacks=[lambda r: seen.append(torch.get_num_threads())])
+    solve(
+        problem,
+        iterations=4,
+        eval_every=2,
+        threads=3,
+        progress=False,
+        callbacks=[lambda r: seen.append(torch.get_num_threads())],
+    )
     assert seen and set(seen) == {3} and torch.get_num_threads() == before
     with pytest.raises(OptionError, match="threads must be an integer from 1 to 1024"):
         solve(problem, iterations=1, threads=0, progress=False)

@@ -132,10 +132,13 @@ def cmd_check(args) -> int:
     print(f"  domain      {problem.domain!r}, dimension {problem.dim}")
     several = problem.populations > 1
     if several:
+        constants = problem.constants or [None] * problem.populations
         unknowns = f"{problem.populations} populations: " + "; ".join(
-            f"value {v}, density {d}, constant {c}"
-            for v, d, c in zip(problem.values, problem.densities, problem.constants)
+            f"value {v}, density {d}" + (f", constant {c}" if c is not None else "")
+            for v, d, c in zip(problem.values, problem.densities, constants)
         )
+        if not problem.constants:
+            unknowns += f" (no ergodic constants: discounts {problem.discount})"
     else:
         unknowns = f"value {problem.value}, density {problem.density}"
     if isinstance(problem, ErgodicMFG) and not several:

@@ -378,7 +378,7 @@ class _ProblemBase(Problem):
             raise _fail(
                 self.name,
                 f"{type(self).__name__} takes one population, got {len(values)} values",
-                "write several populations as an ErgodicMFG with lists "
+                "write several populations as an ErgodicMFG (or DiscountedMFG) with lists "
                 "(value=[u1, u2], density=[m1, m2], constant=[H1, H2], hjb=[...], fp=[...])",
             )
         for role, fns in (("value", values), ("density", densities)):
@@ -806,7 +806,8 @@ class DiscountedMFG(ErgodicMFG):
 
     Attributes:
         discount: the coefficient of u in the HJB residual when it is a number (the rate rho),
-            else None (the residual is nonlinear in u).
+            else None (the residual is nonlinear in u); with several populations (lists, as for
+            :class:`ErgodicMFG`) a tuple with one rate per population.
 
     Raises:
         ProblemError: besides the checks of :class:`ErgodicMFG`, an HJB residual without u itself
@@ -818,29 +819,49 @@ class DiscountedMFG(ErgodicMFG):
     def __init__(self, domain, value, density, hjb, fp, params=None, exact=None, name=None):
         self.name = str(name) if name is not None else None
         self._setup_common(
-            domain, value, density, params, name, tuple(getattr(domain, "symbols", ()))
+            domain,
+            value,
+            density,
+            params,
+            name,
+            tuple(getattr(domain, "symbols", ())),
+            several=True,
         )
+        K = self.populations
+        hjbs = self._population_items("hjb", hjb, "hjb=[hjb1, hjb2]")
+        fps = self._population_items("fp", fp, "fp=[fp1, fp2]")
+        label = (lambda what, k: what) if K == 1 else (lambda what, k: f"{what} {k + 1}")
         self.constant = None
         self.constants = ()
-        self.hjb = self._check_residual("HJB", hjb, set(), [(value, "the value")])
-        self.fp = self._check_residual("FP", fp, set(), [(density, "the density")])
-        self.hjbs, self.fps = (self.hjb,), (self.fp,)
-        self.discount = self._check_discount()
+        self.hjbs = tuple(
+            self._check_residual(label("HJB", k), e, set(), [(self.values[k], "the value")])
+            for k, e in enumerate(hjbs)
+        )
+        self.fps = tuple(
+            self._check_residual(label("FP", k), e, set(), [(self.densities[k], "the density")])
+            for k, e in enumerate(fps)
+        )
+        self.hjb = self.hjbs[0] if K == 1 else None
+        self.fp = self.fps[0] if K == 1 else None
+        rates = tuple(self._check_discount(k) for k in range(K))
+        self.discount = rates[0] if K == 1 else rates
         self.exact = self._check_exact(exact, None)
         self.hamiltonian_form = None
 
-    def _check_discount(self) -> float | None:
-        """The coefficient of u in the HJB (its derivatives held fixed), checked for a sign."""
-        hjb = self.substitute(self.hjb)
+    def _check_discount(self, k: int = 0) -> float | None:
+        """The coefficient of u_k in population k's HJB (its derivatives held fixed), checked
+        for a sign."""
+        value = self.values[k]
+        hjb = self.substitute(self.hjbs[k])
         stand_in = sp.Dummy("u")
-        derivs = {d: sp.Dummy() for d in hjb.atoms(sp.Derivative) if d.expr == self.value}
-        bare = hjb.xreplace(derivs).xreplace({self.value: stand_in})
+        derivs = {d: sp.Dummy() for d in hjb.atoms(sp.Derivative) if d.expr == value}
+        bare = hjb.xreplace(derivs).xreplace({value: stand_in})
         if stand_in not in bare.free_symbols:
             raise _fail(
                 self.name,
-                f"HJB residual does not contain {self.value} itself, only its derivatives, so u is "
+                f"HJB residual does not contain {value} itself, only its derivatives, so u is "
                 "determined up to a constant",
-                f"add the discount term rho*{self.value} (rho > 0), or use ErgodicMFG with a constant",
+                f"add the discount term rho*{value} (rho > 0), or use ErgodicMFG with a constant",
             )
         slope = sp.diff(bare, stand_in)
         if not slope.is_number:
@@ -849,8 +870,8 @@ class DiscountedMFG(ErgodicMFG):
         if not rate > 0:
             raise _fail(
                 self.name,
-                f"the discount rate (the coefficient of {self.value} in the HJB residual) is {rate:g}, not positive",
-                f"write rho*{self.value} with rho > 0 (the sign convention of rho u - nu Lap u + H - F = 0)",
+                f"the discount rate (the coefficient of {value} in the HJB residual) is {rate:g}, not positive",
+                f"write rho*{value} with rho > 0 (the sign convention of rho u - nu Lap u + H - F = 0)",
             )
         return rate
 

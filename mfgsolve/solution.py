@@ -230,7 +230,10 @@ def _check_meta(directory: Path, meta: dict[str, Any], problem: Any) -> None:
             raise damaged(f"no {key!r}")
     populations = getattr(problem, "populations", 1)
     if populations > 1:
-        for key in ("log_z", "constant"):
+        keys = ("log_z", "constant") if getattr(problem, "constants", ()) else ("log_z",)
+        if len(keys) == 1 and meta["constant"] is not None:
+            raise damaged("constant is not null (a problem without ergodic constants has none)")
+        for key in keys:
             items = meta[key]
             if not (
                 isinstance(items, list)

@@ -81,14 +81,12 @@ def test_bad_population_problems_get_one_line_errors(kwargs, message):
     assert message in text and "fix:" in text and "\n" not in text
 
 
-def test_other_problem_classes_refuse_several_populations_in_one_line():
+def test_finite_horizon_problems_refuse_several_populations_in_one_line():
     t = sp.Symbol("t")
     v, n = sp.Function("v")(t, x), sp.Function("n")(t, x)
     w, k = sp.Function("w")(t, x), sp.Function("k")(t, x)
     with pytest.raises(ProblemError, match="MFG takes one population, got 2 values.*fix:"):
         MFG(Torus([x]), (t, 0, 1), [v, w], [n, k], v, n, terminal={v: 0}, initial={n: 1})
-    with pytest.raises(ProblemError, match="DiscountedMFG takes one population.*fix: write"):
-        DiscountedMFG(Torus([x]), [u1, u2], [m1, m2], u1, m1)
 
 
 def test_a_single_population_attribute_of_several_points_to_the_tuple():
@@ -352,3 +350,65 @@ def test_the_network_finds_the_segregated_state():
     problem = load_problem(SEGREGATION)
     ref = reference_solve(problem)
     assert compare(solve(problem, seed=0, progress=False), ref)["m_rel_l2"] <= 3e-2
+
+
+# ----- discounted, several populations -------------------------------------------------------
+
+
+def _discounted_two(rho=0.5):
+    """Two discounted populations (rho u_k - nu u_k'' + u_k'^2/2 - ln m_k - m_j/4 = f_k) with a
+    manufactured solution whose values have means 1/5 and -1/3 (nothing normalises u)."""
+    r, nu = sp.Rational(rho), sp.Rational(1, 10)
+    us_star = [
+        sp.Rational(1, 5) + sp.sin(2 * sp.pi * x) / 7,
+        -sp.Rational(1, 3) + sp.cos(2 * sp.pi * x) / 9,
+    ]
+    ms_star = [1 + sp.cos(2 * sp.pi * x) / 2, 1 - sp.sin(2 * sp.pi * x) / 3]
+    U, M = [u1, u2], [m1, m2]
+
+    def hjb(k, uu, mm):
+        return (
+            r * uu[k]
+            - nu * uu[k].diff(x, 2)
+            + uu[k].diff(x) ** 2 / 2
+            - sp.log(mm[k])
+            - mm[1 - k] / 4
+        )
+
+    def fp(k, uu, mm):
+        return -nu * mm[k].diff(x, 2) - (mm[k] * uu[k].diff(x)).diff(x)
+
+    return DiscountedMFG(
+        Torus([x]),
+        U,
+        M,
+        [hjb(k, U, M) - hjb(k, us_star, ms_star).doit() for k in (0, 1)],
+        [fp(k, U, M) - fp(k, us_star, ms_star).doit() for k in (0, 1)],
+        exact={u1: us_star[0], u2: us_star[1], m1: ms_star[0], m2: ms_star[1]},
+        name="discounted-two",
+    )
+
+
+def test_discounted_populations_have_a_rate_each_and_no_constants():
+    problem = _discounted_two()
+    assert problem.populations == 2 and problem.discount == (0.5, 0.5) and problem.constants == ()
+    hjbs = [u1 - sp.log(m1), u2.diff(x) ** 2 / 2 - sp.log(m2)]
+    with pytest.raises(ProblemError, match="does not contain u2\\(x\\) itself.*fix: add the"):
+        DiscountedMFG(Torus([x]), [u1, u2], [m1, m2], hjbs, [_fp(u1, m1), _fp(u2, m2)])
+
+
+def test_the_reference_and_a_short_run_of_discounted_populations(tmp_path):
+    problem = _discounted_two()
+    ref = reference_solve(problem)
+    c = compare(ref)
+    assert ref.constant is None and c["m_rel_l2"] < 1e-8 and c["u_rel_l2"] < 1e-8
+    assert abs(ref.info["observed_order_m"] - 2) < 0.1
+    back = ReferenceSolution.load(ref.save(tmp_path / "ref"), problem=problem)
+    assert back.constant is None and np.array_equal(back.u, ref.u)
+    sol = solve(problem, method="joint", iterations=300, seed=0, progress=False)
+    c = compare(sol)
+    assert sol.constant is None and c["u_rel_l2"] < 0.1 and c["m_rel_l2"] < 0.1
+    means = sol.value(np.linspace(0, 1, 256, endpoint=False)[:, None]).mean(axis=0)
+    assert abs(means[0] - 0.2) < 0.05 and abs(means[1] + 1 / 3) < 0.05  # u is not normalised
+    loaded = Solution.load(sol.save(tmp_path / "sol"), problem=problem)
+    assert loaded.constant is None

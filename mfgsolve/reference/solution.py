@@ -284,7 +284,13 @@ def _check_saved(directory: Path, path: Path, problem, meta: dict, arrays: dict,
     def number(c) -> bool:
         return isinstance(c, (int, float)) and not isinstance(c, bool) and bool(np.isfinite(c))
 
-    if populations > 1:
+    if populations > 1 and not has_constant:
+        if constant is not None:
+            raise damaged(
+                directory / "reference.json",
+                "constant is not null (a reference of a problem without ergodic constants has none)",
+            )
+    elif populations > 1:
         if not (
             isinstance(constant, list)
             and len(constant) == populations

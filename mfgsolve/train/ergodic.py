@@ -350,9 +350,12 @@ class ErgodicFormulation:
         with torch.no_grad():
             log_z = self.eval_log_z(density_net)
         if self.populations > 1:
+            log_zs = [float(v) for v in log_z]
+            if not self.has_constant:
+                return log_zs, None, self.eval_quad.rule
             out = self.validate(value_net, density_net, st.constant, residuals=False)
             constants = [float(out[f"constant_{k + 1}"]) for k in range(self.populations)]
-            return [float(v) for v in log_z], constants, self.eval_quad.rule
+            return log_zs, constants, self.eval_quad.rule
         log_z = float(log_z)
         if not self.has_constant:
             return log_z, None, self.eval_quad.rule

@@ -88,6 +88,8 @@ _LEGEND = (
 def _print_metrics(metrics: dict[str, Any], title: str, legend: bool = False) -> None:
     print(title)
     for key, val in metrics.items():
+        if isinstance(val, list) and val and all(isinstance(v, float) for v in val):
+            val = "[" + ", ".join(f"{v:.4g}" for v in val) + "]"  # one per population
         print(f"  {key:16s} {val:.4g}" if isinstance(val, float) else f"  {key:16s} {val}")
     if legend and any(k in metrics for k in ("m_rel_l2", "u_l2", "hjb_residual")):
         ergodic = "constant" in metrics  # an ergodic constant: u is normalised by int u = 0

@@ -308,6 +308,18 @@ class Problem:
     dim: int
 
 
+def field_name(role: str, population: int | None) -> str:
+    """The name of an unknown field: ``role`` ("u", "m", "logm") for one population, "u1",
+    "m2", "logm2", ... (1-based) for population k (0-based) of several."""
+    return role if population is None else f"{role}{population + 1}"
+
+
+def split_field_name(name: str) -> tuple[str, int | None]:
+    """(role, population or None) of a name made by :func:`field_name`."""
+    role = name.rstrip("0123456789")
+    return role, (int(name[len(role) :]) - 1 if len(role) < len(name) else None)
+
+
 def _one_population(attribute: str, plural: str) -> property:
     """An attribute of a one-population problem (``value``, ``hjb``, ...); with several
     populations reading it is an error that points to the per-population tuple ``plural``."""
@@ -406,6 +418,21 @@ class _ProblemBase(Problem):
         self.params = self._check_params(params)
         if self.name is None:
             self.name = "unnamed"
+
+    def named_unknowns(self) -> list[tuple[str, AppliedUndef]]:
+        """(field name, function) of every unknown, the values first: ("u", u), ("m", m) for one
+        population; ("u1", u1), ("u2", u2), ..., ("m1", m1), ... for several
+        (:func:`field_name`)."""
+        several = self.populations > 1
+        return [
+            *((field_name("u", k if several else None), v) for k, v in enumerate(self.values)),
+            *((field_name("m", k if several else None), d) for k, d in enumerate(self.densities)),
+        ]
+
+    def label(self, what: str, k: int) -> str:
+        """``what`` ("HJB", "FP") as messages name population k's equation: "HJB" for one
+        population, "HJB 2" for the second of several."""
+        return what if self.populations == 1 else f"{what} {k + 1}"
 
     def _unknowns_text(self) -> str:
         """'u(x) and m(x)' (every unknown function, for messages)."""
@@ -670,7 +697,6 @@ class ErgodicMFG(_ProblemBase):
                 "give each population its own constant: constant=[H1, H2]",
             )
         self.constants = tuple(constants)
-        label = (lambda what, k: what) if K == 1 else (lambda what, k: f"{what} {k + 1}")
         checked_hjb, checked_fp = [], []
         for k in range(K):
             v, d, c = self.values[k], self.densities[k], constants[k]
@@ -678,13 +704,13 @@ class ErgodicMFG(_ProblemBase):
             if isinstance(hjbs[k], sp.Basic) and others & hjbs[k].free_symbols:
                 raise _fail(
                     self.name,
-                    f"{label('HJB', k)} residual contains another population's constant "
+                    f"{self.label('HJB', k)} residual contains another population's constant "
                     f"{sorted(map(str, others & hjbs[k].free_symbols))}",
                     f"population {k + 1}'s HJB has its own constant {c} only",
                 )
             checked_hjb.append(
                 self._check_residual(
-                    label("HJB", k),
+                    self.label("HJB", k),
                     hjbs[k],
                     {c},
                     [(v, "the value"), (c, "the ergodic constant")],
@@ -693,12 +719,12 @@ class ErgodicMFG(_ProblemBase):
             if isinstance(fps[k], sp.Basic) and set(constants) & fps[k].free_symbols:
                 raise _fail(
                     self.name,
-                    f"{label('FP', k)} residual contains the ergodic constant "
+                    f"{self.label('FP', k)} residual contains the ergodic constant "
                     f"{', '.join(sorted(map(str, set(constants) & fps[k].free_symbols)))}",
                     "the constant belongs in the HJB equation",
                 )
             checked_fp.append(
-                self._check_residual(label("FP", k), fps[k], set(), [(d, "the density")])
+                self._check_residual(self.label("FP", k), fps[k], set(), [(d, "the density")])
             )
         self.hjbs, self.fps = tuple(checked_hjb), tuple(checked_fp)
         self.constant = constants[0] if K == 1 else None
@@ -830,15 +856,16 @@ class DiscountedMFG(ErgodicMFG):
         K = self.populations
         hjbs = self._population_items("hjb", hjb, "hjb=[hjb1, hjb2]")
         fps = self._population_items("fp", fp, "fp=[fp1, fp2]")
-        label = (lambda what, k: what) if K == 1 else (lambda what, k: f"{what} {k + 1}")
         self.constant = None
         self.constants = ()
         self.hjbs = tuple(
-            self._check_residual(label("HJB", k), e, set(), [(self.values[k], "the value")])
+            self._check_residual(self.label("HJB", k), e, set(), [(self.values[k], "the value")])
             for k, e in enumerate(hjbs)
         )
         self.fps = tuple(
-            self._check_residual(label("FP", k), e, set(), [(self.densities[k], "the density")])
+            self._check_residual(
+                self.label("FP", k), e, set(), [(self.densities[k], "the density")]
+            )
             for k, e in enumerate(fps)
         )
         self.hjb = self.hjbs[0] if K == 1 else None

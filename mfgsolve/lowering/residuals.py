@@ -27,7 +27,7 @@ from sympy.printing.codeprinter import PrintMethodNotImplementedError
 
 from .._symbolic import evaluate_numeric_constants
 from ..derivatives import DerivativeCache, make_cache
-from ..problem import MFG, ErgodicMFG, ProblemError
+from ..problem import MFG, ErgodicMFG, ProblemError, field_name, split_field_name
 
 __all__ = [
     "DerivativeCache",
@@ -158,45 +158,22 @@ class LoweredResidual:
         return out
 
 
-def field_name(role: str, population: int | None) -> str:
-    """The name of a field in lowered terms and caches: "u", "m", "logm" for one population,
-    "u1", "m2", "logm2", ... (1-based) for population k of several."""
-    return role if population is None else f"{role}{population + 1}"
-
-
-def split_field_name(name: str) -> tuple[str, int | None]:
-    """(role, population or None) of a field name made by :func:`field_name`."""
-    role = name.rstrip("0123456789")
-    return role, (int(name[len(role) :]) - 1 if len(role) < len(name) else None)
-
-
-def unknown_fields(problem) -> list[tuple[AppliedUndef, str, AppliedUndef | None]]:
-    """(function, field name, its density for "m" roles) for every unknown, values first."""
-    several = problem.populations > 1
-    out = []
-    for k, v in enumerate(problem.values):
-        out.append((v, field_name("u", k if several else None), None))
-    for k, d in enumerate(problem.densities):
-        out.append((d, field_name("m", k if several else None), d))
-    return out
-
-
 def _lower_one(
     label: str, expr: sp.Expr, problem, constants: tuple[sp.Symbol, ...]
 ) -> LoweredResidual:
     coords = tuple(problem.values[0].args)
     expr = problem.substitute(expr)
     expr = evaluate_numeric_constants(expr)
-    unknowns = unknown_fields(problem)
+    unknowns = problem.named_unknowns()
     log_symbols: dict[str, sp.Symbol] = {}
-    for _fn, name, density in unknowns:
-        if density is not None:
+    for name, fn in unknowns:
+        if split_field_name(name)[0] == "m":
             log_name = "log" + name
             log_symbols[log_name] = sp.Dummy(log_name)
-            expr = _lower_log_density(expr, density, log_symbols[log_name])
+            expr = _lower_log_density(expr, fn, log_symbols[log_name])
     index_of = {s: i for i, s in enumerate(coords)}
-    names = {fn.func: name for fn, name, _ in unknowns}
-    laplacians = {fn: (name, sp.Dummy(f"lap_{name}")) for fn, name, _ in unknowns}
+    names = {fn.func: name for name, fn in unknowns}
+    laplacians = {fn: (name, sp.Dummy(f"lap_{name}")) for name, fn in unknowns}
     if isinstance(problem, ErgodicMFG):  # (space-time residuals keep their terms: no "lap" in x, t)
         expr = _use_laplacians(expr, laplacians, coords)
     replacements: dict[sp.Basic, sp.Symbol] = {}
@@ -288,17 +265,12 @@ class Residuals:
 
         def field(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
             role, k = split_field_name(name)
-            if k is not None:  # population k of several
-                if role == "u":
-                    return lambda p: fields.value(p, k)
-                if role == "logm":
-                    return lambda p: fields.log_density(p, k)
-                return lambda p: torch.exp(fields.log_density(p, k))
+            which = () if k is None else (k,)  # population k of several
             if role == "u":
-                return fields.value
+                return lambda p: fields.value(p, *which)
             if role == "logm":
-                return fields.log_density
-            return lambda p: torch.exp(fields.log_density(p))
+                return lambda p: fields.log_density(p, *which)
+            return lambda p: torch.exp(fields.log_density(p, *which))
 
         class _Lazy(dict):
             def __missing__(inner, name: str) -> DerivativeCache:  # noqa: N805

@@ -91,7 +91,7 @@ def coefficient_functions(problem) -> list[sp.Expr]:
     """The non-constant factors of the residuals' terms that depend on the coordinates (and time)
     only, in order of appearance, without repeats (up to a constant factor)."""
     coords = set(_space_coords(problem))
-    unknown_scalars = set(getattr(problem, "constants", ())) - {None}
+    unknown_scalars = set(getattr(problem, "constants", ()))
     out: list[sp.Expr] = []
     values: list[np.ndarray | None] = []
     time = getattr(problem, "time", None)

@@ -41,12 +41,7 @@ class _Stencils:
         self.ops: list[sps.spmatrix] = []
         self.repl: dict = {}
         self.upwinded: list[str] = []
-        K = problem.populations
-        suffix = (lambda k: "") if K == 1 else (lambda k: str(k + 1))
-        self.fields = [
-            *((f"u{suffix(k)}", fn) for k, fn in enumerate(problem.values)),
-            *((f"m{suffix(k)}", fn) for k, fn in enumerate(problem.densities)),
-        ]
+        self.fields = problem.named_unknowns()
         index_of = {fn.func: j for j, (_name, fn) in enumerate(self.fields)}
         self._index = {name: j for j, (name, _fn) in enumerate(self.fields)}
         eye = sps.identity(grid.size, format="csr")
@@ -177,13 +172,12 @@ class GenericErgodicSystem:
         self.args = tuple(grid.points[:, k] for k in range(grid.dim))
         self.has_constant = bool(problem.constants)
         lam = list(problem.constants)
-        label = (lambda what, k: what) if self.K == 1 else (lambda what, k: f"{what} {k + 1}")
         self.hjbs = [
-            _Pointwise(e, problem.space, self.st, lam, grid, label("HJB", k))
+            _Pointwise(e, problem.space, self.st, lam, grid, problem.label("HJB", k))
             for k, e in enumerate(hjbs)
         ]
         self.fps = [
-            _Pointwise(e, problem.space, self.st, lam, grid, label("FP", k))
+            _Pointwise(e, problem.space, self.st, lam, grid, problem.label("FP", k))
             for k, e in enumerate(fps)
         ]
         self.scalars = self.K * (2 if self.has_constant else 1)  # (lambda, mu) or (mu,) each

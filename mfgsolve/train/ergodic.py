@@ -118,7 +118,7 @@ class ErgodicFormulation:
         continuation's viscosity; ``constants``: a trained constant (added as ``c * Hbar``
         where it enters linearly)."""
         r = self._with_constant(self.by_population[k], points, caches, constants)
-        return r + (self.continuation[0] * eps) * caches["u"]("lap") if eps else r
+        return r + (self.continuation[0] * eps) * caches[self._name("u", k)]("lap") if eps else r
 
     def _with_constant(self, res: Residuals, points, caches, constants) -> torch.Tensor:
         """The lowered HJB of ``res`` at a given constant: a linear constant was split off by
@@ -131,7 +131,7 @@ class ErgodicFormulation:
     def _fp(self, points, caches, eps: float = 0.0, k: int = 0) -> torch.Tensor:
         """Population k's FP residual plus the continuation's viscosity."""
         r = self.by_population[k].fp(points, caches)
-        return r + (self.continuation[1] * eps) * caches["m"]("lap") if eps else r
+        return r + (self.continuation[1] * eps) * caches[self._name("m", k)]("lap") if eps else r
 
     def _hjb_loss(
         self, points, caches, constant, weights, caches_b=None, eps: float = 0.0

@@ -366,27 +366,26 @@ def _extrapolate(problem, grids: list[Grid], res: list[Fields], order: float, nt
     K = problem.populations
     if K == 1:
         return _extrapolate_one(grids, res, order, nt, mean_free_u)
-    parts = []
-    for k in range(K):
-        one = [
-            Fields(r.u[k], r.m[k], r.constant[k] if r.constant else None, [], r.iterations)
-            for r in res
-        ]
-        parts.append(_extrapolate_one(grids, one, order, nt, mean_free_u))
-    applied = all(info["richardson"] == "applied" for _g, _f, _e, info in parts)
-    if applied or all(g is parts[0][0] for g, _f, _e, _i in parts):
+    parts = [
+        _extrapolate_one(grids, [_population(r, k) for r in res], order, nt, mean_free_u)
+        for k in range(K)
+    ]
+    info: dict = {}
+    for key, value in parts[0][3].items():
+        finite = [v for v in (p[3][key] for p in parts) if isinstance(v, float) and np.isfinite(v)]
+        info[key] = min(finite) if key.startswith("observed") and finite else value
+    if all(g is parts[0][0] for g, _f, _e, _i in parts):
         grid = parts[0][0]
         fields = [f for _g, f, _e, _i in parts]
         ests = [e for _g, _f, e, _i in parts]
     else:  # not all extrapolated: the finest grid for all, estimated without extrapolation
         grid = grids[2]
-        fields = [Fields(res[2].u[k], res[2].m[k], None) for k in range(K)]
-        for k, f in enumerate(fields):
-            f.constant = res[2].constant[k] if res[2].constant else None
+        fields = [_population(res[2], k) for k in range(K)]
         ests = [
             {**e, "m_rel_l2": e.get("unextrapolated_m_rel_l2", e["m_rel_l2"])}
             for _g, _f, e, _i in parts
         ]
+        info["richardson"] = "rejected for a population; finest grid returned for all"
     constants = [f.constant for f in fields]
     out = Fields(
         np.stack([f.u for f in fields]),
@@ -397,21 +396,16 @@ def _extrapolate(problem, grids: list[Grid], res: list[Fields], order: float, nt
     )
     est: dict = {}
     for key in ests[0]:
-        values = [e[key] for e in ests if key in e]
-        finite = [v for v in values if np.isfinite(v)]
+        finite = [e[key] for e in ests if key in e and np.isfinite(e[key])]
         worst = min if key == "observed_order" else max
         est[key] = worst(finite) if finite else float("nan")
-    info: dict = {}
-    for key, value in parts[0][3].items():
-        if isinstance(value, float):
-            values = [p[3][key] for p in parts]
-            finite = [v for v in values if np.isfinite(v)]
-            info[key] = min(finite) if key.startswith("observed") and finite else value
-        else:
-            info[key] = value
-    if grid is grids[2] and not all(g is grids[2] for g, _f, _e, _i in parts):
-        info["richardson"] = "rejected for a population; finest grid returned for all"
     return grid, out, est, info
+
+
+def _population(fields: Fields, k: int) -> Fields:
+    """Population k's part of the fields of several populations."""
+    constant = fields.constant[k] if fields.constant else None
+    return Fields(fields.u[k], fields.m[k], constant, [], fields.iterations)
 
 
 def _extrapolate_one(grids: list[Grid], res: list[Fields], order: float, nt, mean_free_u: bool):

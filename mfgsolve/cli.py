@@ -153,9 +153,9 @@ def cmd_check(args) -> int:
         unknowns += f"; time {problem.time} in [{problem.t0}, {problem.T}]"
     print(f"  unknowns    {unknowns}")
     if problem.kind == "finite_horizon":
-        from .lowering.space_time import lower_finite_horizon
+        from .lowering.space_time import lower_finite_horizon_populations
 
-        lowered_sets = [lower_finite_horizon(problem)]
+        lowered_sets = lower_finite_horizon_populations(problem)
     else:
         from .lowering import lower_populations
 
@@ -182,8 +182,10 @@ def cmd_check(args) -> int:
             )
             print(f"  constant    {constant} {how}")
     elif not isinstance(problem, ErgodicMFG):
-        print(f"  terminal    u(T, x) = {problem.terminal}")
-        print(f"  initial     m(t0, x) = {problem.initial}")
+        for v, g in zip(problem.values, problem.terminals):
+            print(f"  terminal    {v.func}(T, x) = {g}")
+        for d, m0 in zip(problem.densities, problem.initials):
+            print(f"  initial     {d.func}(t0, x) = {m0}")
     print(f"  params      {({str(k): v for k, v in problem.params.items()}) or 'none'}")
     print(f"  exact       {', '.join(sorted(problem.exact)) or 'none'}")
     print(

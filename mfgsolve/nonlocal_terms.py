@@ -82,12 +82,15 @@ class LoweredExpectation:
         expr: the original ``Expectation``.
         fn: torch function ``fn(t, y_1..y_d, x_1..x_d)`` of the integrand (broadcasting).
         local: True when the integrand depends on the point's space coordinates (a convolution).
+        population: with several populations, the index of the density integrated against
+            (None for a one-population problem).
     """
 
     symbol: sp.Symbol
     expr: Expectation
     fn: Callable[..., torch.Tensor]
     local: bool
+    population: int | None = None
 
     def __call__(
         self,
@@ -155,12 +158,17 @@ def extract_expectations(
         )
     lowered: list[LoweredExpectation] = []
     replacements = {}
+    densities = [d.func for d in problem.densities]
+    several = len(densities) > 1
     for k, e in enumerate(found):
         density = e.density
-        if not (isinstance(density, AppliedUndef) and density.func == problem.density.func):
+        if not (isinstance(density, AppliedUndef) and density.func in densities):
+            names = " or ".join(map(str, densities))
             raise ProblemError(
-                f"problem '{problem.name}': {label} residual has {e} against {density}, not the density {problem.density}; fix: write Expectation(phi, {problem.density.func})"
+                f"problem '{problem.name}': {label} residual has {e} against {density}, not "
+                f"the density {names}; fix: write Expectation(phi, {densities[0]})"
             )
+        population = densities.index(density.func) if several else None
         variables = e.variables or space
         if len(variables) != len(space) or not all(isinstance(v, sp.Symbol) for v in variables):
             raise ProblemError(
@@ -187,6 +195,6 @@ def extract_expectations(
         fn = sp.lambdify([tsym, *ys, *xs], body, modules="torch")
         symbol = sp.Dummy(f"E{k}")
         local = bool(body.free_symbols & set(xs))
-        lowered.append(LoweredExpectation(symbol, e, fn, local))
+        lowered.append(LoweredExpectation(symbol, e, fn, local, population))
         replacements[e] = symbol
     return expr.xreplace(replacements), lowered

@@ -390,8 +390,8 @@ class _ProblemBase(Problem):
             raise _fail(
                 self.name,
                 f"{type(self).__name__} takes one population, got {len(values)} values",
-                "write several populations as an ErgodicMFG (or DiscountedMFG) with lists "
-                "(value=[u1, u2], density=[m1, m2], constant=[H1, H2], hjb=[...], fp=[...])",
+                "write several populations with lists (value=[u1, u2], density=[m1, m2], "
+                "hjb=[...], fp=[...]) in an ErgodicMFG, DiscountedMFG or MFG",
             )
         for role, fns in (("value", values), ("density", densities)):
             for fn in fns:
@@ -418,6 +418,25 @@ class _ProblemBase(Problem):
         self.params = self._check_params(params)
         if self.name is None:
             self.name = "unnamed"
+
+    def _population_items(self, what: str, given: Any, example: str) -> list:
+        """``given`` as one item per population (a list of them when there are several)."""
+        items = _population_list(given)
+        if self.populations == 1 and isinstance(given, (list, tuple)):
+            if len(items) != 1:
+                raise _fail(
+                    self.name,
+                    f"{what} is a list of {len(items)} but there is one population",
+                    f"give {what} as one item (or value and density as lists of {len(items)})",
+                )
+            return items
+        if len(items) != self.populations:
+            raise _fail(
+                self.name,
+                f"{self.populations} populations but {len(items)} {what} item(s)",
+                f"give one item per population: {example}",
+            )
+        return items
 
     def named_unknowns(self) -> list[tuple[str, AppliedUndef]]:
         """(field name, function) of every unknown, the values first: ("u", u), ("m", m) for one
@@ -733,25 +752,6 @@ class ErgodicMFG(_ProblemBase):
         self.exact = self._check_exact(exact, constants if K > 1 else constants[0])
         self.hamiltonian_form: HamiltonianForm | None = None
 
-    def _population_items(self, what: str, given: Any, example: str) -> list:
-        """``given`` as one item per population (a list of them when there are several)."""
-        items = _population_list(given)
-        if self.populations == 1 and isinstance(given, (list, tuple)):
-            if len(items) != 1:
-                raise _fail(
-                    self.name,
-                    f"{what} is a list of {len(items)} but there is one population",
-                    f"give {what} as one item (or value and density as lists of {len(items)})",
-                )
-            return items
-        if len(items) != self.populations:
-            raise _fail(
-                self.name,
-                f"{self.populations} populations but {len(items)} {what} item(s)",
-                f"give one item per population: {example}",
-            )
-        return items
-
     def _check_constant_symbol(self, constant: Any) -> None:
         if not isinstance(constant, sp.Symbol):
             raise _fail(
@@ -954,9 +954,15 @@ class MFG(_ProblemBase):
         terminal: ``{u: g(x)}``.
         initial: ``{m: m0(x)}``, m0 >= 0 (normalised to mass 1 by the solvers).
         params, exact, name: as for :class:`ErgodicMFG` (exact in (t, x)).
+
+    Several populations: ``value``, ``density``, ``hjb`` and ``fp`` are lists with one item per
+    population, ``terminal`` and ``initial`` name every population's function
+    (``{u1: g1, u2: g2}``); ``terminals`` and ``initials`` are then tuples in population order.
     """
 
     kind = "finite_horizon"
+    terminal = _one_population("terminal", "terminals")
+    initial = _one_population("initial", "initials")
 
     def __init__(
         self,
@@ -983,53 +989,93 @@ class MFG(_ProblemBase):
             )
         self.time, self.t0, self.T = t, t0, T
         self._setup_common(
-            domain, value, density, params, name, (t, *tuple(getattr(domain, "symbols", ())))
+            domain,
+            value,
+            density,
+            params,
+            name,
+            (t, *tuple(getattr(domain, "symbols", ()))),
+            several=True,
         )
-        self.hjb = self._check_residual("HJB", hjb, set(), [(value, "the value")])
-        self.fp = self._check_residual("FP", fp, set(), [(density, "the density")])
-        self.hjbs, self.fps = (self.hjb,), (self.fp,)
-        self.terminal = self._check_condition(
-            terminal, value, "terminal", "u at t = T", "terminal={u: g(x)}"
+        K = self.populations
+        hjbs = self._population_items("hjb", hjb, "hjb=[hjb1, hjb2]")
+        fps = self._population_items("fp", fp, "fp=[fp1, fp2]")
+        self.hjbs = tuple(
+            self._check_residual(self.label("HJB", k), hjbs[k], set(), [(v, "the value")])
+            for k, v in enumerate(self.values)
         )
-        self.initial = self._check_condition(
-            initial, density, "initial", "m at t = t0", "initial={m: m0(x)}"
+        self.fps = tuple(
+            self._check_residual(self.label("FP", k), fps[k], set(), [(d, "the density")])
+            for k, d in enumerate(self.densities)
         )
-        self._check_initial_density()
+        several = K > 1
+        self.terminals = self._check_conditions(
+            terminal,
+            self.values,
+            "terminal",
+            "t = T",
+            "terminal={u1: g1(x), u2: g2(x)}" if several else "terminal={u: g(x)}",
+        )
+        self.initials = self._check_conditions(
+            initial,
+            self.densities,
+            "initial",
+            "t = t0",
+            "initial={m1: m01(x), m2: m02(x)}" if several else "initial={m: m0(x)}",
+        )
+        for k in range(K):
+            self._check_initial_density(k)
+        self.hjb = self.hjbs[0] if K == 1 else None
+        self.fp = self.fps[0] if K == 1 else None
+        self.terminal = self.terminals[0] if K == 1 else None
+        self.initial = self.initials[0] if K == 1 else None
         self.exact = self._check_exact(exact, None)
         self.hamiltonian_form: HamiltonianForm | None = None
 
-    def _check_condition(self, cond, fn, label, what, example) -> sp.Expr:
+    def _check_conditions(self, cond, fns, label, when, example) -> tuple[sp.Expr, ...]:
+        """The ``label`` condition (a dict keyed by the functions ``fns``) as one formula of x
+        per function, in the order of ``fns``."""
+        first = f"{fns[0].func} at {when}"
         if not cond:
-            raise _fail(self.name, f"no {label} condition ({what})", f"add {example}")
+            raise _fail(self.name, f"no {label} condition ({first})", f"add {example}")
         if not isinstance(cond, Mapping):
             raise _fail(self.name, f"{label} condition is not a dict", f"write {example}")
+        given: dict = {}
+        names = " or ".join(str(f.func) for f in fns)
         for key, val in cond.items():
             func = key.func if isinstance(key, AppliedUndef) else key
-            if func == fn.func:
-                expr = sp.sympify(val).subs(self.params)
-                extra = expr.free_symbols - set(self.domain.symbols)
-                if extra:
-                    raise _fail(
-                        self.name,
-                        f"{label} condition has symbols {sorted(map(str, extra))} besides the space coordinates",
-                        "write it in the space coordinates (add params for constants)",
-                    )
-                if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or _applied_unknowns(expr):
-                    raise _fail(
-                        self.name,
-                        f"{label} condition is not a finite formula of x",
-                        "give a closed-form expression",
-                    )
-                return expr
-            raise _fail(
-                self.name, f"{label} condition names {key}, not {fn.func}", f"write {example}"
-            )
-        raise _fail(self.name, f"no {label} condition ({what})", f"add {example}")
+            if func not in {f.func for f in fns}:
+                raise _fail(
+                    self.name, f"{label} condition names {key}, not {names}", f"write {example}"
+                )
+            expr = sp.sympify(val).subs(self.params)
+            extra = expr.free_symbols - set(self.domain.symbols)
+            if extra:
+                raise _fail(
+                    self.name,
+                    f"{label} condition has symbols {sorted(map(str, extra))} besides the space coordinates",
+                    "write it in the space coordinates (add params for constants)",
+                )
+            if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or _applied_unknowns(expr):
+                raise _fail(
+                    self.name,
+                    f"{label} condition is not a finite formula of x",
+                    "give a closed-form expression",
+                )
+            given[func] = expr
+        for f in fns:
+            if f.func not in given:
+                raise _fail(
+                    self.name, f"no {label} condition for {f.func} at {when}", f"add {example}"
+                )
+        return tuple(given[f.func] for f in fns)
 
-    def _check_initial_density(self) -> None:
-        m0 = self.initial
+    def _check_initial_density(self, k: int) -> None:
+        """Population k's initial density is finite, >= 0 and not zero (at random points)."""
+        m0 = self.initials[k]
+        of = f" of {self.densities[k].func}" if self.populations > 1 else ""
         if m0.is_negative:
-            raise _fail(self.name, f"initial density {m0} is negative", "give m0 >= 0")
+            raise _fail(self.name, f"initial density{of} {m0} is negative", "give m0 >= 0")
         rng = np.random.default_rng(0)
         lo, hi = self.domain.lower, self.domain.upper
         pts = lo + (hi - lo) * rng.random((512, self.dim))
@@ -1039,18 +1085,20 @@ class MFG(_ProblemBase):
         if not np.all(np.isfinite(vals)):
             raise _fail(
                 self.name,
-                "initial density is not finite on the domain",
+                f"initial density{of} is not finite on the domain",
                 "check divisions and logs in m0",
             )
         if vals.min() < 0:
             raise _fail(
                 self.name,
-                f"initial density is negative somewhere (min {vals.min():.3g})",
+                f"initial density{of} is negative somewhere (min {vals.min():.3g})",
                 "give m0 >= 0 on the whole domain",
             )
         if vals.max() <= 0:
             raise _fail(
-                self.name, "initial density is zero everywhere", "give an m0 with positive mass"
+                self.name,
+                f"initial density{of} is zero everywhere",
+                "give an m0 with positive mass",
             )
 
     @classmethod

@@ -7,7 +7,6 @@ import sympy as sp
 import torch
 
 from mfgsolve import (
-    MFG,
     DiscountedMFG,
     ErgodicMFG,
     ProblemError,
@@ -79,14 +78,6 @@ def test_bad_population_problems_get_one_line_errors(kwargs, message):
         _two(**kwargs)
     text = str(err.value)
     assert message in text and "fix:" in text and "\n" not in text
-
-
-def test_finite_horizon_problems_refuse_several_populations_in_one_line():
-    t = sp.Symbol("t")
-    v, n = sp.Function("v")(t, x), sp.Function("n")(t, x)
-    w, k = sp.Function("w")(t, x), sp.Function("k")(t, x)
-    with pytest.raises(ProblemError, match="MFG takes one population, got 2 values.*fix:"):
-        MFG(Torus([x]), (t, 0, 1), [v, w], [n, k], v, n, terminal={v: 0}, initial={n: 1})
 
 
 def test_a_single_population_attribute_of_several_points_to_the_tuple():

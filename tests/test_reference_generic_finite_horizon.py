@@ -87,7 +87,7 @@ def test_residual_at_the_exact_solution_is_second_order():
     for n in sizes:
         system = GenericFiniteHorizonSystem(problem, Grid(problem.domain, [n]), n)
         u, m = _exact_levels(problem, system, "value"), _exact_levels(problem, system, "density")
-        system.m0 = m[0]  # the exact initial density, not its discrete normalisation
+        system.m0 = [m[0]]  # the exact initial density, not its discrete normalisation
         norms.append(np.max(np.abs(system.residual(system.pack(u, m)))))
     orders = np.log2(np.array(norms[:-1]) / np.array(norms[1:]))
     assert np.all(np.abs(orders - 2.0) < 0.15), orders

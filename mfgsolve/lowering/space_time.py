@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..nonlocal_terms import LoweredExpectation, extract_expectations
-from ..problem import MFG, Box, ProblemError
+from ..problem import MFG, Box, ProblemError, split_field_name
 from .residuals import LoweredResidual, Residuals, _lower_one
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "SpaceTimeFields",
     "evaluate_residuals",
     "lower_finite_horizon",
+    "lower_finite_horizon_populations",
     "residuals_and_caches",
     "RowView",
 ]
@@ -40,28 +41,37 @@ class FiniteHorizonResiduals:
         flux: per dimension, the lowered FP flux J_i (box only, else empty).
     """
 
-    def __init__(self, problem: MFG):
-        self.problem = problem
+    def __init__(self, problem: MFG, population: int = 0):
+        self.problem, self.population = problem, population
+        hjb_label, fp_label = problem.label("HJB", population), problem.label("FP", population)
         hjb_expr, self.hjb_expectations = extract_expectations(
-            problem.substitute(problem.hjb), problem, "HJB"
+            problem.substitute(problem.hjbs[population]), problem, hjb_label
         )
         fp_expr, self.fp_expectations = extract_expectations(
-            problem.substitute(problem.fp), problem, "FP"
+            problem.substitute(problem.fps[population]), problem, fp_label
         )
         self.hjb_expr, self.fp_expr = hjb_expr, fp_expr  # expectations as placeholder symbols
         self.hjb = _lower_one(
-            "HJB", hjb_expr, problem, tuple(e.symbol for e in self.hjb_expectations)
+            hjb_label, hjb_expr, problem, tuple(e.symbol for e in self.hjb_expectations)
         )
-        self.fp = _lower_one("FP", fp_expr, problem, tuple(e.symbol for e in self.fp_expectations))
+        self.fp = _lower_one(
+            fp_label, fp_expr, problem, tuple(e.symbol for e in self.fp_expectations)
+        )
         for res in (self.hjb, self.fp):
             for name, index in res.terms:
-                if name in ("m", "logm") and index.count(0) >= 2:
+                if split_field_name(name)[0] in ("m", "logm") and index.count(0) >= 2:
                     raise ProblemError(
                         f"problem '{problem.name}': {res.label} residual has a second time derivative of m; fix: the finite-horizon solver supports m_t only"
                     )
         self.neumann: list[LoweredResidual] = []
         self.flux: list[LoweredResidual] = []
         if isinstance(problem.domain, Box):
+            if problem.populations > 1:
+                raise ProblemError(
+                    f"problem '{problem.name}': several populations over a finite horizon are "
+                    "solved on a Torus; fix: use a Torus domain (the no-flux walls of a Box need "
+                    "MFG.from_hamiltonian, which builds one population)"
+                )
             form = problem.hamiltonian_form
             if form is None:
                 raise ProblemError(
@@ -82,38 +92,64 @@ class FiniteHorizonResiduals:
         return Residuals.caches(self, points, fields, frozen, create_graph)  # type: ignore[arg-type]
 
 
-def lower_finite_horizon(problem: MFG) -> FiniteHorizonResiduals:
-    """Lower a finite-horizon problem's residuals, expectations and boundary conditions."""
+def lower_finite_horizon(problem: MFG, population: int | None = None) -> FiniteHorizonResiduals:
+    """Lower a finite-horizon problem's residuals, expectations and boundary conditions.
+
+    Args:
+        problem: a validated :class:`~mfgsolve.MFG`.
+        population: with several populations, which one's residuals (0-based); their terms
+            name the fields "u1", "m2", ... (:func:`mfgsolve.problem.field_name`).
+    """
     if not isinstance(problem, MFG):
         raise ProblemError(
             f"problem '{getattr(problem, 'name', '?')}' is not a finite-horizon MFG; fix: pass an MFG"
         )
-    return FiniteHorizonResiduals(problem)
+    if population is None and problem.populations > 1:
+        raise ProblemError(
+            f"problem '{problem.name}' has {problem.populations} populations; fix: lower one "
+            "population at a time (lower_finite_horizon(problem, k))"
+        )
+    return FiniteHorizonResiduals(problem, population or 0)
+
+
+def lower_finite_horizon_populations(problem: MFG) -> list[FiniteHorizonResiduals]:
+    """The lowered residuals of every population (one item for a one-population problem)."""
+    if problem.populations == 1:
+        return [lower_finite_horizon(problem)]
+    return [lower_finite_horizon(problem, k) for k in range(problem.populations)]
 
 
 def _expectation_values(
     expectations: list[LoweredExpectation],
     points: torch.Tensor,
-    density: nn.Module,
+    density_net: nn.Module,
     frozen: bool,
 ) -> list[torch.Tensor]:
-    if not expectations:
-        return []
-    times, index = density.slices(points)
-    probs = density.probabilities(times)
-    if frozen:
-        probs = probs.detach()
-    nodes = density.nodes
-    return [e(points, index, times, nodes, probs) for e in expectations]
+    """The value of each expectation at ``points``, against its population's density (the
+    density network itself, or item k of a population stack)."""
+    out, weights = [], {}
+    for e in expectations:
+        density = density_net if e.population is None else density_net.nets[e.population]
+        if e.population not in weights:  # each population's quadrature weights once
+            times, index = density.slices(points)
+            probs = density.probabilities(times)
+            weights[e.population] = (times, index, probs.detach() if frozen else probs)
+        times, index, probs = weights[e.population]
+        out.append(e(points, index, times, density.nodes, probs))
+    return out
 
 
 def _needs_time_derivative(lowered: Sequence[LoweredResidual]) -> bool:
     """Whether any of ``lowered`` has a t-derivative of m or log m (time is input column 0)."""
-    return any(name in ("m", "logm") and 0 in index for res in lowered for name, index in res.terms)
+    return any(
+        split_field_name(name)[0] in ("m", "logm") and 0 in index
+        for res in lowered
+        for name, index in res.terms
+    )
 
 
 def evaluate_residuals(
-    residuals: FiniteHorizonResiduals,
+    residuals: FiniteHorizonResiduals | list[FiniteHorizonResiduals],
     value_net: nn.Module,
     density_net: nn.Module,
     points: torch.Tensor,
@@ -121,7 +157,8 @@ def evaluate_residuals(
     which: Sequence[str] = ("hjb", "fp"),
     create_graph: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """HJB and/or FP residuals at ``points`` (which must require grad)."""
+    """HJB and/or FP residuals at ``points`` (which must require grad): (n,), or (n, K) for the
+    residuals of K populations (a list, :func:`lower_finite_horizon_populations`)."""
     values, _ = residuals_and_caches(
         residuals, value_net, density_net, points, frozen, which, create_graph
     )
@@ -129,7 +166,7 @@ def evaluate_residuals(
 
 
 def residuals_and_caches(
-    residuals: FiniteHorizonResiduals,
+    residuals: FiniteHorizonResiduals | list[FiniteHorizonResiduals],
     value_net: nn.Module,
     density_net: nn.Module,
     points: torch.Tensor,
@@ -138,17 +175,24 @@ def residuals_and_caches(
     create_graph: bool = True,
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """The residuals named in ``which`` at ``points`` and the derivative caches they were
-    computed from (the trainer reuses those for the wall losses)."""
-    lowered = [getattr(residuals, name) for name in which]
-    fields = SpaceTimeFields(value_net, density_net, _needs_time_derivative(lowered))
-    caches = residuals.caches(points, fields, frozen=frozen, create_graph=create_graph)
+    computed from (the trainer reuses those for the wall losses). ``residuals``: one
+    population's, or a list of every population's (then each residual is (n, K), from one
+    shared set of caches and the population stacks ``value_net``, ``density_net``)."""
+    several = isinstance(residuals, list) and len(residuals) > 1
+    by_population = residuals if isinstance(residuals, list) else [residuals]
+    lowered = [getattr(res, name) for res in by_population for name in which]
+    fields = SpaceTimeFields(value_net, density_net, _needs_time_derivative(lowered), several)
+    caches = by_population[0].caches(points, fields, frozen=frozen, create_graph=create_graph)
     out = {}
-    if "hjb" in which:
-        ex = _expectation_values(residuals.hjb_expectations, points, density_net, "m" in frozen)
-        out["hjb"] = residuals.hjb(points, caches, ex)
-    if "fp" in which:
-        ex = _expectation_values(residuals.fp_expectations, points, density_net, "m" in frozen)
-        out["fp"] = residuals.fp(points, caches, ex)
+    for name in ("hjb", "fp"):
+        if name not in which:
+            continue
+        columns = []
+        for res in by_population:
+            expectations = getattr(res, f"{name}_expectations")
+            ex = _expectation_values(expectations, points, density_net, "m" in frozen)
+            columns.append(getattr(res, name)(points, caches, ex))
+        out[name] = torch.stack(columns, dim=-1) if several else columns[0]
     return out, caches
 
 
@@ -172,14 +216,18 @@ class RowView(dict):
 
 class SpaceTimeFields:
     """The two networks as fields for the derivative caches; ``time_derivative``: whether the
-    density's normaliser carries its t-derivative (needed only for m_t)."""
+    density's normaliser carries its t-derivative (needed only for m_t). With ``several``
+    populations the networks are population stacks and ``value(points, k)``,
+    ``log_density(points, k)`` are population k's."""
 
-    def __init__(self, value_net, density_net, time_derivative: bool = True):
+    def __init__(self, value_net, density_net, time_derivative: bool = True, several=False):
         self.value_net, self.density_net = value_net, density_net
-        self.time_derivative = time_derivative
+        self.time_derivative, self.several = time_derivative, several
 
-    def value(self, points):
-        return self.value_net(points)
+    def value(self, points, k: int | None = None):
+        net = self.value_net if k is None else self.value_net.nets[k]
+        return net(points)
 
-    def log_density(self, points):
-        return self.density_net(points, time_derivative=self.time_derivative)
+    def log_density(self, points, k: int | None = None):
+        net = self.density_net if k is None else self.density_net.nets[k]
+        return net(points, time_derivative=self.time_derivative)

@@ -8,6 +8,7 @@ are averaged over time (uniform time nodes) and also reported at the initial and
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -254,10 +255,11 @@ def _endpoint_errors(a, b, problem) -> dict[str, float]:
     )
     nodes, w = q.nodes.numpy(), q.weights.numpy()
     u_ex, m_ex, _ = known_solution(problem) if b is None else (b.value, b.density, None)
+    errors = population_errors if getattr(problem, "populations", 1) > 1 else field_errors
     out = {}
     for label, t in (("initial", problem.t0), ("final", problem.T)):
         pts = np.concatenate([np.full((len(nodes), 1), t), nodes], axis=1)
-        errs = field_errors(
+        errs = errors(
             a.value(pts),
             a.density(pts),
             u_ex(pts) if u_ex else None,
@@ -265,6 +267,10 @@ def _endpoint_errors(a, b, problem) -> dict[str, float]:
             w,
         )
         out.update(
-            {f"{k}_{label}": v for k, v in errs.items() if k in ("m_rel_l2", "u_l2", "u_rel_l2")}
+            {
+                f"{k}_{label}": v
+                for k, v in errs.items()
+                if re.sub(r"_\d+$", "", k) in ("m_rel_l2", "u_l2", "u_rel_l2")
+            }
         )
     return out

@@ -67,13 +67,14 @@ class Verdict:
 def _fp_has_diffusion(problem) -> bool:
     """Whether the FP residual has a second space derivative of m (or log m)."""
     from ..lowering import lower_populations, split_field_name
-    from ..lowering.space_time import lower_finite_horizon
+    from ..lowering.space_time import lower_finite_horizon_populations
 
     if isinstance(problem, ErgodicMFG):
         terms = [t for r in lower_populations(problem) for t in r.fp.terms]
         first_space = 0
-    else:
-        terms, first_space = lower_finite_horizon(problem).fp.terms, 1  # index 0 is time
+    else:  # index 0 is time
+        terms = [t for r in lower_finite_horizon_populations(problem) for t in r.fp.terms]
+        first_space = 1
     for name, index in terms:
         if split_field_name(name)[0] not in ("m", "logm"):
             continue
@@ -102,7 +103,11 @@ def _mass_error(solution, nodes, weights, times) -> float:
     worst = 0.0
     for t in times:
         pts = np.concatenate([np.full((len(nodes), 1), t), nodes], axis=1)
-        worst = max(worst, abs(float(np.sum(weights * solution.density(pts))) - 1.0))
+        m = solution.density(pts)
+        if m.ndim == 2:  # several populations: the worst
+            worst = max(worst, float(np.max(np.abs(weights @ m - 1.0))))
+        else:
+            worst = max(worst, abs(float(np.sum(weights * m)) - 1.0))
     return worst
 
 

@@ -33,7 +33,7 @@ from .._symbolic import evaluate_numeric_constants
 from ..problem import MFG, ProblemError
 from ..sampling import quadrature
 from .features import problem_features
-from .layers import SQRT_SHIFT, InputMap, make_body
+from .layers import SQRT_SHIFT, InputMap, PopulationStack, make_body
 
 if TYPE_CHECKING:
     from ..options import SolverOptions
@@ -199,21 +199,39 @@ class SpaceTimeDensity(nn.Module):
 
 def space_time_networks(
     problem: MFG, opts: SolverOptions, device, dtype
-) -> tuple[SpaceTimeValue, SpaceTimeDensity]:
-    """The value and density networks of a finite-horizon problem (exact terminal/initial data)."""
-    space = problem.domain.symbols
-    terminal = torch_function(problem.terminal, space)
-    log_m0_expr = sp.expand_log(sp.log(problem.initial), force=True)
-    log_initial = torch_function(log_m0_expr, space)
+) -> tuple[nn.Module, nn.Module]:
+    """The value and density networks of a finite-horizon problem (exact terminal/initial data).
+
+    With several populations: one value and one density network per population, stacked
+    (:class:`~mfgsolve.nn.layers.PopulationStack`), built in the order u_1, m_1, u_2, m_2, ...
+    """
     q = quadrature(problem.domain, opts.sampling.quadrature_points, seed=0)
+    pairs = [_population_networks(problem, opts, k, q) for k in range(problem.populations)]
+    if problem.populations == 1:
+        value, density = pairs[0]
+    else:
+        value = PopulationStack([v for v, _ in pairs])
+        density = PopulationStack([d for _, d in pairs])
+    return value.to(device, dtype), density.to(device, dtype)
+
+
+def _population_networks(
+    problem: MFG, opts: SolverOptions, k: int, q
+) -> tuple[SpaceTimeValue, SpaceTimeDensity]:
+    """Population k's value and density networks, with its terminal and initial data."""
+    space = problem.domain.symbols
+    terminal = torch_function(problem.terminals[k], space)
+    log_m0_expr = sp.expand_log(sp.log(problem.initials[k]), force=True)
+    log_initial = torch_function(log_m0_expr, space)
     m0 = np.exp(
         log_initial(torch.cat([torch.zeros(len(q.nodes), 1, dtype=q.nodes.dtype), q.nodes], 1))
         .double()
         .numpy()
     )
     if not np.all(np.isfinite(m0)) or np.min(m0) <= 0:
+        of = f" of {problem.densities[k].func}" if problem.populations > 1 else ""
         raise ProblemError(
-            f"problem '{problem.name}': the initial density is not positive on the whole domain, which the exact construction log m = log m0 + ... needs; fix: add a small positive floor to m0"
+            f"problem '{problem.name}': the initial density{of} is not positive on the whole domain, which the exact construction log m = log m0 + ... needs; fix: add a small positive floor to m0"
         )
     net = opts.network
     exact_walls = net.walls == "exact"
@@ -243,4 +261,4 @@ def space_time_networks(
     density = SpaceTimeDensity(
         *nets[1], log_initial, problem.t0, q.nodes, q.log_weights, wall_layer=wall_layer
     )
-    return value.to(device, dtype), density.to(device, dtype)
+    return value, density

@@ -78,14 +78,14 @@ def figures(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     problem = solution.problem
-    if getattr(problem, "populations", 1) > 1:
-        from .populations import population_figures
-
-        return population_figures(solution, reference, out_dir, f"{prefix}panels.png")
     if not isinstance(problem, ErgodicMFG):
         from .space_time import finite_horizon_figures
 
         return finite_horizon_figures(solution, reference, out_dir, prefix=prefix)
+    if getattr(problem, "populations", 1) > 1:
+        from .populations import population_figures
+
+        return population_figures(solution, reference, out_dir, f"{prefix}panels.png")
     if reference is not None:
         ref_u, ref_m, against = reference.value, reference.density, "reference"
     else:
@@ -333,11 +333,17 @@ def _plane(data: np.ndarray, grid) -> np.ndarray:
 def reference_figures(reference: Any, out_dir: str | Path) -> list[Path]:
     """``reference.png``: the reference's u and m (with the exact solution dashed when known; maps
     for d >= 2 and for finite horizons) and the Newton residuals, one colour and marker per grid.
-    Returns the paths."""
+    Several populations over a finite horizon: the space-time figures of
+    :func:`~mfgsolve.plotting.finite_horizon_figures`, prefixed ``reference_``. Returns the
+    paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     problem = reference.problem
     if getattr(problem, "populations", 1) > 1:
+        if reference.times is not None:  # several populations over time: their space-time maps
+            from .space_time import finite_horizon_figures
+
+            return finite_horizon_figures(reference, None, out_dir, prefix="reference_")
         from .populations import population_figures
 
         return population_figures(reference, None, out_dir, "reference.png")

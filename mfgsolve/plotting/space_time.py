@@ -44,6 +44,7 @@ def finite_horizon_figures(
         else known_solution(problem)[:2]
     )
     ref_label = "reference" if reference is not None else "exact"
+    fields = _fields(problem, solution, u_ref, m_ref)
     method = solution.info.get("method", solution.info.get("scheme", ""))
     paths: list[Path] = []
     names = [str(s) for s in problem.domain.symbols]
@@ -56,13 +57,14 @@ def finite_horizon_figures(
         t = str(problem.time)
         args = f"{t}, {names[0]}"
         sub = "ref" if reference is not None else "exact"
-        rows = [
-            ("value u", "u", solution.value, u_ref),
-            ("density m", "m", solution.density, m_ref),
-        ]
+        rows = [row for pair in fields for row in pair]  # u, m (of each population)
         ncols = 3 if any(f is not None for *_, f in rows) else 1
         fig, axes = subplots(
-            2, ncols, figsize=(5 * ncols, 7.5), constrained_layout=True, squeeze=False
+            len(rows),
+            ncols,
+            figsize=(5 * ncols, 3.75 * len(rows)),
+            constrained_layout=True,
+            squeeze=False,
         )
         for r, (title, key, f_net, f_ref) in enumerate(rows):
             net = f_net(pts).reshape(nt, nx)
@@ -93,10 +95,7 @@ def finite_horizon_figures(
         sub = "ref" if reference is not None else "exact"
         args = f"{problem.time}, {names[0]}, {names[1]}"
         where = ", ".join(f"{s}={v:.3g}" for s, v in zip(names[2:], mid[2:]))
-        for title, key, f_net, f_ref in (
-            ("density m", "m", solution.density, m_ref),
-            ("value u", "u", solution.value, u_ref),
-        ):
+        for title, key, f_net, f_ref in (row for u_row, m_row in fields for row in (m_row, u_row)):
             nrows = 3 if f_ref is not None else 1
             fig, axes = subplots(
                 nrows, 4, figsize=(16, 3.6 * nrows), constrained_layout=True, squeeze=False
@@ -141,13 +140,20 @@ def finite_horizon_figures(
     if u_ref is not None or m_ref is not None:
         errs = errors_over_time(solution, reference)
         fig, ax = subplots(figsize=(7, 4.5), constrained_layout=True)
-        for key, label in (
-            ("m_rel_l2", "relative L2 error of m"),
-            ("u_rel_l2", "relative L2 error of u"),
-            ("u_l2", "L2 error of u"),
-        ):
-            if np.any(np.isfinite(errs[key])):
-                ax.semilogy(errs["t"], errs[key], label=label)
+        K = problem.populations
+        for k in range(K):
+            end = "" if K == 1 else f"_{k + 1}"  # the errors' suffix, and the fields' names
+            u, m = ("u", "m") if K == 1 else (f"u{k + 1}", f"m{k + 1}")
+            style = ("-", "--", ":", "-.")[k % 4]  # a colour per quantity, a line per population
+            for colour, (key, label) in enumerate(
+                (
+                    ("m_rel_l2", f"relative L2 error of {m}"),
+                    ("u_rel_l2", f"relative L2 error of {u}"),
+                    ("u_l2", f"L2 error of {u}"),
+                )
+            ):
+                if np.any(np.isfinite(errs[key + end])):
+                    ax.semilogy(errs["t"], errs[key + end], style, color=f"C{colour}", label=label)
         ax.set_xlabel(str(problem.time))
         ax.set_ylabel("error at time t")
         ax.set_title(f"{problem.name}: error vs time ({method}, against {ref_label})")
@@ -185,3 +191,26 @@ def finite_horizon_figures(
         paths.append(out_dir / f"{prefix}history.png")
         save(fig, paths[-1])
     return paths
+
+
+def _fields(problem, solution, u_ref, m_ref) -> list[tuple[tuple, tuple]]:
+    """Per population, the (title, name, network, reference) rows of u and of m; with several
+    populations the columns of the (n, K) fields, named u1, m1, u2, ..."""
+    if problem.populations == 1:
+        return [
+            (
+                ("value u", "u", solution.value, u_ref),
+                ("density m", "m", solution.density, m_ref),
+            )
+        ]
+
+    def column(fn, k):
+        return None if fn is None else (lambda points: fn(points)[:, k])
+
+    return [
+        (
+            (f"value u{k + 1}", f"u{k + 1}", column(solution.value, k), column(u_ref, k)),
+            (f"density m{k + 1}", f"m{k + 1}", column(solution.density, k), column(m_ref, k)),
+        )
+        for k in range(problem.populations)
+    ]

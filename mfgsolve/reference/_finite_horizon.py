@@ -296,7 +296,8 @@ def _generic_solver(problem, tol, max_iter, label, linear_solver) -> Callable:
     def solve(grid: Grid, nt: int, guess) -> Fields:
         kind = linear_solver
         if kind == "auto":  # sparse LU while its fill stays small, else preconditioned GMRES
-            kind = "direct" if grid.dim == 1 and grid.size * nt <= 40_000 else "gmres"
+            unknowns = grid.size * nt * problem.populations
+            kind = "direct" if grid.dim == 1 and unknowns <= 40_000 else "gmres"
         system = GenericFiniteHorizonSystem(problem, grid, nt, kind)
         z0 = system.initial_guess() if guess is None else system.pack(guess.u, guess.m)
         fix = "try a finer grid or more time_steps"
@@ -308,6 +309,8 @@ def _generic_solver(problem, tol, max_iter, label, linear_solver) -> Callable:
             iterations = sum(h.get("iterations", 0) for h in history)
         U, M = system.full_fields(z)
         shape = (nt + 1, *grid.shape)
+        if problem.populations > 1:
+            shape = (problem.populations, *shape)
         return Fields(U.reshape(shape), M.reshape(shape), None, history, iterations)
 
     solve.upwinded = []  # type: ignore[attr-defined]

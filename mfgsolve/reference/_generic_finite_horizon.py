@@ -28,18 +28,25 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from .._symbolic import evaluate_numeric_constants
+from ..problem import split_field_name
 from ._generic import _Pointwise, _Stencils
 from ._grid import Grid
 from ._hamiltonian import _lambdify
 from ._sparse import accept_gmres_step, factorize, lazy_factorize
 from .errors import SchemeNotApplicable
 
-_U_T, _M_T = sp.Symbol("_u_time"), sp.Symbol("_m_time")  # u_t and m_t in the pointwise rows
+
+def _time_symbol(name: str) -> sp.Symbol:
+    """The symbol standing for the time derivative of field ``name`` in the pointwise rows."""
+    role, k = split_field_name(name)
+    return sp.Symbol(f"_{role}_time" + ("" if k is None else str(k + 1)))
 
 
 def _time_derivatives(problem, expr: sp.Expr) -> sp.Expr:
-    """Replace u_t and m_t by :data:`_U_T`, :data:`_M_T`; refuse higher or mixed time derivatives."""
+    """Replace each unknown's first time derivative by its :func:`_time_symbol`; refuse higher
+    or mixed time derivatives."""
     t = problem.time
+    names = {fn.func: name for name, fn in problem.named_unknowns()}
     repl = {}
     for d in expr.atoms(sp.Derivative):
         if not isinstance(d.expr, AppliedUndef):
@@ -52,7 +59,7 @@ def _time_derivatives(problem, expr: sp.Expr) -> sp.Expr:
                 f"problem '{problem.name}': the finite-horizon reference handles first time "
                 f"derivatives only, found {d}"
             )
-        repl[d] = _U_T if d.expr.func == problem.value.func else _M_T
+        repl[d] = _time_symbol(names[d.expr.func])
     return expr.xreplace(repl)
 
 
@@ -63,65 +70,92 @@ def _values_at(problem, expr: sp.Expr, grid: Grid) -> np.ndarray:
 
 
 class GenericFiniteHorizonSystem:
-    """Newton system of the trapezoidal space-time scheme (see the module docstring)."""
+    """Newton system of the trapezoidal space-time scheme (see the module docstring).
+
+    With K populations the unknowns are ``(u_1..u_K, m_1..m_K)``, each on all its time levels,
+    and the rows ``(HJB_1..HJB_K, FP_1..FP_K)``; every residual may involve every unknown.
+    """
 
     def __init__(self, problem, grid: Grid, nt: int, linear_solver: str = "direct"):
         self.problem, self.grid, self.nt = problem, grid, nt
         self.linear_solver = linear_solver
         self.N = N = grid.size
+        self.K = K = problem.populations
         self.dt = (problem.T - problem.t0) / nt
         self.times = np.linspace(problem.t0, problem.T, nt + 1)
         w = grid.weights().ravel()
-        self.g = _values_at(problem, problem.terminal, grid)
-        m0 = _values_at(problem, problem.initial, grid)
-        self.m0 = m0 / (w @ m0)
+        self.g = [_values_at(problem, g, grid) for g in problem.terminals]
+        m0 = [_values_at(problem, m, grid) for m in problem.initials]
+        self.m0 = [m / (w @ m) for m in m0]
         exprs = [
-            _time_derivatives(problem, problem.substitute(r)) for r in (problem.hjb, problem.fp)
+            _time_derivatives(problem, problem.substitute(r)) for r in (*problem.hjbs, *problem.fps)
         ]
         self.st = _Stencils(problem, grid, exprs)
         args = (problem.time, *problem.space)
-        self.rows = [_Pointwise(e, args, self.st, [_U_T, _M_T]).compile() for e in exprs]
+        time_symbols = [_time_symbol(name) for name, _fn in problem.named_unknowns()]
+        self.rows = [_Pointwise(e, args, self.st, time_symbols).compile() for e in exprs]
         x = [np.tile(grid.points[:, k], nt) for k in range(grid.dim)]
         self.args_lo = (np.repeat(self.times[:-1], N), *x)
         self.args_hi = (np.repeat(self.times[1:], N), *x)
         It = sps.identity(nt, format="csr")
         up, down = sps.eye(nt, k=1, format="csr"), sps.eye(nt, k=-1, format="csr")
-        # which unknown block feeds level k (lo) and level k + 1 (hi) of interval k
+        # which unknown block feeds level k (lo) and level k + 1 (hi) of interval k: a value's
+        # unknowns are levels 0..Nt-1, a density's levels 1..Nt
         select = {("u", "lo"): It, ("u", "hi"): up, ("m", "lo"): down, ("m", "hi"): It}
         eye_n = sps.identity(N, format="csr")
-        self.time_ops = (
-            sps.kron((up - It) / self.dt, eye_n, format="csr"),
-            sps.kron((It - down) / self.dt, eye_n, format="csr"),
-        )
+        self.roles = ["u"] * K + ["m"] * K  # of the fields, in unknown order
+        time_op = {
+            "u": sps.kron((up - It) / self.dt, eye_n, format="csr"),
+            "m": sps.kron((It - down) / self.dt, eye_n, format="csr"),
+        }
+        self.time_ops = [time_op[role] for role in self.roles]
         self.ops = {
             key: [sps.kron(S, op, format="csr") for op in self.st.ops] for key, S in select.items()
         }
+        # the GMRES preconditioner kept across Newton iterations (see _gmres_solver)
+        self._lagged: dict = {"sweeps": None, "fresh": None, "last": 0}
 
-    def split(self, z: np.ndarray):
+    def split(self, z: np.ndarray) -> list[np.ndarray]:
+        """The unknowns of each field (u_1..u_K, m_1..m_K), each (Nt, N)."""
         n = self.N * self.nt
-        return z[:n].reshape(self.nt, self.N), z[n:].reshape(self.nt, self.N)
+        return [z[j * n : (j + 1) * n].reshape(self.nt, self.N) for j in range(2 * self.K)]
+
+    def _levels(self, z: np.ndarray) -> list[np.ndarray]:
+        """Every field on all Nt + 1 levels (u_k with u_k(T) = g_k, m_k with m_k(t0) = m0_k)."""
+        parts = self.split(z)
+        K = self.K
+        values = [np.vstack([U, g[None]]) for U, g in zip(parts[:K], self.g)]
+        densities = [np.vstack([m0[None], M]) for M, m0 in zip(parts[K:], self.m0)]
+        return values + densities
 
     def full_fields(self, z: np.ndarray):
-        U, M = self.split(z)
-        return np.vstack([U, self.g[None]]), np.vstack([self.m0[None], M])
+        """(u, m) on all levels: (Nt + 1, N) each, or (K, Nt + 1, N) with K populations."""
+        levels = self._levels(z)
+        u, m = levels[: self.K], levels[self.K :]
+        if self.K == 1:
+            return u[0], m[0]
+        return np.stack(u), np.stack(m)
 
     def initial_guess(self) -> np.ndarray:
-        return np.concatenate([np.tile(self.g, self.nt), np.tile(self.m0, self.nt)])
+        return np.concatenate(
+            [*(np.tile(g, self.nt) for g in self.g), *(np.tile(m, self.nt) for m in self.m0)]
+        )
 
     def pack(self, u: np.ndarray, m: np.ndarray) -> np.ndarray:
-        return np.concatenate([u[:-1].ravel(), m[1:].ravel()])
+        """Unknowns from fields on all levels ((Nt + 1, ...) each, or (K, Nt + 1, ...))."""
+        if self.K == 1:
+            return np.concatenate([u[:-1].ravel(), m[1:].ravel()])
+        return np.concatenate([*(uk[:-1].ravel() for uk in u), *(mk[1:].ravel() for mk in m)])
 
     def _arguments(self, z: np.ndarray):
         """The pointwise rows' arguments at the two ends of every interval: {"lo": ..., "hi": ...}."""
-        U, M = self.full_fields(z)
-        full = [U, M]  # indexed by a stencil's owner (0: u, 1: m)
+        full = self._levels(z)  # indexed by a stencil's owner
         # each stencil on all Nt + 1 levels once; interval k takes levels k (lo) and k + 1 (hi)
         levels = [(op @ full[owner].T).T for op, owner in zip(self.st.ops, self.st.owner)]
-        du = (U[1:] - U[:-1]).ravel() / self.dt
-        dm = (M[1:] - M[:-1]).ravel() / self.dt
+        rates = [(F[1:] - F[:-1]).ravel() / self.dt for F in full]
         return {
-            "lo": (*self.args_lo, *(v[:-1].ravel() for v in levels), du, dm),
-            "hi": (*self.args_hi, *(v[1:].ravel() for v in levels), du, dm),
+            "lo": (*self.args_lo, *(v[:-1].ravel() for v in levels), *rates),
+            "hi": (*self.args_hi, *(v[1:].ravel() for v in levels), *rates),
         }
 
     def residual(self, z: np.ndarray) -> np.ndarray:
@@ -131,15 +165,17 @@ class GenericFiniteHorizonSystem:
         )
 
     def jacobian_blocks(self, z: np.ndarray) -> list[list[sps.csr_matrix]]:
-        """``[[dHJB/du, dHJB/dm], [dFP/du, dFP/dm]]`` at ``z`` (exact, sparse)."""
+        """``blocks[i][j]``: d(row i)/d(unknown j), rows (HJB_1..HJB_K, FP_1..FP_K), unknowns
+        (u_1..u_K, m_1..m_K) (exact, sparse); ``[[dHJB/du, dHJB/dm], [dFP/du, dFP/dm]]`` for one
+        population."""
         a = self._arguments(z)
         n = self.N * self.nt
         blocks = []
         for pw in self.rows:
-            row = [sps.csr_matrix((n, n)), sps.csr_matrix((n, n))]  # d/du, d/dm
+            row = [sps.csr_matrix((n, n)) for _ in self.roles]
             for i, d in pw.partials:
                 owner = self.st.owner[i]
-                role = ("u", "m")[owner]
+                role = self.roles[owner]
                 for end in ("lo", "hi"):
                     coeff = 0.5 * _full(d(*a[end]), a)
                     row[owner] = row[owner] + sps.diags(coeff) @ self.ops[(role, end)][i]
@@ -159,43 +195,85 @@ class GenericFiniteHorizonSystem:
         return lazy_factorize(J, "colamd"), scale
 
     def _gmres_solver(self, J: sps.csr_matrix, blocks) -> Callable[[np.ndarray], np.ndarray]:
-        """GMRES on the space-time Jacobian, preconditioned by one backward sweep of the HJB rows
-        in u (block upper bidiagonal in time) and one forward sweep of the FP rows in m (block
-        lower bidiagonal), the latter with the new u correction: block Gauss-Seidel that drops the
-        HJB's dependence on m."""
-        N, nt = self.N, self.nt
+        """GMRES on the space-time Jacobian ``J``, preconditioned by :meth:`_sweeps`.
+
+        The preconditioner is kept from one Newton iteration to the next (its factorisations
+        are most of the cost) while GMRES needs at most twice the preconditioner applications it
+        needed when the preconditioner was new, and rebuilt from ``blocks`` otherwise: near the
+        solution the Jacobian hardly changes."""
+        lagged = self._lagged
+        if lagged.get("sweeps") is None or lagged["last"] > 2 * lagged["fresh"]:
+            lagged.update(sweeps=self._sweeps(blocks), fresh=None)
+        precondition = lagged["sweeps"]
+        size = J.shape[0]
+        applied = [0]
+
+        def counted(r: np.ndarray) -> np.ndarray:
+            applied[0] += 1
+            return precondition(r)
+
+        op = spla.LinearOperator((size, size), matvec=lambda v: J @ v, dtype=float)
+        pre = spla.LinearOperator((size, size), matvec=counted, dtype=float)
+
+        def solve(rhs: np.ndarray) -> np.ndarray:
+            applied[0] = 0
+            x, code = spla.gmres(op, rhs, M=pre, rtol=1e-11, atol=0.0, restart=100, maxiter=10)
+            lagged["last"] = applied[0]
+            if lagged["fresh"] is None:
+                lagged["fresh"] = max(applied[0], 1)
+            return accept_gmres_step(J, rhs, x, code)
+
+        return solve
+
+    def _sweeps(self, blocks) -> Callable[[np.ndarray], np.ndarray]:
+        """One backward sweep of the HJB rows in u (block upper bidiagonal in time) and one
+        forward sweep of the FP rows in m (block lower bidiagonal), the latter with the new u
+        correction: block Gauss-Seidel that drops the HJB's dependence on m. With K populations,
+        population by population: HJB_k in u_k, then FP_k in m_k with every u correction (the
+        couplings between the populations' own unknowns are dropped)."""
+        N, nt, K = self.N, self.nt, self.K
         n = N * nt
-        Juu, Jmu, Jmm = (sps.csr_matrix(b) for b in (blocks[0][0], blocks[1][0], blocks[1][1]))
 
         def block(A, i, j):
             return A[i * N : (i + 1) * N, j * N : (j + 1) * N]
 
-        lu_u = [factorize(block(Juu, k, k), "colamd") for k in range(nt)]
-        lu_m = [factorize(block(Jmm, k, k), "colamd") for k in range(nt)]
-        up = [block(Juu, k, k + 1) for k in range(nt - 1)]
-        down = [block(Jmm, k, k - 1) for k in range(1, nt)]
+        sweeps = []
+        for k in range(K):
+            Juu, Jmm = sps.csr_matrix(blocks[k][k]), sps.csr_matrix(blocks[K + k][K + k])
+            Jmu = [sps.csr_matrix(blocks[K + k][j]) for j in range(K)]
+            sweeps.append(
+                (
+                    [factorize(block(Juu, i, i), "colamd") for i in range(nt)],
+                    [factorize(block(Jmm, i, i), "colamd") for i in range(nt)],
+                    [block(Juu, i, i + 1) for i in range(nt - 1)],
+                    [block(Jmm, i, i - 1) for i in range(1, nt)],
+                    Jmu,
+                )
+            )
 
         def precondition(r: np.ndarray) -> np.ndarray:
-            rH, rF = r[:n].reshape(nt, N), r[n:]
-            du = np.zeros((nt, N))
-            for k in range(nt - 1, -1, -1):
-                rhs = rH[k] - (up[k] @ du[k + 1] if k < nt - 1 else 0.0)
-                du[k] = lu_u[k](rhs)
-            rF = (rF - Jmu @ du.ravel()).reshape(nt, N)
-            dm = np.zeros((nt, N))
-            for k in range(nt):
-                rhs = rF[k] - (down[k - 1] @ dm[k - 1] if k > 0 else 0.0)
-                dm[k] = lu_m[k](rhs)
-            return np.concatenate([du.ravel(), dm.ravel()])
+            dus = []
+            for k, (lu_u, _lu_m, up, _down, _Jmu) in enumerate(sweeps):
+                rH = r[k * n : (k + 1) * n].reshape(nt, N)
+                du = np.zeros((nt, N))
+                for i in range(nt - 1, -1, -1):
+                    rhs = rH[i] - (up[i] @ du[i + 1] if i < nt - 1 else 0.0)
+                    du[i] = lu_u[i](rhs)
+                dus.append(du.ravel())
+            dms = []
+            for k, (_lu_u, lu_m, _up, down, Jmu) in enumerate(sweeps):
+                rF = r[(K + k) * n : (K + k + 1) * n]
+                for j in range(K):
+                    rF = rF - Jmu[j] @ dus[j]
+                rF = rF.reshape(nt, N)
+                dm = np.zeros((nt, N))
+                for i in range(nt):
+                    rhs = rF[i] - (down[i - 1] @ dm[i - 1] if i > 0 else 0.0)
+                    dm[i] = lu_m[i](rhs)
+                dms.append(dm.ravel())
+            return np.concatenate([*dus, *dms])
 
-        op = spla.LinearOperator((2 * n, 2 * n), matvec=lambda v: J @ v, dtype=float)
-        pre = spla.LinearOperator((2 * n, 2 * n), matvec=precondition, dtype=float)
-
-        def solve(rhs: np.ndarray) -> np.ndarray:
-            x, code = spla.gmres(op, rhs, M=pre, rtol=1e-11, atol=0.0, restart=100, maxiter=10)
-            return accept_gmres_step(J, rhs, x, code)
-
-        return solve
+        return precondition
 
     def max_step(self, z: np.ndarray, dz: np.ndarray) -> float:
         """No cap: centred differences do not keep m >= 0, and a manufactured source can make

@@ -314,12 +314,9 @@ def reference_solve(
         out_grid, out_fields, estimate, rich_info = _extrapolate(problem, grids, results, order, nt)
     times = _times(problem, nt)
     w = out_grid.weights()
-    if out_fields.m.ndim == out_grid.dim:
-        mass_drift = abs(float(np.sum(w * out_fields.m)) - 1.0)
-    else:
-        mass_drift = float(
-            np.max(np.abs(np.sum(w * out_fields.m, axis=tuple(range(1, out_fields.m.ndim))) - 1.0))
-        )
+    # the mass of m at every time of every population: sum over the space axes (the last ones)
+    space_axes = tuple(range(out_fields.m.ndim - out_grid.dim, out_fields.m.ndim))
+    mass_drift = float(np.max(np.abs(np.sum(w * out_fields.m, axis=space_axes) - 1.0)))
     info = {
         "scheme": name,
         "grid": list(out_grid.shape),

@@ -17,8 +17,12 @@ from typing import Any
 import torch
 
 from ..errors import ProblemError
-from ..lowering.space_time import RowView, lower_finite_horizon, residuals_and_caches
-from ..metrics._integrals import field_errors, known_solution
+from ..lowering.space_time import (
+    RowView,
+    lower_finite_horizon_populations,
+    residuals_and_caches,
+)
+from ..metrics._integrals import field_errors, known_solution, population_errors
 from ..nn import build_networks
 from ..options import SolverOptions
 from ..sampling import SliceSampler, quadrature_size, space_time_nodes
@@ -37,7 +41,11 @@ class FiniteHorizonFormulation:
         self.problem, self.opts, self.seed = problem, opts, seed
         self.device, self.dtype = device, dtype
         self.rank, self.world_size = world
-        self.residuals = lower_finite_horizon(problem)
+        self.populations = problem.populations
+        self.by_population = lower_finite_horizon_populations(problem)
+        self.residuals = self.by_population[0]  # (its wall residuals: one population on a Box)
+        # what residuals_and_caches evaluates: one population's residuals, or every one's
+        self._lowered = self.by_population if self.populations > 1 else self.residuals
         self.slices = opts.sampling.time_slices
         self.per_slice = max(2, opts.sampling.batch_size // self.slices)
         nodes, weights = space_time_nodes(
@@ -110,7 +118,7 @@ class FiniteHorizonFormulation:
         else:
             pts = points
         r, caches = residuals_and_caches(
-            self.residuals, st.value_net, st.density_net, pts, frozen, which
+            self._lowered, st.value_net, st.density_net, pts, frozen, which
         )
         r = {k: v[:n] for k, v in r.items()}
         bnd: dict[str, Any] = {}
@@ -122,10 +130,14 @@ class FiniteHorizonFormulation:
         zero = torch.zeros((), device=self.device, dtype=self.dtype)
         out: dict[str, torch.Tensor] = {"int_u": zero, "constant": torch.tensor(float("nan"))}
         if "hjb" in r:
-            out["hjb"] = (r["hjb"] ** 2).mean() + w * bnd.get("neumann", 0.0)
+            out["hjb"] = self._mean_square(r["hjb"]) + w * bnd.get("neumann", 0.0)
         if "fp" in r:
-            out["fp"] = (r["fp"] ** 2).mean() + w * bnd.get("flux", 0.0)
+            out["fp"] = self._mean_square(r["fp"]) + w * bnd.get("flux", 0.0)
         return out
+
+    def _mean_square(self, r: torch.Tensor) -> torch.Tensor:
+        """The mean squared residual, summed over the populations (columns) when several."""
+        return (r**2).mean() if self.populations == 1 else (r**2).mean(dim=0).sum()
 
     # ----- evaluation ------------------------------------------------------------------------
     def evaluate(self, st) -> dict[str, float]:
@@ -136,11 +148,15 @@ class FiniteHorizonFormulation:
             m = torch.exp(torch.cat([density_net(c) for c in nodes.split(16384)]))
             m = m.double().cpu().numpy()
         u_ref, m_ref, _ = self.exact
+        if self.populations > 1:
+            return population_errors(u, m, u_ref, m_ref, self.eval_weights)
         return field_errors(u, m, u_ref, m_ref, self.eval_weights)
 
-    def finish(self, st) -> tuple[float, None, str]:
-        """(log Z: 0, the density normalises itself per time; no constant; the quadrature)."""
-        return 0.0, None, "space-time nodes"
+    def finish(self, st) -> tuple[float | list[float], None, str]:
+        """(log Z: 0, each density normalises itself per time, one per population when several;
+        no constant; the quadrature)."""
+        log_z = 0.0 if self.populations == 1 else [0.0] * self.populations
+        return log_z, None, "space-time nodes"
 
     def check_parallel(self) -> None:
         raise ProblemError(

@@ -1,8 +1,9 @@
 """Benchmark ``classes``: problem classes beyond the ergodic and finite-horizon MFG, with
 manufactured solutions, networks at their default options and the finite-difference reference.
 
-Rows: the discounted stationary MFG (``problems/discounted_torus.py``) and the ergodic MFG of two
-populations (``problems/two_populations_torus.py``), each in d = 1 and 2, seeds 0, 1, 2 (default
+Rows: the discounted stationary MFG (``problems/discounted_torus.py``), the ergodic MFG of two
+populations (``problems/two_populations_torus.py``) and the finite-horizon MFG of two populations
+(``problems/two_populations_fh_torus.py``), each in d = 1 and 2, seeds 0, 1, 2 (default
 method), and their references at default settings. With several populations the errors are the
 worst population's. Targets (networks): m_rel_l2 <= 1e-2 and
 u_rel_l2 <= 2e-2 within 15 minutes; reference: m_rel_l2 <= 1e-4 (1-D), 1e-3 (2-D) in <= 60 s.
@@ -24,6 +25,8 @@ CASES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("discounted_torus.py", {"d": 2}),
     ("two_populations_torus.py", {"d": 1}),
     ("two_populations_torus.py", {"d": 2}),
+    ("two_populations_fh_torus.py", {"d": 1}),
+    ("two_populations_fh_torus.py", {"d": 2}),
 )
 NETWORK_TARGETS = {"m_rel_l2": 1e-2, "u_rel_l2": 2e-2}
 NETWORK_SECONDS = 900.0

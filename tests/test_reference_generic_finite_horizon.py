@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from mfgsolve import MFG, ProblemError, Torus, load_problem
+from mfgsolve import MFG, ProblemError, Torus, compare, load_problem
 from mfgsolve._symbolic import evaluate_numeric_constants
 from mfgsolve.reference import SchemeNotApplicable, reference_solve
 from mfgsolve.reference._generic_finite_horizon import GenericFiniteHorizonSystem
@@ -152,9 +152,7 @@ def test_second_time_derivatives_are_refused_in_one_line():
 
 #: problem files the grid reference does not cover, and why (the coverage table of
 #: docs/reference.md lists them too)
-NOT_COVERED = {
-    "lq_mean_1d.py": "Expectation",  # a nonlocal term: lowered by the network solver only
-}
+NOT_COVERED: dict[str, str] = {}
 
 
 def _problem_files():
@@ -183,3 +181,48 @@ def test_every_problem_in_low_dimension_has_a_reference_scheme(name):
         return
     scheme, _ = _choose_scheme(problem, "auto")
     assert scheme in ("monotone", "generic")
+
+
+# ----- nonlocal terms: a mean-field expectation ----------------------------------------------
+
+
+def test_a_mean_field_expectation_converges_at_second_order_to_the_riccati_solution():
+    """``lq_mean_1d.py`` couples the population through its mean, Expectation(x, m): the
+    expectation is an unknown per time level bordering the sparse system. Its m converges at
+    order 2 to the closed form of the Riccati ODEs (independent of the scheme)."""
+    problem = load_problem(PROBLEMS / "lq_mean_1d.py")
+    assert _choose_scheme(problem, "auto")[0] == "generic"
+    errors = []
+    for n in (32, 64):
+        ref = reference_solve(problem, grid=n, time_steps=n, richardson=False)
+        errors.append(compare(ref)["m_rel_l2"])
+    assert 1.8 < np.log2(errors[0] / errors[1]) < 2.2, errors
+
+
+def test_the_expectation_rows_agree_between_the_direct_and_gmres_solvers():
+    problem = load_problem(PROBLEMS / "lq_mean_1d.py")
+    kw = dict(grid=24, time_steps=24, richardson=False)
+    direct = reference_solve(problem, linear_solver="direct", **kw)
+    gmres = reference_solve(problem, linear_solver="gmres", **kw)
+    assert np.allclose(direct.m, gmres.m, atol=1e-10) and np.allclose(direct.u, gmres.u, atol=1e-9)
+
+
+def test_a_convolution_is_refused_by_the_reference_in_one_line():
+    from mfgsolve import Expectation
+
+    t, x, y = sp.symbols("t x y")
+    u, m = sp.Function("u")(t, x), sp.Function("m")(t, x)
+    smoothed = Expectation(sp.cos(2 * sp.pi * (x - y)), m, y)
+    problem = MFG(
+        Torus([x]),
+        (t, 0, 1),
+        u,
+        m,
+        hjb=-u.diff(t) - u.diff(x, 2) / 10 + u.diff(x) ** 2 / 2 - smoothed,
+        fp=m.diff(t) - m.diff(x, 2) / 10 - (m * u.diff(x)).diff(x),
+        terminal={u: 0},
+        initial={m: 1 + sp.sin(2 * sp.pi * x) / 2},
+    )
+    with pytest.raises(SchemeNotApplicable, match="is a convolution.*fix: compare") as info:
+        reference_solve(problem, grid=16)
+    assert "\n" not in str(info.value)

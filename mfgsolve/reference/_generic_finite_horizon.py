@@ -63,6 +63,45 @@ def _time_derivatives(problem, expr: sp.Expr) -> sp.Expr:
     return expr.xreplace(repl)
 
 
+def _global_expectations(problem, exprs: list[sp.Expr]) -> tuple[list[sp.Expr], list]:
+    """Replace every ``Expectation`` of the residuals by a symbol ``_E0``, ``_E1``, ...; returns
+    the rewritten residuals and, per expectation, (symbol, integrand in (t, x), population).
+
+    Only global expectations (a number per time, such as the mean ``Expectation(x, m)``) are
+    taken: they become one unknown per time level, bordering the sparse system. A convolution
+    (the integrand depends on the point's own coordinates) would make the Jacobian dense and is
+    refused in one line."""
+    from ..nonlocal_terms import Expectation
+
+    found = sorted({a for e in exprs for a in e.atoms(Expectation)}, key=sp.default_sort_key)
+    if not found:
+        return exprs, []
+    space = tuple(problem.space)
+    densities = [d.func for d in problem.densities]
+    out, repl = [], {}
+    for i, e in enumerate(found):
+        where = f"problem '{problem.name}': {e}"
+        if not (isinstance(e.density, AppliedUndef) and e.density.func in densities):
+            raise SchemeNotApplicable(f"{where} is not against a density of the problem")
+        integrand = problem.substitute(sp.sympify(e.integrand))
+        if e.variables is not None:
+            variables = tuple(e.variables)
+            if integrand.free_symbols & (set(space) - set(variables)):
+                raise SchemeNotApplicable(
+                    f"{where} is a convolution (its integrand depends on the point's "
+                    "coordinates), which the finite-difference reference does not take; fix: "
+                    "compare against problem.exact (the network solver lowers it)"
+                )
+            integrand = integrand.xreplace(dict(zip(variables, space)))
+        extra = integrand.free_symbols - {problem.time, *space}
+        if extra or integrand.atoms(AppliedUndef):
+            raise SchemeNotApplicable(f"{where} has an integrand that is not a formula of (t, x)")
+        symbol = sp.Symbol(f"_E{i}")
+        repl[e] = symbol
+        out.append((symbol, evaluate_numeric_constants(integrand), densities.index(e.density.func)))
+    return [e.xreplace(repl) for e in exprs], out
+
+
 def _values_at(problem, expr: sp.Expr, grid: Grid) -> np.ndarray:
     fn = _lambdify(problem.space, evaluate_numeric_constants(expr))
     vals = fn(*(grid.points[:, k] for k in range(grid.dim)))
@@ -87,13 +126,29 @@ class GenericFiniteHorizonSystem:
         self.g = [_values_at(problem, g, grid) for g in problem.terminals]
         m0 = [_values_at(problem, m, grid) for m in problem.initials]
         self.m0 = [m / (w @ m) for m in m0]
-        exprs = [
-            _time_derivatives(problem, problem.substitute(r)) for r in (*problem.hjbs, *problem.fps)
-        ]
+        exprs, expectations = _global_expectations(
+            problem, [problem.substitute(r) for r in (*problem.hjbs, *problem.fps)]
+        )
+        exprs = [_time_derivatives(problem, e) for e in exprs]
         self.st = _Stencils(problem, grid, exprs)
         args = (problem.time, *problem.space)
         time_symbols = [_time_symbol(name) for name, _fn in problem.named_unknowns()]
-        self.rows = [_Pointwise(e, args, self.st, time_symbols).compile() for e in exprs]
+        # each expectation E_i(t_l) = sum_j w_j phi_i(t_l, y_j) m_l(y_j): an unknown per level
+        # l = 0..Nt, with that sum as its equation (so the Jacobian stays sparse)
+        self.expectations = [
+            (
+                population,
+                np.stack(
+                    [
+                        w * _values_at(problem, phi.subs(problem.time, float(tl)), grid)
+                        for tl in self.times
+                    ]
+                ),
+            )
+            for _symbol, phi, population in expectations
+        ]
+        extra = time_symbols + [symbol for symbol, _phi, _p in expectations]
+        self.rows = [_Pointwise(e, args, self.st, extra).compile() for e in exprs]
         x = [np.tile(grid.points[:, k], nt) for k in range(grid.dim)]
         self.args_lo = (np.repeat(self.times[:-1], N), *x)
         self.args_hi = (np.repeat(self.times[1:], N), *x)
@@ -120,6 +175,17 @@ class GenericFiniteHorizonSystem:
         n = self.N * self.nt
         return [z[j * n : (j + 1) * n].reshape(self.nt, self.N) for j in range(2 * self.K)]
 
+    def _expectation_values(self, z: np.ndarray) -> np.ndarray:
+        """The expectation unknowns, (number of expectations, Nt + 1): the tail of ``z``."""
+        count = len(self.expectations)
+        return z[len(z) - count * (self.nt + 1) :].reshape(count, self.nt + 1)
+
+    def _expectations_of(self, densities: list[np.ndarray]) -> np.ndarray:
+        """Each expectation at every level from the densities on all levels (the sums)."""
+        return np.array(
+            [(weights * densities[k]).sum(axis=1) for k, weights in self.expectations]
+        ).reshape(len(self.expectations), self.nt + 1)
+
     def _levels(self, z: np.ndarray) -> list[np.ndarray]:
         """Every field on all Nt + 1 levels (u_k with u_k(T) = g_k, m_k with m_k(t0) = m0_k)."""
         parts = self.split(z)
@@ -137,15 +203,27 @@ class GenericFiniteHorizonSystem:
         return np.stack(u), np.stack(m)
 
     def initial_guess(self) -> np.ndarray:
-        return np.concatenate(
+        z = np.concatenate(
             [*(np.tile(g, self.nt) for g in self.g), *(np.tile(m, self.nt) for m in self.m0)]
         )
+        return self._with_expectations(z)
 
     def pack(self, u: np.ndarray, m: np.ndarray) -> np.ndarray:
         """Unknowns from fields on all levels ((Nt + 1, ...) each, or (K, Nt + 1, ...))."""
         if self.K == 1:
-            return np.concatenate([u[:-1].ravel(), m[1:].ravel()])
-        return np.concatenate([*(uk[:-1].ravel() for uk in u), *(mk[1:].ravel() for mk in m)])
+            z = np.concatenate([u[:-1].ravel(), m[1:].ravel()])
+        else:
+            z = np.concatenate([*(uk[:-1].ravel() for uk in u), *(mk[1:].ravel() for mk in m)])
+        return self._with_expectations(z)
+
+    def _with_expectations(self, z: np.ndarray) -> np.ndarray:
+        """``z`` (fields only) followed by the expectations of its densities."""
+        if not self.expectations:
+            return z
+        densities = self._levels(
+            np.concatenate([z, np.zeros(len(self.expectations) * (self.nt + 1))])
+        )
+        return np.concatenate([z, self._expectations_of(densities[self.K :]).ravel()])
 
     def _arguments(self, z: np.ndarray):
         """The pointwise rows' arguments at the two ends of every interval: {"lo": ..., "hi": ...}."""
@@ -153,16 +231,31 @@ class GenericFiniteHorizonSystem:
         # each stencil on all Nt + 1 levels once; interval k takes levels k (lo) and k + 1 (hi)
         levels = [(op @ full[owner].T).T for op, owner in zip(self.st.ops, self.st.owner)]
         rates = [(F[1:] - F[:-1]).ravel() / self.dt for F in full]
+        means = (
+            [np.repeat(E, self.N) for E in self._expectation_values(z)] if self.expectations else []
+        )
         return {
-            "lo": (*self.args_lo, *(v[:-1].ravel() for v in levels), *rates),
-            "hi": (*self.args_hi, *(v[1:].ravel() for v in levels), *rates),
+            "lo": (
+                *self.args_lo,
+                *(v[:-1].ravel() for v in levels),
+                *rates,
+                *(e[: -self.N] for e in means),
+            ),
+            "hi": (
+                *self.args_hi,
+                *(v[1:].ravel() for v in levels),
+                *rates,
+                *(e[self.N :] for e in means),
+            ),
         }
 
     def residual(self, z: np.ndarray) -> np.ndarray:
         a = self._arguments(z)
-        return np.concatenate(
-            [0.5 * (_full(pw.f(*a["lo"]), a) + _full(pw.f(*a["hi"]), a)) for pw in self.rows]
-        )
+        rows = [0.5 * (_full(pw.f(*a["lo"]), a) + _full(pw.f(*a["hi"]), a)) for pw in self.rows]
+        if self.expectations:  # E_i(t_l) minus its sum, every level
+            sums = self._expectations_of(self._levels(z)[self.K :])
+            rows.append((self._expectation_values(z) - sums).ravel())
+        return np.concatenate(rows)
 
     def jacobian_blocks(self, z: np.ndarray) -> list[list[sps.csr_matrix]]:
         """``blocks[i][j]``: d(row i)/d(unknown j), rows (HJB_1..HJB_K, FP_1..FP_K), unknowns
@@ -183,6 +276,38 @@ class GenericFiniteHorizonSystem:
                 coeff = 0.5 * (_full(d(*a["lo"]), a) + _full(d(*a["hi"]), a))
                 if np.any(coeff):
                     row[owner] = row[owner] + sps.diags(coeff) @ op
+            if self.expectations:  # interval k takes E at levels k (lo) and k + 1 (hi)
+                ends = []
+                for d in pw.extra[len(self.time_ops) :]:
+                    lo, hi = 0.5 * _full(d(*a["lo"]), a), 0.5 * _full(d(*a["hi"]), a)
+                    rows = np.arange(n)
+                    cols = rows // self.N
+                    ends.append(
+                        sps.csr_matrix(
+                            (np.r_[lo, hi], (np.r_[rows, rows], np.r_[cols, cols + 1])),
+                            shape=(n, self.nt + 1),
+                        )
+                    )
+                row.append(sps.hstack(ends, format="csr"))
+            blocks.append(row)
+        if self.expectations:  # the expectation rows: d/dE = I, d/dm_k = -w phi at levels 1..Nt
+            count = len(self.expectations)
+            row = [sps.csr_matrix((count * (self.nt + 1), n)) for _ in self.roles]
+            for i, (k, weights) in enumerate(self.expectations):
+                block = sps.vstack(
+                    [sps.csr_matrix((1, n)), sps.block_diag([-w[None] for w in weights[1:]])]
+                )
+                pad = sps.csr_matrix(
+                    sps.vstack(
+                        [
+                            sps.csr_matrix((i * (self.nt + 1), n)),
+                            block,
+                            sps.csr_matrix(((count - 1 - i) * (self.nt + 1), n)),
+                        ]
+                    )
+                )
+                row[self.K + k] = row[self.K + k] + pad
+            row.append(sps.identity(count * (self.nt + 1), format="csr"))
             blocks.append(row)
         return blocks
 
@@ -204,8 +329,15 @@ class GenericFiniteHorizonSystem:
         lagged = self._lagged
         if lagged.get("sweeps") is None or lagged["last"] > 2 * lagged["fresh"]:
             lagged.update(sweeps=self._sweeps(blocks), fresh=None)
-        precondition = lagged["sweeps"]
-        size = J.shape[0]
+        sweeps = lagged["sweeps"]
+        size, fields = J.shape[0], 2 * self.K * self.N * self.nt
+
+        def precondition(r: np.ndarray) -> np.ndarray:
+            if size == fields:
+                return sweeps(r)
+            # the expectation rows (E - sum = r) are taken as they are: dE = r
+            return np.concatenate([sweeps(r[:fields]), r[fields:]])
+
         applied = [0]
 
         def counted(r: np.ndarray) -> np.ndarray:

@@ -111,11 +111,17 @@ def monotone_parts(problem) -> MonotoneParts:
         SchemeNotApplicable: no Hamiltonian form, a non-separable or non-convex Hamiltonian,
             or a viscosity that is not a non-negative number.
     """
+    from ..nonlocal_terms import Expectation
+
     form = problem.hamiltonian_form
     name = problem.name
     if form is None:
         raise SchemeNotApplicable(
             f"problem '{name}' was not built with from_hamiltonian, so it has no Hamiltonian for the monotone scheme"
+        )
+    if any(e.has(Expectation) for e in (*problem.hjbs, *problem.fps)):
+        raise SchemeNotApplicable(
+            f"problem '{name}' has a nonlocal term (Expectation), which the monotone scheme does not take"
         )
     xs = tuple(problem.space)
     time = getattr(problem, "time", None)

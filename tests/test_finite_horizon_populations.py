@@ -4,6 +4,7 @@ end to end."""
 
 import numpy as np
 import pytest
+import scipy.integrate
 import sympy as sp
 import torch
 
@@ -306,3 +307,62 @@ def test_the_default_solver_meets_the_two_population_targets(d):
     assert c["m_rel_l2"] <= 1e-2 and c["u_rel_l2"] <= 2e-2
     ref = reference_solve(problem)
     assert compare(ref)["m_rel_l2"] <= (1e-4 if d == 1 else 1e-3)
+
+
+def test_a_cross_population_mean_field_term_has_a_second_order_reference():
+    """Another form of the class: a non-quadratic Hamiltonian sqrt(1 + p^2), a viscosity per
+    population, and each HJB coupled to the other population through an expectation,
+    Expectation(sin(2 pi x), m_other); sympy manufactures the sources (the expectation of the
+    closed form integrated exactly). The reference converges at order 2 to the closed forms."""
+    vs = [sp.Function(f"v{k}")(t, x) for k in (1, 2)]
+    ns = [sp.Function(f"n{k}")(t, x) for k in (1, 2)]
+    nus, T = [sp.Rational(1, 5), sp.Rational(1, 20)], sp.Rational(1, 2)
+    v_star = [
+        (1 + t) * sp.cos(2 * sp.pi * (x - t)) / (3 * sp.pi),
+        (T - t + 1) * sp.sin(4 * sp.pi * x) / (8 * sp.pi),
+    ]
+    n_star = [
+        1 + sp.sin(2 * sp.pi * (x + t)) / 3,
+        1 + sp.cos(2 * sp.pi * x) * sp.cos(sp.pi * t) / 2,
+    ]
+
+    def hjb(k, vv, nn, mean):
+        slope = sp.sqrt(1 + vv[k].diff(x) ** 2)
+        coupling = nn[k] ** 2 / 4 + mean(nn[1 - k]) * sp.cos(2 * sp.pi * x)
+        return -vv[k].diff(t) - nus[k] * vv[k].diff(x, 2) + slope - coupling
+
+    def fp(k, vv, nn):
+        drift = vv[k].diff(x) / sp.sqrt(1 + vv[k].diff(x) ** 2)
+        return nn[k].diff(t) - nus[k] * nn[k].diff(x, 2) - (nn[k] * drift).diff(x)
+
+    # int sin(2 pi x) n_k* dx by hand (sympy's integrate takes a minute here), checked below
+    means = {n_star[0]: sp.cos(2 * sp.pi * t) / 6, n_star[1]: sp.Integer(0)}
+    for n, value in means.items():
+        at = sp.Rational(3, 10)
+        quad = scipy.integrate.quad(sp.lambdify(x, (sp.sin(2 * sp.pi * x) * n).subs(t, at)), 0, 1)
+        assert abs(quad[0] - float(value.subs(t, at))) < 1e-12
+
+    def exact_mean(n):
+        return means[n]
+
+    def mean(n):
+        return Expectation(sp.sin(2 * sp.pi * x), n)
+
+    problem = MFG(
+        Torus([x]),
+        (t, 0, T),
+        vs,
+        ns,
+        [hjb(k, vs, ns, mean) - hjb(k, v_star, n_star, exact_mean) for k in (0, 1)],
+        [fp(k, vs, ns) - fp(k, v_star, n_star) for k in (0, 1)],
+        terminal={vs[k]: v_star[k].subs(t, T) for k in (0, 1)},
+        initial={ns[k]: n_star[k].subs(t, 0) for k in (0, 1)},
+        exact={**dict(zip(vs, v_star)), **dict(zip(ns, n_star))},
+    )
+    lowered = lower_finite_horizon_populations(problem)
+    assert [e.population for e in lowered[0].hjb_expectations] == [1]
+    errors = []
+    for n in (24, 48):
+        ref = reference_solve(problem, grid=n, time_steps=n, richardson=False)
+        errors.append(compare(ref)["m_rel_l2"])
+    assert 1.8 < np.log2(errors[0] / errors[1]) < 2.2, errors

@@ -181,7 +181,7 @@ def residuals_and_caches(
     several = isinstance(residuals, list) and len(residuals) > 1
     by_population = residuals if isinstance(residuals, list) else [residuals]
     lowered = [getattr(res, name) for res in by_population for name in which]
-    fields = SpaceTimeFields(value_net, density_net, _needs_time_derivative(lowered), several)
+    fields = SpaceTimeFields(value_net, density_net, _needs_time_derivative(lowered))
     caches = by_population[0].caches(points, fields, frozen=frozen, create_graph=create_graph)
     out = {}
     for name in ("hjb", "fp"):
@@ -216,13 +216,13 @@ class RowView(dict):
 
 class SpaceTimeFields:
     """The two networks as fields for the derivative caches; ``time_derivative``: whether the
-    density's normaliser carries its t-derivative (needed only for m_t). With ``several``
+    density's normaliser carries its t-derivative (needed only for m_t). With several
     populations the networks are population stacks and ``value(points, k)``,
     ``log_density(points, k)`` are population k's."""
 
-    def __init__(self, value_net, density_net, time_derivative: bool = True, several=False):
+    def __init__(self, value_net, density_net, time_derivative: bool = True):
         self.value_net, self.density_net = value_net, density_net
-        self.time_derivative, self.several = time_derivative, several
+        self.time_derivative = time_derivative
 
     def value(self, points, k: int | None = None):
         net = self.value_net if k is None else self.value_net.nets[k]

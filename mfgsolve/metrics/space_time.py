@@ -42,12 +42,11 @@ def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str
     device = next(value_net.parameters()).device
     sq = {"hjb": 0.0, "fp": 0.0}
     scale = {"hjb": 0.0, "fp": 0.0}
-    lowered = by_population if K > 1 else by_population[0]
     order = np.argsort(nodes[:, 0], kind="stable")  # chunks share time slices
     for idx in np.array_split(order, max(1, len(nodes) // 4096)):
         pts = torch.as_tensor(nodes[idx], dtype=dtype, device=device).requires_grad_(True)
         r, caches = residuals_and_caches(
-            lowered, value_net, density_net, pts, (), ("hjb", "fp"), create_graph=False
+            by_population, value_net, density_net, pts, (), ("hjb", "fp"), create_graph=False
         )
         w = torch.as_tensor(weights[idx])
         for key in sq:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from .features import problem_features
-from .layers import DensityNetwork, InputMap, PopulationStack, ValueNetwork, make_body
+from .layers import DensityNetwork, InputMap, ValueNetwork, make_body, stack_populations
 from .space_time import space_time_networks
 
 if TYPE_CHECKING:
@@ -37,11 +37,7 @@ def ergodic_networks(problem, opts: SolverOptions, device, dtype) -> tuple[nn.Mo
     for _ in range(problem.populations):
         value_parts, density_parts = one(), one()
         pairs.append((ValueNetwork(*value_parts), DensityNetwork(*density_parts)))
-    if problem.populations == 1:
-        value_net, density_net = pairs[0]
-    else:
-        value_net = PopulationStack([v for v, _ in pairs])
-        density_net = PopulationStack([d for _, d in pairs])
+    value_net, density_net = stack_populations(pairs)
     return value_net.to(device, dtype), density_net.to(device, dtype)
 
 

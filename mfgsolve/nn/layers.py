@@ -248,3 +248,11 @@ class PopulationStack(nn.Module):
 
     def log_normalizer(self, nodes: torch.Tensor, log_weights: torch.Tensor) -> torch.Tensor:
         return torch.stack([net.log_normalizer(nodes, log_weights) for net in self.nets])
+
+
+def stack_populations(pairs: list[tuple[nn.Module, nn.Module]]) -> tuple[nn.Module, nn.Module]:
+    """The (value, density) networks of a problem from each population's pair: the pair itself
+    for one population, each role's networks as one :class:`PopulationStack` for several."""
+    if len(pairs) == 1:
+        return pairs[0]
+    return PopulationStack([v for v, _ in pairs]), PopulationStack([d for _, d in pairs])

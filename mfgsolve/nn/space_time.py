@@ -33,7 +33,7 @@ from .._symbolic import evaluate_numeric_constants
 from ..problem import MFG, ProblemError
 from ..sampling import quadrature
 from .features import problem_features
-from .layers import SQRT_SHIFT, InputMap, PopulationStack, make_body
+from .layers import SQRT_SHIFT, InputMap, make_body, stack_populations
 
 if TYPE_CHECKING:
     from ..options import SolverOptions
@@ -207,11 +207,7 @@ def space_time_networks(
     """
     q = quadrature(problem.domain, opts.sampling.quadrature_points, seed=0)
     pairs = [_population_networks(problem, opts, k, q) for k in range(problem.populations)]
-    if problem.populations == 1:
-        value, density = pairs[0]
-    else:
-        value = PopulationStack([v for v, _ in pairs])
-        density = PopulationStack([d for _, d in pairs])
+    value, density = stack_populations(pairs)
     return value.to(device, dtype), density.to(device, dtype)
 
 

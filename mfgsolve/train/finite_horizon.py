@@ -44,8 +44,6 @@ class FiniteHorizonFormulation:
         self.populations = problem.populations
         self.by_population = lower_finite_horizon_populations(problem)
         self.residuals = self.by_population[0]  # (its wall residuals: one population on a Box)
-        # what residuals_and_caches evaluates: one population's residuals, or every one's
-        self._lowered = self.by_population if self.populations > 1 else self.residuals
         self.slices = opts.sampling.time_slices
         self.per_slice = max(2, opts.sampling.batch_size // self.slices)
         nodes, weights = space_time_nodes(
@@ -118,7 +116,7 @@ class FiniteHorizonFormulation:
         else:
             pts = points
         r, caches = residuals_and_caches(
-            self._lowered, st.value_net, st.density_net, pts, frozen, which
+            self.by_population, st.value_net, st.density_net, pts, frozen, which
         )
         r = {k: v[:n] for k, v in r.items()}
         bnd: dict[str, Any] = {}

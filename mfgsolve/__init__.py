@@ -32,6 +32,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:  # what the lazy table below resolves to, for type checkers and editors
+    from .boundary import Exit
     from .fbsde import FBSDE, FBSDESolution, compare_fbsde, solve_fbsde
     from .metrics import compare
     from .nonlocal_terms import Expectation
@@ -56,6 +57,7 @@ _LAZY = {
     "Box": ".problem",
     "DiscountedMFG": ".problem",
     "ErgodicMFG": ".problem",
+    "Exit": ".boundary",
     "Torus": ".problem",
     "load_problem": ".problem",
     "ReferenceSolution": ".reference",
@@ -70,6 +72,7 @@ __all__ = [
     "CheckpointError",
     "DiscountedMFG",
     "ErgodicMFG",
+    "Exit",
     "Expectation",
     "FBSDE",
     "FBSDEDivergedError",

@@ -21,6 +21,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ._messages import did_you_mean, shown
+from .boundary import PERIODIC, WALL, Exit, Face, parse_boundary
 from .errors import ProblemError
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Problem",
     "Torus",
     "Box",
+    "Exit",
     "ErgodicMFG",
     "DiscountedMFG",
     "MFG",
@@ -155,17 +157,29 @@ class Torus:
     def volume(self) -> float:
         return float(np.prod(self.lengths))
 
+    @property
+    def periodic_axes(self) -> tuple[bool, ...]:
+        return (True,) * self.dim
+
+    faces: tuple[Face, ...] = ()
+    exits: tuple[Face, ...] = ()
+    has_walls = False
+
     def __repr__(self) -> str:
         return f"Torus({list(self.symbols)}, lengths={list(self.lengths)})"
 
 
 class Box:
-    """Rectangular box ``prod_i [lo_i, hi_i]`` with reflecting (no-flux / Neumann) boundaries.
+    """Rectangular box ``prod_i [lo_i, hi_i]`` with a condition on each face.
 
     Args:
         symbols: the space coordinates (sympy Symbols).
         bounds: one ``(lo, hi)`` pair per symbol.
-        boundary: ``"neumann"``: homogeneous Neumann for u and no-flux for m.
+        boundary: ``"neumann"`` (every face a wall: homogeneous Neumann for u, no flux for m), or
+            a dict keyed by an axis (``x``: both faces) or a face (``(x, 1)``: the face x = 1)
+            with values ``"neumann"``, ``"periodic"`` (an axis), ``"exit"`` or
+            :class:`~mfgsolve.Exit` ``(value, where=...)`` (u = value, m absorbed; ``where``: a
+            door on part of the face). Faces not named are walls. See :mod:`mfgsolve.boundary`.
     """
 
     periodic = False
@@ -209,13 +223,35 @@ class Box:
                 )
             parsed.append((lo, hi))
         self.bounds = tuple(parsed)
-        if boundary != "neumann":
-            raise _fail(
-                None,
-                f"unknown Box boundary {boundary!r}",
-                "use boundary='neumann' (no-flux for m, Neumann for u)",
-            )
+        self.conditions = parse_boundary(self.symbols, self.bounds, boundary)
         self.boundary = boundary
+
+    @property
+    def faces(self) -> tuple[Face, ...]:
+        """Every face that is not periodic, in axis order (lower face first)."""
+        return tuple(
+            Face(axis, side, self.symbols[axis], self.bounds[axis][side], cond)
+            for axis, pair in enumerate(self.conditions)
+            for side, cond in enumerate(pair)
+            if cond != PERIODIC
+        )
+
+    @property
+    def periodic_axes(self) -> tuple[bool, ...]:
+        """Whether each axis is periodic."""
+        return tuple(lo == PERIODIC for lo, _hi in self.conditions)
+
+    @property
+    def exits(self) -> tuple[Face, ...]:
+        """The faces that have an exit (on the whole face or a door)."""
+        return tuple(f for f in self.faces if f.is_exit)
+
+    @property
+    def has_walls(self) -> bool:
+        """Whether some face (or part of one, beside a door) is a wall."""
+        return any(
+            f.condition == WALL or (f.is_exit and f.condition.where is not None) for f in self.faces
+        )
 
     @property
     def dim(self) -> int:
@@ -238,7 +274,9 @@ class Box:
         return float(np.prod(self.lengths))
 
     def __repr__(self) -> str:
-        return f"Box({list(self.symbols)}, bounds={list(self.bounds)})"
+        walls = all(c == WALL for pair in self.conditions for c in pair)
+        extra = "" if walls else f", boundary={self.boundary!r}"
+        return f"Box({list(self.symbols)}, bounds={list(self.bounds)}{extra})"
 
 
 @dataclass(frozen=True)
@@ -378,6 +416,13 @@ class _ProblemBase(Problem):
                 "write domain=Torus([x]) or Box([x], [(0, 1)])",
             )
         self.domain = domain
+        if domain.exits and self.kind != "finite_horizon":
+            raise _fail(
+                self.name,
+                f"the exit on {domain.exits[0].label} lets mass leave, so a stationary problem "
+                "has no density of mass 1",
+                "exits are for finite-horizon problems (MFG); use walls or periodic axes here",
+            )
         self._coords = tuple(arg_symbols)
         values, densities = _population_list(value), _population_list(density)
         if len(values) != len(densities) or not values:
@@ -1025,6 +1070,7 @@ class MFG(_ProblemBase):
         )
         for k in range(K):
             self._check_initial_density(k)
+        self._check_exits()
         self.hjb = self.hjbs[0] if K == 1 else None
         self.fp = self.fps[0] if K == 1 else None
         self.terminal = self.terminals[0] if K == 1 else None
@@ -1069,6 +1115,42 @@ class MFG(_ProblemBase):
                     self.name, f"no {label} condition for {f.func} at {when}", f"add {example}"
                 )
         return tuple(given[f.func] for f in fns)
+
+    def _check_exits(self) -> None:
+        """Each exit's value is a finite formula of the face's coordinates and time, and the
+        equations diffuse across the exit's face: an absorbed density (m = 0) and an exit cost
+        (u = value) are boundary conditions of second-order equations only."""
+        for face in self.domain.exits:
+            value = self.substitute(face.condition.value)
+            allowed = {s for s in self.domain.symbols if s != face.symbol} | {self.time}
+            extra = value.free_symbols - allowed
+            if extra:
+                raise _fail(
+                    self.name,
+                    f"the exit value on {face.label} has symbols {sorted(map(str, extra))} "
+                    "besides the face's coordinates and time",
+                    "write it in those (give numbers for constants in params)",
+                )
+            if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or _applied_unknowns(value):
+                raise _fail(
+                    self.name,
+                    f"the exit value on {face.label} is not a finite formula",
+                    "give a closed-form expression",
+                )
+            for k in range(self.populations):
+                for what, residual, fn in (
+                    ("HJB", self.hjbs[k], self.values[k]),
+                    ("FP", self.fps[k], self.densities[k]),
+                ):
+                    if not _has_second_derivative(self.substitute(residual), fn, face.symbol):
+                        raise _fail(
+                            self.name,
+                            f"the exit on {face.label} needs diffusion across it, but the "
+                            f"{self.label(what, k)} residual has no second derivative of "
+                            f"{fn.func} in {face.symbol}",
+                            "add viscosity (an exit is a boundary condition of a second-order "
+                            "equation), or make the face a wall",
+                        )
 
     def _check_initial_density(self, k: int) -> None:
         """Population k's initial density is finite, >= 0 and not zero (at random points)."""
@@ -1240,6 +1322,14 @@ def _hamiltonian_residuals(
         hamiltonian=hamiltonian, momenta=momenta, coupling=coupling, viscosity=viscosity
     )
     return form, hjb, fp
+
+
+def _has_second_derivative(expr: sp.Expr, fn: AppliedUndef, symbol: sp.Symbol) -> bool:
+    """Whether ``expr`` has a derivative of ``fn`` of order two or more in ``symbol``."""
+    return any(
+        d.expr == fn and dict(d.variable_count).get(symbol, 0) >= 2
+        for d in expr.atoms(sp.Derivative)
+    )
 
 
 def _first_line(exc: BaseException) -> str:

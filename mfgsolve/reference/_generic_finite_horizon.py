@@ -169,6 +169,44 @@ class GenericFiniteHorizonSystem:
         }
         # the GMRES preconditioner kept across Newton iterations (see _gmres_solver)
         self._lagged: dict = {"sweeps": None, "fresh": None, "last": 0}
+        self.offsets = self._exit_offsets()
+
+    def _exit_offsets(self) -> list[np.ndarray | None]:
+        """Per stencil, the part of its values that the exits' boundary values give, on all
+        Nt + 1 levels ((Nt + 1, N)), or None. Only the values have one (the exit cost); the
+        densities' boundary value is 0. A mixed derivative takes its inner difference's offset
+        (its own is that of an exit value constant along the face)."""
+        grid, problem = self.grid, self.problem
+        if not grid.exits:
+            return [None] * len(self.st.ops)
+        args = (problem.time, *problem.space)
+        per_level = []  # (forward, backward) offsets per axis, at every level
+        for tl in self.times:
+            values = []
+            for e in grid.exits:
+                expr = evaluate_numeric_constants(problem.substitute(e.exit.value))
+                fn = _lambdify(args, expr)
+                b = fn(np.full(len(e.face), tl), *(e.face[:, k] for k in range(grid.dim)))
+                values.append(np.broadcast_to(np.asarray(b, dtype=float), (len(e.face),)))
+            per_level.append(grid.exit_offsets(values))
+        out: list[np.ndarray | None] = []
+        for (_role, axes, side), owner in zip(self.st.keys, self.st.owner):
+            if self.roles[owner] != "u" or not axes:
+                out.append(None)
+                continue
+            rows = []
+            for fwd, bwd in per_level:
+                if len(axes) == 1:
+                    (k,) = axes
+                    rows.append({"f": fwd[k], "b": bwd[k]}.get(side, (fwd[k] + bwd[k]) / 2))
+                elif axes[0] == axes[1]:
+                    rows.append((fwd[axes[0]] - bwd[axes[0]]) / grid.steps[axes[0]])
+                else:
+                    j, k = axes
+                    rows.append(grid.centred[j] @ ((fwd[k] + bwd[k]) / 2))
+            offset = np.array(rows)
+            out.append(offset if np.any(offset) else None)
+        return out
 
     def split(self, z: np.ndarray) -> list[np.ndarray]:
         """The unknowns of each field (u_1..u_K, m_1..m_K), each (Nt, N)."""
@@ -227,7 +265,10 @@ class GenericFiniteHorizonSystem:
         """The pointwise rows' arguments at the two ends of every interval: {"lo": ..., "hi": ...}."""
         full = self._levels(z)  # indexed by a stencil's owner
         # each stencil on all Nt + 1 levels once; interval k takes levels k (lo) and k + 1 (hi)
-        levels = [(op @ full[owner].T).T for op, owner in zip(self.st.ops, self.st.owner)]
+        levels = [
+            (op @ full[owner].T).T + (0.0 if offset is None else offset)
+            for op, owner, offset in zip(self.st.ops, self.st.owner, self.offsets)
+        ]
         rates = [(F[1:] - F[:-1]).ravel() / self.dt for F in full]
         means = (
             [np.repeat(E, self.N) for E in self._expectation_values(z)] if self.expectations else []

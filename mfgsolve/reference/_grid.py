@@ -1,16 +1,24 @@
-"""Uniform grids on a torus (vertex nodes) or a Neumann box (cell centres) with sparse difference
-operators.
+"""Uniform grids on a torus (vertex nodes) or a box (cell centres) with sparse difference operators.
 
-Periodic axes use nodes ``x_i = i h`` with ``h = L / n``; box axes use cell centres
-``x_i = lo + (i + 1/2) h`` with ``h = (hi - lo) / n`` and reflected ghost values, so that the one-sided
-differences vanish across the wall (homogeneous Neumann for u, no flux for m). Unknowns are
-flattened in C order (axis 0 slowest). Quadrature is the rectangle (torus) or midpoint (box) rule,
-both with weight ``prod h``.
+Periodic axes use nodes ``x_i = i h`` with ``h = L / n``; the other axes of a box use cell centres
+``x_i = lo + (i + 1/2) h`` with ``h = (hi - lo) / n`` and a ghost value beyond each face:
+
+- a wall reflects (``u_ghost = u_0``), so the one-sided differences vanish across it
+  (homogeneous Neumann for u, no flux for m);
+- an exit (:class:`~mfgsolve.Exit`) reflects with the opposite sign about its boundary value b,
+  ``u_ghost = 2 b - u_0``, so the field equals b on the face to second order. The operators
+  hold the linear part (``-u_0``) for every field; the value's exit cost enters as an offset
+  (:meth:`Grid.exit_offsets`); the density's boundary value is 0 (absorbed).
+
+A door (an exit on part of a face) takes the exit's rule at the boundary nodes whose projection on
+the face is in the door and the wall's elsewhere. Unknowns are flattened in C order (axis 0
+slowest). Quadrature is the rectangle (periodic) or midpoint (cell-centred) rule, weight ``prod h``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -38,6 +46,18 @@ def _shift_backward(n: int, periodic: bool) -> sps.csr_matrix:
     return sps.csr_matrix((np.ones(n), (rows, cols)), shape=(n, n))
 
 
+@dataclass(frozen=True)
+class ExitNodes:
+    """The boundary nodes of one exit: ``index`` into the grid's nodes (C order), ``face``: their
+    projections on the face (the points where the boundary value is taken), and the face."""
+
+    axis: int
+    side: int
+    index: np.ndarray
+    face: np.ndarray
+    exit: object
+
+
 class Grid:
     """Tensor grid for a :class:`~mfgsolve.Torus` or :class:`~mfgsolve.Box`.
 
@@ -48,20 +68,17 @@ class Grid:
 
     def __init__(self, domain, sizes: Sequence[int]):
         self.domain = domain
-        self.periodic = bool(domain.periodic)
+        self.periodic_axes = tuple(bool(p) for p in domain.periodic_axes)
+        self.periodic = all(self.periodic_axes)
         self.sizes = tuple(int(n) for n in sizes)
         self.dim = len(self.sizes)
         lower, upper = np.asarray(domain.lower, float), np.asarray(domain.upper, float)
         self.lower, self.upper = lower, upper
         self.steps = tuple((upper[k] - lower[k]) / n for k, n in enumerate(self.sizes))
-        if self.periodic:
-            self.axes = tuple(
-                lower[k] + self.steps[k] * np.arange(n) for k, n in enumerate(self.sizes)
-            )
-        else:
-            self.axes = tuple(
-                lower[k] + self.steps[k] * (np.arange(n) + 0.5) for k, n in enumerate(self.sizes)
-            )
+        self.axes = tuple(
+            lower[k] + self.steps[k] * (np.arange(n) + (0.0 if periodic else 0.5))
+            for k, (n, periodic) in enumerate(zip(self.sizes, self.periodic_axes))
+        )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -96,22 +113,67 @@ class Grid:
         return sps.csr_matrix(out)
 
     @cached_property
+    def exits(self) -> tuple[ExitNodes, ...]:
+        """The boundary nodes of every exit (door) of the domain, one item per exit face."""
+        out = []
+        for face in self.domain.exits:
+            k = face.axis
+            along = np.unravel_index(np.arange(self.size), self.sizes)[k]
+            index = np.flatnonzero(along == (0 if face.side == 0 else self.sizes[k] - 1))
+            proj = self.points[index].copy()
+            proj[:, k] = face.position
+            inside = face.condition.door_mask(self.domain.symbols, proj)
+            out.append(ExitNodes(k, face.side, index[inside], proj[inside], face.condition))
+        return tuple(out)
+
+    def _exit_rows(self, axis: int, side: int) -> np.ndarray:
+        """An (N,) 0/1 vector marking the boundary nodes of the exits on face (axis, side)."""
+        mark = np.zeros(self.size)
+        for e in self.exits:
+            if (e.axis, e.side) == (axis, side):
+                mark[e.index] = 1.0
+        return mark
+
+    @cached_property
     def forward(self) -> tuple[sps.csr_matrix, ...]:
-        """Forward differences ``(u_{i+1} - u_i) / h`` per axis (zero across a box wall)."""
+        """Forward differences ``(u_{i+1} - u_i) / h`` per axis (zero across a box wall,
+        ``-2 u_i / h`` across an exit: the linear part of ``(2 b - 2 u_i) / h``)."""
         out = []
         for k, n in enumerate(self.sizes):
-            op = (_shift_forward(n, self.periodic) - sps.identity(n)) / self.steps[k]
-            out.append(self._embed(op, k))
+            op = (_shift_forward(n, self.periodic_axes[k]) - sps.identity(n)) / self.steps[k]
+            op = self._embed(op, k)
+            exits = self._exit_rows(k, 1)
+            if exits.any():
+                op = sps.csr_matrix(op - sps.diags(2 * exits / self.steps[k]))
+            out.append(op)
         return tuple(out)
 
     @cached_property
     def backward(self) -> tuple[sps.csr_matrix, ...]:
-        """Backward differences ``(u_i - u_{i-1}) / h`` per axis."""
+        """Backward differences ``(u_i - u_{i-1}) / h`` per axis (``2 u_i / h`` across an exit)."""
         out = []
         for k, n in enumerate(self.sizes):
-            op = (sps.identity(n) - _shift_backward(n, self.periodic)) / self.steps[k]
-            out.append(self._embed(op, k))
+            op = (sps.identity(n) - _shift_backward(n, self.periodic_axes[k])) / self.steps[k]
+            op = self._embed(op, k)
+            exits = self._exit_rows(k, 0)
+            if exits.any():
+                op = sps.csr_matrix(op + sps.diags(2 * exits / self.steps[k]))
+            out.append(op)
         return tuple(out)
+
+    def exit_offsets(self, values: Sequence[np.ndarray]) -> tuple[list, list]:
+        """The parts of the forward and backward differences that come from boundary values:
+        per axis, (N,) vectors ``2 b / h`` at the upper exits' nodes and ``-2 b / h`` at the lower
+        ones (``values``: b at the nodes of each item of :attr:`exits`, in that order)."""
+        fwd = [np.zeros(self.size) for _ in range(self.dim)]
+        bwd = [np.zeros(self.size) for _ in range(self.dim)]
+        for e, b in zip(self.exits, values):
+            h = self.steps[e.axis]
+            if e.side == 1:
+                fwd[e.axis][e.index] += 2 * np.asarray(b) / h
+            else:
+                bwd[e.axis][e.index] -= 2 * np.asarray(b) / h
+        return fwd, bwd
 
     @cached_property
     def second(self) -> tuple[sps.csr_matrix, ...]:
@@ -141,17 +203,26 @@ class Grid:
     def restrict(self, fine: np.ndarray, factor: int = 2) -> np.ndarray:
         """Values of a field on the grid ``self.refined(factor)`` brought back to this grid's nodes.
 
-        Torus nodes are shared (injection); box cell centres take the mean of the ``factor**d``
-        fine cells they contain, which is second-order accurate.
+        Periodic nodes are shared (injection); cell centres take the mean of the ``factor``
+        fine cells they contain along their axis, which is second-order accurate.
         """
         fine = np.asarray(fine)
+        lead = fine.ndim - self.dim
         if self.periodic:
             sl = tuple(slice(None, None, factor) for _ in range(self.dim))
             return fine[(...,) + sl]
-        lead = fine.shape[: fine.ndim - self.dim]
-        shape = list(lead)
-        for n in self.sizes:
-            shape += [n, factor]
-        blocks = fine.reshape(shape)
-        axes = tuple(len(lead) + 2 * k + 1 for k in range(self.dim))
-        return blocks.mean(axis=axes)
+        if not any(self.periodic_axes):  # the means over all axes at once
+            shape = list(fine.shape[:lead])
+            for n in self.sizes:
+                shape += [n, factor]
+            axes = tuple(lead + 2 * k + 1 for k in range(self.dim))
+            return fine.reshape(shape).mean(axis=axes)
+        out = fine
+        for k, (n, periodic) in enumerate(zip(self.sizes, self.periodic_axes)):
+            ax = lead + k
+            if periodic:
+                out = np.take(out, np.arange(0, n * factor, factor), axis=ax)
+            else:
+                shape = out.shape[:ax] + (n, factor) + out.shape[ax + 1 :]
+                out = out.reshape(shape).mean(axis=ax + 1)
+        return out

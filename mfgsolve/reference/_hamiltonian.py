@@ -119,6 +119,10 @@ def monotone_parts(problem) -> MonotoneParts:
         raise SchemeNotApplicable(
             f"problem '{name}' was not built with from_hamiltonian, so it has no Hamiltonian for the monotone scheme"
         )
+    if problem.domain.exits:
+        raise SchemeNotApplicable(
+            f"problem '{name}' has an exit ({problem.domain.exits[0].label}), which the monotone scheme does not take"
+        )
     if any(e.has(Expectation) for e in (*problem.hjbs, *problem.fps)):
         raise SchemeNotApplicable(
             f"problem '{name}' has a nonlocal term (Expectation), which the monotone scheme does not take"

@@ -104,7 +104,7 @@ class ReferenceSolution:
         for axis, nodes in enumerate(self.grid):
             ax = lead + axis
             n, h = len(nodes), self._step(axis)
-            if domain.periodic:
+            if domain.periodic_axes[axis]:
                 index = np.arange(-pad, n + pad) % n
             else:  # mirror: ghost node lower - (j + 1/2) h carries the value of node j
                 index = np.concatenate(
@@ -112,7 +112,11 @@ class ReferenceSolution:
                 )
                 index = np.clip(index, 0, n - 1)
             values = np.take(values, index, axis=ax)
-            axes.append(nodes[0] + h * np.arange(-pad, n + pad))
+            coords = [*axes, nodes[0] + h * np.arange(-pad, n + pad), *self.grid[axis + 1 :]]
+            for face in domain.exits:
+                if face.axis == axis:
+                    values = self._exit_ghosts(values, which, face, coords, lead, pad)
+            axes.append(coords[ax])
         method = "cubic" if all(len(a) >= 4 for a in axes) else "linear"
         interp = RegularGridInterpolator(
             tuple(axes),
@@ -124,6 +128,40 @@ class ReferenceSolution:
         )
         self._interp[(which, k)] = interp
         return interp
+
+    def _exit_ghosts(self, values, which: str, face, coords, lead: int, pad: int) -> np.ndarray:
+        """The ghost layers beyond an exit reflected about the boundary value b (the exit cost
+        for u, 0 for m), ``2 b - v``, where the face is in the door: the field then equals b on
+        the exit to second order, as in the scheme (see :mod:`._grid`)."""
+        ax = lead + face.axis
+        layers = (
+            np.arange(pad)
+            if face.side == 0
+            else np.arange(values.shape[ax] - pad, values.shape[ax])
+        )
+        slab_coords = list(coords)
+        slab_coords[ax] = np.full(pad, face.position)  # b and the door at the face's point
+        mesh = np.meshgrid(*slab_coords, indexing="ij")
+        space = np.stack([g.ravel() for g in mesh[lead:]], axis=1)
+        inside = face.condition.door_mask(self.problem.domain.symbols, space).reshape(mesh[0].shape)
+        if which == "u":
+            args = (
+                (self.problem.time, *self.problem.domain.symbols)
+                if lead
+                else self.problem.domain.symbols
+            )
+            cols = np.stack([g.ravel() for g in mesh], axis=1)
+            expr = self.problem.substitute(face.condition.value)
+            b = face.condition.values_at(args, expr, cols).reshape(mesh[0].shape)
+        else:
+            b = 0.0
+        slab = np.take(values, layers, axis=ax)
+        mirrored = np.where(inside, 2 * b - slab, slab)
+        out = values.copy()
+        index = [slice(None)] * values.ndim
+        index[ax] = layers
+        out[tuple(index)] = mirrored
+        return out
 
     def _points(self, points: np.ndarray) -> np.ndarray:
         pts = np.asarray(points, dtype=float)
@@ -139,9 +177,10 @@ class ReferenceSolution:
         pts = pts.copy()
         domain = self.problem.domain
         lead = 0 if self.times is None else 1
-        if domain.periodic:
-            lo, period = domain.lower, np.asarray(domain.lengths)
-            pts[:, lead:] = lo + np.mod(pts[:, lead:] - lo, period)
+        for k, periodic in enumerate(domain.periodic_axes):
+            if periodic:
+                lo, period = domain.lower[k], domain.upper[k] - domain.lower[k]
+                pts[:, lead + k] = lo + np.mod(pts[:, lead + k] - lo, period)
         return pts
 
     def value(self, points: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .._mass import exit_summary
 from .._messages import did_you_mean, shown
 from ..problem import MFG, ErgodicMFG, ProblemError
 from ._fields import Fields
@@ -316,7 +317,12 @@ def reference_solve(
     w = out_grid.weights()
     # the mass of m at every time of every population: sum over the space axes (the last ones)
     space_axes = tuple(range(out_fields.m.ndim - out_grid.dim, out_fields.m.ndim))
-    mass_drift = float(np.max(np.abs(np.sum(w * out_fields.m, axis=space_axes) - 1.0)))
+    mass = np.sum(w * out_fields.m, axis=space_axes)
+    mass_info = (
+        exit_summary(times, mass)
+        if problem.domain.exits
+        else {"mass_drift": float(np.max(np.abs(mass - 1.0)))}
+    )
     info = {
         "scheme": name,
         "grid": list(out_grid.shape),
@@ -324,7 +330,7 @@ def reference_solve(
         "grids_solved": label_grids,
         "newton_iterations": out_fields.iterations,
         "seconds": time.perf_counter() - start,
-        "mass_drift": mass_drift,
+        **mass_info,
         "m_min": float(out_fields.m.min()),
         **({"upwinded": list(solver.upwinded)} if getattr(solver, "upwinded", None) else {}),
         **rich_info,
@@ -360,11 +366,12 @@ def _extrapolate(problem, grids: list[Grid], res: list[Fields], order: float, nt
     finest grid. The estimates and observed orders are the worst population's."""
     time_axis = nt is not None
     mean_free_u = not time_axis and bool(getattr(problem, "constants", ()))  # int u = 0
+    conserved = not problem.domain.exits  # (with an exit the mass leaves: not renormalised)
     K = problem.populations
     if K == 1:
-        return _extrapolate_one(grids, res, order, nt, mean_free_u)
+        return _extrapolate_one(grids, res, order, nt, mean_free_u, conserved)
     parts = [
-        _extrapolate_one(grids, [_population(r, k) for r in res], order, nt, mean_free_u)
+        _extrapolate_one(grids, [_population(r, k) for r in res], order, nt, mean_free_u, conserved)
         for k in range(K)
     ]
     info: dict = {}
@@ -405,8 +412,11 @@ def _population(fields: Fields, k: int) -> Fields:
     return Fields(fields.u[k], fields.m[k], constant, [], fields.iterations)
 
 
-def _extrapolate_one(grids: list[Grid], res: list[Fields], order: float, nt, mean_free_u: bool):
-    """:func:`_extrapolate` of one population."""
+def _extrapolate_one(
+    grids: list[Grid], res: list[Fields], order: float, nt, mean_free_u: bool, conserved: bool
+):
+    """:func:`_extrapolate` of one population (``conserved``: the extrapolated m is brought back
+    to mass 1, at every time over a finite horizon)."""
     g0, g1, _g2 = grids
     time_axis = nt is not None
 
@@ -472,7 +482,8 @@ def _extrapolate_one(grids: list[Grid], res: list[Fields], order: float, nt, mea
         mass = np.sum(w1 * m_ex)
         if mean_free_u:
             u_ex = u_ex - np.sum(w1 * u_ex) / np.sum(w1)
-    m_ex = m_ex / mass
+    if conserved:
+        m_ex = m_ex / mass
     # error estimate: the extrapolant from (2h, h) against the one from (h, h/2), on the 2h nodes;
     # it bounds the error of the coarser extrapolant, hence (conservatively) of the one returned
     m_ex0 = (k * m1_on0 - res[0].m) / (k - 1)

@@ -81,6 +81,11 @@ class Exit:
                 f"Exit where={shown(where)} is not a condition",
                 "give a sympy inequality in the face's coordinates, e.g. where=sp.Abs(y - 0.5) < 0.1",
             )
+        if where is not None and where.atoms(sp.Eq, sp.Ne):
+            raise _fail(
+                f"Exit where={shown(where)} has an equality",
+                "write the door with inequalities (a door has a width), e.g. sp.Abs(y - 0.5) < 0.1",
+            )
         if where is sp.true:
             where = None
         if where is sp.false:
@@ -108,6 +113,12 @@ class Exit:
         fn = sp.lambdify(list(symbols), self.where, "numpy")
         return np.broadcast_to(np.asarray(fn(*points.T), dtype=bool), (n,)).copy()
 
+    def door_margin(self) -> sp.Expr | None:
+        """A formula positive inside the door and negative outside, zero on its edges (a length
+        when the door is written with lengths): ``b - a`` for ``a < b``, the minimum over an
+        ``And``, the maximum over an ``Or``; None for a whole face."""
+        return None if self.where is None else _margin(self.where)
+
     def values_at(
         self, symbols: Sequence[sp.Symbol], expr: sp.Expr, points: np.ndarray
     ) -> np.ndarray:
@@ -117,6 +128,24 @@ class Exit:
         fn = sp.lambdify(list(symbols), evaluate_numeric_constants(expr), "numpy")
         vals = fn(*np.asarray(points, dtype=float).T)
         return np.broadcast_to(np.asarray(vals, dtype=float), (len(points),)).copy()
+
+
+def _margin(cond) -> sp.Expr:
+    """See :meth:`Exit.door_margin`."""
+    if isinstance(cond, (sp.StrictLessThan, sp.LessThan)):
+        return cond.rhs - cond.lhs
+    if isinstance(cond, (sp.StrictGreaterThan, sp.GreaterThan)):
+        return cond.lhs - cond.rhs
+    if isinstance(cond, sp.And):
+        return sp.Min(*(_margin(a) for a in cond.args))
+    if isinstance(cond, sp.Or):
+        return sp.Max(*(_margin(a) for a in cond.args))
+    if isinstance(cond, sp.Not):
+        return -_margin(cond.args[0])
+    raise _fail(
+        f"the door {shown(cond)} is not made of inequalities",
+        "write it with <, >, sp.And, sp.Or and sp.Not",
+    )
 
 
 @dataclass(frozen=True)
@@ -257,6 +286,7 @@ def _check_exit(symbols, bounds, axis: int, side: int, exit_: Exit) -> None:
             f"face's coordinates {others}",
             "write where as a condition on the face's coordinates, with numbers",
         )
+    exit_.door_margin()  # inequalities only (the networks smooth the door by its margin)
     # the door holds somewhere: a grid of about 4,096 points on the face
     per_axis = max(2, int(round(4096 ** (1 / len(others)))))
     axes = [

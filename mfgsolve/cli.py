@@ -376,6 +376,11 @@ def cmd_reference(args) -> int:
         {
             **{f"estimate_{k}": v for k, v in ref.error_estimate.items()},
             **{f"exact_{k}": v for k, v in metrics.get("exact", {}).items()},
+            **{
+                k: ref.info[k]
+                for k in ("mass_left", "exit_time_50", "exit_time_90")
+                if k in ref.info
+            },
         },
         f"{problem.name}: reference",
     )

@@ -20,6 +20,7 @@ Sobol set in space (so the density's per-time normaliser is exact at the batch's
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,20 +290,25 @@ class SliceSampler:
             blocks.append(torch.cat([t.expand(self.per_slice, 1), x], dim=1))
         return torch.cat(blocks)
 
-    def sample_boundary(self, times: torch.Tensor, per_face: int) -> list[torch.Tensor]:
-        """Per dimension i, points on the faces x_i = lo_i and x_i = hi_i at each time."""
+    def sample_boundary(
+        self, times: torch.Tensor, per_face: int, axes: Sequence[int] | None = None
+    ) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+        """Points on the faces x_i = lo_i and x_i = hi_i at each time, for each axis i of
+        ``axes`` (default: every axis): (i, points, side) with side 0 (lower face) or 1 per
+        point."""
         out = []
-        for i in range(self.dim):
-            blocks = []
+        for i in range(self.dim) if axes is None else axes:
+            blocks, sides = [], []
             for t in times:
-                for side in (self.lower[i], self.upper[i]):
+                for side, position in enumerate((self.lower[i], self.upper[i])):
                     u = torch.rand(
                         per_face, self.dim, generator=self.generator, dtype=torch.float64
                     )
                     x = self.lower + (self.upper - self.lower) * u
-                    x[:, i] = side
+                    x[:, i] = position
                     blocks.append(torch.cat([t.expand(per_face, 1), x], dim=1))
-            out.append(torch.cat(blocks))
+                    sides.append(torch.full((per_face,), side))
+            out.append((i, torch.cat(blocks), torch.cat(sides)))
         return out
 
     def state_dict(self) -> dict:

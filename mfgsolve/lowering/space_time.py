@@ -5,7 +5,9 @@ for ergodic problems (:mod:`mfgsolve.lowering.residuals`); their ``Expectation``
 (:mod:`mfgsolve.nonlocal_terms`) are evaluated with the density network's per-time quadrature,
 weighted by the current normalised density. On a Box the Neumann and no-flux wall residuals are
 lowered too (used by ``walls="loss"``):
-``d u / d x_i = 0`` and ``J_i = -nu d m / d x_i - m dH/dp_i(x, grad u) = 0`` on the faces.
+``d u / d x_i = 0`` and ``J_i = -nu d m / d x_i - m dH/dp_i(x, grad u) = 0`` on the walls
+(``d m / d x_i = 0`` for problems written as raw residuals), and each exit's cost (u = b there,
+m = 0).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sympy as sp
 import torch
 from torch import nn
 
+from .._symbolic import evaluate_numeric_constants
 from ..nonlocal_terms import LoweredExpectation, extract_expectations
 from ..problem import MFG, Box, ProblemError, split_field_name
 from .residuals import LoweredResidual, Residuals, _lower_one
@@ -63,33 +66,68 @@ class FiniteHorizonResiduals:
                     raise ProblemError(
                         f"problem '{problem.name}': {res.label} residual has a second time derivative of m; fix: the finite-horizon solver supports m_t only"
                     )
-        self.neumann: list[LoweredResidual] = []
-        self.flux: list[LoweredResidual] = []
+        # per axis with a wall (on a Box; periodic axes have none): du/dx_i and the FP flux J_i
+        self.neumann: dict[int, LoweredResidual] = {}
+        self.flux: dict[int, LoweredResidual] = {}
+        # per exit face: (face, torch function of (t, x) points giving the exit cost)
+        self.exits: list[tuple] = []
         if isinstance(problem.domain, Box):
             if problem.populations > 1:
                 raise ProblemError(
                     f"problem '{problem.name}': several populations over a finite horizon are "
-                    "solved on a Torus; fix: use a Torus domain (the no-flux walls of a Box need "
-                    "MFG.from_hamiltonian, which builds one population)"
+                    "solved on a Torus; fix: use a Torus domain (the network solver's wall and "
+                    "exit conditions serve one population)"
                 )
-            form = problem.hamiltonian_form
+            self._lower_walls(problem)
+            args = (problem.time, *problem.space)
+            for face in problem.domain.exits:
+                value = problem.substitute(face.condition.value)
+                self.exits.append((face, _torch_function(args, value)))
+
+    def _lower_walls(self, problem: MFG) -> None:
+        """The wall residuals of each axis that has a wall: du/dx_i = 0, and no flux
+        J_i = -nu dm/dx_i - m dH/dp_i(x, grad u) = 0 for a problem built with
+        ``from_hamiltonian``; a problem written as raw residuals has no flux to take, and its
+        wall is dm/dx_i = 0 (homogeneous Neumann, no flux where the drift has no normal part:
+        the reference's wall too)."""
+        form = problem.hamiltonian_form
+        u, m = problem.value, problem.density
+        grad_u = [u.diff(x) for x in problem.domain.symbols]
+        walled = sorted({f.axis for f in problem.domain.faces if _has_wall(f)})
+        for i in walled:
+            x = problem.domain.symbols[i]
+            self.neumann[i] = _lower_one(f"Neumann[{x}]", u.diff(x), problem, ())
             if form is None:
-                raise ProblemError(
-                    f"problem '{problem.name}': no-flux boundaries on a Box need the FP flux; fix: build the problem with MFG.from_hamiltonian"
-                )
-            u, m = problem.value, problem.density
-            grad_u = [u.diff(x) for x in problem.domain.symbols]
-            for x, p in zip(problem.domain.symbols, form.momenta):
-                self.neumann.append(_lower_one(f"Neumann[{x}]", u.diff(x), problem, ()))
-                h_p = sp.diff(form.hamiltonian, p).subs(
-                    dict(zip(form.momenta, grad_u)), simultaneous=True
-                )
-                flux = -form.viscosity * m.diff(x) - m * h_p
-                self.flux.append(_lower_one(f"no-flux[{x}]", flux, problem, ()))
+                self.flux[i] = _lower_one(f"Neumann[{m.func}, {x}]", m.diff(x), problem, ())
+                continue
+            p = form.momenta[i]
+            h_p = sp.diff(form.hamiltonian, p).subs(
+                dict(zip(form.momenta, grad_u)), simultaneous=True
+            )
+            flux = -form.viscosity * m.diff(x) - m * h_p
+            self.flux[i] = _lower_one(f"no-flux[{x}]", flux, problem, ())
 
     def caches(self, points, fields, frozen=(), create_graph=True):
         """Derivative caches of u, m, log m (as :meth:`mfgsolve.lowering.Residuals.caches`)."""
         return Residuals.caches(self, points, fields, frozen, create_graph)  # type: ignore[arg-type]
+
+
+def _has_wall(face) -> bool:
+    """Whether a box face is a wall, or has one beside a door."""
+    return not face.is_exit or face.condition.where is not None
+
+
+def _torch_function(args: tuple, expr: sp.Expr):
+    """``expr`` (no unknowns) as a torch function of points (n, 1 + d), time first -> (n,)."""
+    fn = sp.lambdify(list(args), evaluate_numeric_constants(expr), modules="torch")
+
+    def evaluate(points: torch.Tensor) -> torch.Tensor:
+        out = fn(*(points[:, i] for i in range(points.shape[1])))
+        if not torch.is_tensor(out):
+            out = torch.as_tensor(out, dtype=points.dtype, device=points.device)
+        return out.to(points.dtype).expand(points.shape[0])
+
+    return evaluate
 
 
 def lower_finite_horizon(problem: MFG, population: int | None = None) -> FiniteHorizonResiduals:

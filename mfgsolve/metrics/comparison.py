@@ -19,6 +19,7 @@ from ..problem import ErgodicMFG
 from ..result import result_kind
 from ..sampling import quadrature, quadrature_size, tile_in_time
 from ._integrals import field_errors, known_solution, population_errors
+from .exits import exit_metrics
 
 __all__ = ["compare", "residual_norms"]
 
@@ -149,6 +150,8 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
             out[_constant_key(b)] = float(c_ref)
     if not isinstance(problem, ErgodicMFG):
         out.update(_endpoint_errors(a, b, problem))
+        if problem.domain.exits:
+            out.update(exit_metrics(a, b, problem))
     if result_kind(a) == "network":
         out.update(residual_norms(a, nodes, weights))
     out["quadrature"] = rule

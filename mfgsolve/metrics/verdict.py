@@ -11,7 +11,10 @@ The checks, in order (the first that fails gives the reason):
    vanish where grad u does (the seed problem: u = 0), so its relative residual is of order 1 at
    the solution too; it is then reported but does not decide.
 4. **mass**: the density's mass by the comparison quadrature (independent of the normaliser the
-   network learned) is 1 within ``MASS_TOL``, at every time for finite-horizon problems.
+   network learned) is 1 within ``MASS_TOL``, at every time for finite-horizon problems. On a
+   domain with exits the mass leaves, so instead the **exit conditions** decide: the RMS of
+   u - (the exit cost) and of m on the exits, relative to the RMS of u and of m over the domain,
+   are at most ``tol``.
 5. **not rising**: the evaluated HJB residual at the end of training is not above twice its
    minimum over the last quarter of the records (a run that has started to diverge).
 
@@ -111,6 +114,45 @@ def _mass_error(solution, nodes, weights, times) -> float:
     return worst
 
 
+def _exit_errors(solution, nodes, times) -> dict[str, float]:
+    """On each exit (door) at ``times``: the RMS of u - b (b: the exit cost) and of m, relative
+    to the RMS of u and of m over the domain's ``nodes`` at the same times."""
+    problem = solution.problem
+    domain = problem.domain
+    symbols = domain.symbols
+    gaps_u, gaps_m = [], []
+    for face in domain.exits:
+        others = [k for k in range(domain.dim) if k != face.axis]
+        per_axis = max(2, int(round(256 ** (1 / max(1, len(others))))))
+        axes = [np.linspace(domain.lower[k], domain.upper[k], per_axis) for k in others]
+        grid = np.meshgrid(*axes, indexing="ij") if others else []
+        pts = np.full((per_axis ** len(others), domain.dim), face.position)
+        for j, k in enumerate(others):
+            pts[:, k] = grid[j].ravel()
+        pts = pts[face.condition.door_mask(symbols, pts)]
+        expr = problem.substitute(face.condition.value)
+        for t in times:
+            tp = np.concatenate([np.full((len(pts), 1), t), pts], axis=1)
+            b = face.condition.values_at((problem.time, *symbols), expr, tp)
+            gaps_u.append(solution.value(tp) - b)
+            gaps_m.append(solution.density(tp))
+    u_all, m_all = [], []
+    for t in times:
+        tp = np.concatenate([np.full((len(nodes), 1), t), nodes], axis=1)
+        u_all.append(solution.value(tp))
+        m_all.append(solution.density(tp))
+
+    def rms(parts):
+        values = np.concatenate([np.ravel(p) for p in parts])
+        return float(np.sqrt(np.mean(values**2)))
+
+    scale_u, scale_m = rms(u_all), rms(m_all)
+    return {
+        "exit_u_relative": rms(gaps_u) / scale_u if scale_u > 0 else rms(gaps_u),
+        "exit_m_relative": rms(gaps_m) / scale_m if scale_m > 0 else rms(gaps_m),
+    }
+
+
 def _last_quarter(history: list[dict[str, float]], key: str) -> list[float]:
     values = [float(h[key]) for h in history if key in h and h[key] is not None]
     return values[-max(2, len(values) // 4) :] if len(values) >= 2 else values
@@ -140,7 +182,11 @@ def assess(solution, tol: float = TOL) -> Verdict:
     nodes, weights, times = _nodes(problem)
     checks: dict[str, Any] = dict(_relative_residuals(solution, nodes, weights, times))
     checks["fp_informative"] = _fp_has_diffusion(problem)
-    checks["mass_error"] = _mass_error(solution, nodes, weights, times)
+    exits = bool(problem.domain.exits)
+    if exits:  # the mass leaves: the exit conditions decide instead
+        checks.update(_exit_errors(solution, nodes, times))
+    else:
+        checks["mass_error"] = _mass_error(solution, nodes, weights, times)
     last = history[-1] if history else {}
     for key in ("loss_hjb", "loss_fp"):
         if key in last:
@@ -180,7 +226,15 @@ def assess(solution, tol: float = TOL) -> Verdict:
             + more,
             checks,
         )
-    if checks["mass_error"] > MASS_TOL:
+    for key, what in (("exit_u_relative", "u - the exit cost"), ("exit_m_relative", "m")):
+        if checks.get(key, 0.0) > tol:
+            return Verdict(
+                False,
+                f"not converged: on the exits the RMS of {what} is {checks[key]:.2g} of its size "
+                f"in the domain (> {tol:g})" + more,
+                checks,
+            )
+    if not exits and checks["mass_error"] > MASS_TOL:
         return Verdict(
             False,
             f"not converged: the density's mass is off by {checks['mass_error']:.2g} (> {MASS_TOL:g})"
@@ -194,9 +248,14 @@ def assess(solution, tol: float = TOL) -> Verdict:
             "last quarter of training; fix: a smaller learning rate (--lr)",
             checks,
         )
+    boundary = (
+        f"exit conditions u {checks['exit_u_relative']:.1g}, m {checks['exit_m_relative']:.1g}"
+        if exits
+        else f"mass error {checks['mass_error']:.1g}"
+    )
     return Verdict(
         True,
         f"converged: residuals relative to their terms HJB {hjb:.2g}, {fp_text} (<= {tol:g}); "
-        f"mass error {checks['mass_error']:.1g}",
+        + boundary,
         checks,
     )

@@ -53,9 +53,12 @@ class InputMap(nn.Module):
             ``sqrt(tau + 0.01)`` (tau = (t - t0) / (T - t0), scaled to [-1, 1]): it stretches the
             start of the interval, where diffusion from the initial density acts on a sqrt(t)
             scale; its derivative stays finite at t0.
-        even_walls: on a Box, space inputs ``cos(pi (x - lo) / (hi - lo))`` instead of linear ones:
-            one-to-one on each axis and even about both walls, so every function of them has a
-            zero normal derivative there (exact Neumann conditions).
+        even_walls: on a Box, space inputs even about the walls instead of linear ones:
+            ``cos(pi (x - lo) / (hi - lo))`` on an axis whose faces are both walls (one-to-one on
+            the axis and even about both walls, so every function of them has a zero normal
+            derivative there: exact Neumann conditions), ``cos(pi (x - lo) / (2 (hi - lo)))``
+            when only the lower face is a wall, ``cos(pi (hi - x) / (2 (hi - lo)))`` when only
+            the upper one is (see :func:`mfgsolve._walls.wall_faces`).
         extra: a module of the points giving more inputs (``out_features`` columns), e.g.
             :class:`mfgsolve.nn.features.ProblemFeatures`.
     """
@@ -75,7 +78,23 @@ class InputMap(nn.Module):
             raise ValueError(f"time_feature must be 'linear' or 'sqrt', not {time_feature!r}")
         self.sqrt_time = time_feature == "sqrt" and time_interval is not None
         self.periodic = bool(domain.periodic)
+        # a box may have periodic axes: those get the embedding, the others the wall inputs
+        self.register_buffer(
+            "periodic_axes", torch.tensor(domain.periodic_axes, dtype=torch.bool), persistent=False
+        )
+        self.mixed = any(domain.periodic_axes) and not self.periodic
         self.even_walls = even_walls and not self.periodic
+        if self.even_walls:
+            from .._walls import wall_faces
+
+            # per non-periodic axis: 0 linear, 1 both faces walls, 2 the lower, 3 the upper
+            kinds = [
+                {(True, True): 1, (True, False): 2, (False, True): 3}.get(sides, 0)
+                for sides, periodic in zip(wall_faces(domain), domain.periodic_axes)
+                if not periodic
+            ]
+            self.register_buffer("wall_kinds", torch.tensor(kinds), persistent=False)
+            self.all_walls = all(k == 1 for k in kinds)
         self.has_time = time_interval is not None
         lower = torch.as_tensor(domain.lower, dtype=torch.float64)
         upper = torch.as_tensor(domain.upper, dtype=torch.float64)
@@ -85,7 +104,8 @@ class InputMap(nn.Module):
         t0, T = time_interval if time_interval is not None else (0.0, 1.0)
         self.t0, self.T = float(t0), float(T)
         self.harmonics = harmonics
-        space = domain.dim * (2 * harmonics if self.periodic else 1)
+        periodic_count = sum(domain.periodic_axes)
+        space = 2 * harmonics * periodic_count + (domain.dim - periodic_count)
         self.out_features = space + (1 if self.has_time else 0) + (1 if self.sqrt_time else 0)
         if extra is not None:
             self.out_features += extra.out_features
@@ -100,12 +120,16 @@ class InputMap(nn.Module):
             x = points
         lower = self.lower.to(x.dtype)
         length = self.length.to(x.dtype)
+        if self.mixed:  # the periodic axes' embedding, then the other axes' inputs
+            periodic = self.periodic_axes
+            feats += self._embedding(x[:, periodic], lower[periodic], length[periodic])
+            x, lower, length = x[:, ~periodic], lower[~periodic], length[~periodic]
         if self.periodic:
-            phase = (2 * math.pi) * (x - lower) / length  # (n, d)
-            angles = (phase[:, :, None] * self.modes.to(x.dtype)).flatten(1)  # (n, d*K)
-            feats += [torch.cos(angles), torch.sin(angles)]
-        elif self.even_walls:
+            feats += self._embedding(x, lower, length)
+        elif self.even_walls and self.all_walls:
             feats.append(torch.cos(math.pi * (x - lower) / length))
+        elif self.even_walls:
+            feats.append(_even_inputs(x, lower, length, self.wall_kinds))
         else:
             feats.append(2 * (x - lower) / length - 1)
         if self.sqrt_time:  # last, after the space features
@@ -114,6 +138,29 @@ class InputMap(nn.Module):
         if self.extra is not None:
             feats.append(self.extra(points))
         return torch.cat(feats, dim=1)
+
+    def _embedding(self, x, lower, length) -> list[torch.Tensor]:
+        """(cos, sin)(2 pi k (x - lower) / length), k = 1..K, of periodic coordinates."""
+        phase = (2 * math.pi) * (x - lower) / length  # (n, d)
+        angles = (phase[:, :, None] * self.modes.to(x.dtype)).flatten(1)  # (n, d*K)
+        return [torch.cos(angles), torch.sin(angles)]
+
+
+def _even_inputs(x, lower, length, kinds) -> torch.Tensor:
+    """The space inputs of :class:`InputMap` with ``even_walls`` per axis (``kinds``: 0 linear,
+    1 walls on both faces, 2 the lower face, 3 the upper face)."""
+    cols = []
+    for i, kind in enumerate(kinds.tolist()):
+        s = (x[:, i] - lower[i]) / length[i]  # in [0, 1]
+        if kind == 1:
+            cols.append(torch.cos(math.pi * s))
+        elif kind == 2:
+            cols.append(torch.cos(math.pi * s / 2))
+        elif kind == 3:
+            cols.append(torch.cos(math.pi * (1 - s) / 2))
+        else:
+            cols.append(2 * s - 1)
+    return torch.stack(cols, dim=1)
 
 
 class MLP(nn.Module):

@@ -414,4 +414,8 @@ def reference_figures(reference: Any, out_dir: str | Path) -> list[Path]:
     )
     path = out_dir / "reference.png"
     save(fig, path)
+    if problem.domain.exits:  # the mass that leaves over time
+        from .space_time import mass_figure
+
+        return [path, mass_figure(reference, None, out_dir / "reference_mass.png")]
     return [path]

@@ -11,7 +11,7 @@ from ..metrics._integrals import known_solution
 from ..metrics.space_time import errors_over_time
 from ._figure import heatmap, history_curve, recorded, save, subplots, viscosity_twin
 
-__all__ = ["finite_horizon_figures"]
+__all__ = ["finite_horizon_figures", "mass_figure"]
 
 
 def finite_horizon_figures(
@@ -161,6 +161,8 @@ def finite_horizon_figures(
         ax.legend(fontsize=8)
         paths.append(out_dir / f"{prefix}error_vs_time.png")
         save(fig, paths[-1])
+    if problem.domain.exits:
+        paths.append(mass_figure(solution, reference, out_dir / f"{prefix}mass.png"))
     history = solution.history or []
     u_key = "u_rel_l2" if recorded(history, "u_rel_l2") else "u_l2"
     u_name = "relative L2 error of u" if u_key == "u_rel_l2" else "L2 error of u"
@@ -191,6 +193,47 @@ def finite_horizon_figures(
         paths.append(out_dir / f"{prefix}history.png")
         save(fig, paths[-1])
     return paths
+
+
+def mass_figure(solution: Any, reference: Any, path: Path) -> Path:
+    """The mass in the domain over time, M(t) = int m(t, x) dx, of ``solution`` and of
+    ``reference`` (or the known solution), with the times by which half and 90 % of the mass
+    have left (a problem with exits). Returns ``path``."""
+    from .._mass import EXIT_FRACTIONS, exit_time
+    from ..metrics.exits import EXIT_TIMES, mass_over_time
+
+    problem = solution.problem
+    times = np.linspace(problem.t0, problem.T, EXIT_TIMES)
+    method = solution.info.get("method", solution.info.get("scheme", ""))
+    curves = [(f"{solution.kind} ({method})", solution.density, "-")]
+    if reference is not None:
+        curves.append(("reference", reference.density, "--"))
+    elif known_solution(problem)[1] is not None:
+        curves.append(("exact", known_solution(problem)[1], "--"))
+    fig, ax = subplots(figsize=(7, 4.5), constrained_layout=True)
+    for colour, (label, density, style) in enumerate(curves):
+        mass = mass_over_time(density, problem, times)
+        for k, row in enumerate(np.atleast_2d(mass)):
+            name = label if mass.ndim == 1 else f"{label}, population {k + 1}"
+            ax.plot(times, row, style, color=f"C{colour}", label=name)
+            for q in EXIT_FRACTIONS:
+                tq = exit_time(times, row, q)
+                if np.isfinite(tq):
+                    ax.plot([tq], [1 - q], "o", color=f"C{colour}", ms=5)
+    for q in EXIT_FRACTIONS:
+        ax.axhline(1 - q, color="0.6", lw=0.8, ls=":")
+        ax.annotate(
+            f"{round(100 * q)} % left", (problem.T, 1 - q), fontsize=8, ha="right", va="bottom"
+        )
+    ax.set_xlabel(str(problem.time))
+    ax.set_ylabel("mass in the domain, int m dx")
+    exits = ", ".join(f.label for f in problem.domain.exits)
+    ax.set_title(f"{problem.name}: mass left in the domain (exits: {exits})")
+    ax.set_ylim(0, 1.05)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    save(fig, path)
+    return path
 
 
 def _fields(problem, solution, u_ref, m_ref) -> list[tuple[tuple, tuple]]:

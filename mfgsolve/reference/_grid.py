@@ -24,6 +24,8 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sps
 
+from ..errors import ProblemError
+
 
 def _shift_forward(n: int, periodic: bool) -> sps.csr_matrix:
     """Matrix of ``u -> u_{i+1}`` (wrapped on a torus, reflected ``u_n = u_{n-1}`` on a box)."""
@@ -123,6 +125,12 @@ class Grid:
             proj = self.points[index].copy()
             proj[:, k] = face.position
             inside = face.condition.door_mask(self.domain.symbols, proj)
+            if not inside.any():
+                shape = "x".join(map(str, self.sizes))
+                raise ProblemError(
+                    f"the door of the exit on {face.label} holds at no boundary node of the "
+                    f"{shape} grid; fix: a finer grid, or a wider door"
+                )
             out.append(ExitNodes(k, face.side, index[inside], proj[inside], face.condition))
         return tuple(out)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .._walls import wall_faces
 from ..errors import ProblemError
 from ..lowering.space_time import (
     RowView,
@@ -76,23 +77,49 @@ class FiniteHorizonFormulation:
         return {}
 
     # ----- losses ----------------------------------------------------------------------------
-    def _face_points(self, st, points: torch.Tensor) -> list[torch.Tensor]:
-        """Per dimension, wall points at the batch's times (box with wall losses, else empty)."""
-        if not self.residuals.neumann or self.opts.network.walls == "exact":
-            return []
+    def _face_points(self, st, points: torch.Tensor) -> tuple[list, list]:
+        """Points on the box's faces at the batch's times: (wall points per axis as
+        (axis, points), exit points per exit of ``self.residuals.exits``); empty on a torus and
+        for exact walls without exits."""
+        res = self.residuals
+        exact = self.opts.network.walls == "exact"  # (the faces that are walls throughout)
+        if not res.exits and (not res.neumann or exact):
+            return [], []
         times = torch.unique(points[:, 0].detach()).double().cpu()
         per_face = max(2, self.per_slice // (2 * self.problem.dim))
-        return st.sampler.sample_boundary(times, per_face)
+        axes = sorted({f.axis for f in self.problem.domain.faces})
+        symbols = self.problem.domain.symbols
+        built = wall_faces(self.problem.domain) if exact else None
+        walls, exits = [], [[] for _ in res.exits]
+        for axis, pts, side in st.sampler.sample_boundary(times, per_face, axes):
+            at_exit = torch.zeros(len(pts), dtype=torch.bool)
+            for j, (face, _value) in enumerate(res.exits):
+                if face.axis != axis:
+                    continue
+                on_face = (side == face.side).numpy()
+                door = face.condition.door_mask(symbols, pts[:, 1:].numpy()) & on_face
+                exits[j].append(pts[torch.as_tensor(door)])
+                at_exit |= torch.as_tensor(door)
+            if axis in res.neumann:
+                keep = ~at_exit
+                if built is not None:  # walls by construction: no loss there
+                    for s, by_construction in enumerate(built[axis]):
+                        keep &= ~((side == s) & by_construction)
+                if bool(keep.any()):
+                    walls.append((axis, pts[keep]))
+        return walls, [torch.cat(e) if e else torch.zeros(0, 1 + self.problem.dim) for e in exits]
 
     def _boundary_losses(
         self, pts: torch.Tensor, caches: dict, which: torch.Tensor, players: Sequence[str]
     ) -> dict[str, Any]:
-        """Neumann and no-flux losses at the wall points ``pts`` (``which``: the dimension of
-        each point's face), from derivative caches taken at ``pts``."""
+        """Neumann and no-flux losses at the wall points ``pts`` (``which``: the axis of each
+        point's face), from derivative caches taken at ``pts``."""
         res = self.residuals
         out = {"neumann": 0.0, "flux": 0.0}
-        for i in range(self.problem.dim):
+        for i in res.neumann:
             on_face = which == i
+            if not bool(on_face.any()):
+                continue
             if "hjb" in players:
                 # weighted by the (detached) density at the wall, m |domain|: see the module doc
                 weight = caches["m"](()).detach() * self.problem.domain.volume
@@ -102,16 +129,47 @@ class FiniteHorizonFormulation:
                 out["flux"] = out["flux"] + (res.flux[i](pts, caches)[on_face] ** 2).mean()
         return out
 
+    def _mass_at(self, st, points: torch.Tensor) -> torch.Tensor:
+        """The density's mass M(t) at each point's time (a domain with exits: the density is
+        M(t) times a normalised shape, :class:`~mfgsolve.nn.space_time.MassOverTime`),
+        differentiable in the density's parameters.
+
+        The FP residual and the exit's m are measured relative to it: the FP equation is linear
+        in m, so shrinking m would shrink their squares too, and a density that let its mass
+        vanish (m = 0 solves the FP equation) would win the FP loss. Relative to the mass, a
+        uniform rescaling changes nothing, and a loss of mass costs its rate, d log M / dt.
+        """
+        return torch.exp(st.density_net.mass(points[:, 0].detach()))
+
+    def _exit_losses(self, st, exits: list[torch.Tensor], players: Sequence[str]) -> dict:
+        """At each exit's points, u = the exit cost (the value's loss) and m = 0 (the
+        density's, as m |domain| relative to the mass at the point's time): values only, no
+        derivatives."""
+        out: dict[str, Any] = {"exit_u": 0.0, "exit_m": 0.0}
+        volume = self.problem.domain.volume
+        for (_face, value), pts in zip(self.residuals.exits, exits):
+            if not len(pts):
+                continue
+            pts = pts.to(self.device, self.dtype)
+            if "hjb" in players:
+                gap = st.value_net(pts) - value(pts)
+                out["exit_u"] = out["exit_u"] + (gap**2).mean()
+            if "fp" in players:
+                m = torch.exp(st.density_net(pts)) * volume / self._mass_at(st, pts)
+                out["exit_m"] = out["exit_m"] + (m**2).mean()
+        return out
+
     def losses(self, st, points, players: Sequence[str], frozen: Sequence[str], weights=None):
-        """HJB and/or FP losses (plus the box wall losses, weighted by ``boundary_weight``).
+        """HJB and/or FP losses (plus the box's wall and exit losses, weighted by
+        ``boundary_weight``).
 
         The wall points join the batch in one derivative pass, so the density's per-time
         normaliser (the costly part: a quadrature at every batch time) is computed once."""
         which = [p for p in ("hjb", "fp") if p in players]
-        faces = self._face_points(st, points)
+        walls, exits = self._face_points(st, points)
         n = points.shape[0]
-        if faces:
-            wall = torch.cat(faces).to(self.device, self.dtype)
+        if walls:
+            wall = torch.cat([p for _axis, p in walls]).to(self.device, self.dtype)
             pts = torch.cat([points.detach(), wall]).requires_grad_(True)
         else:
             pts = points
@@ -119,18 +177,26 @@ class FiniteHorizonFormulation:
             self.by_population, st.value_net, st.density_net, pts, frozen, which
         )
         r = {k: v[:n] for k, v in r.items()}
+        if "fp" in r and self.residuals.exits:
+            r["fp"] = r["fp"] / self._mass_at(st, points)
         bnd: dict[str, Any] = {}
-        if faces:
-            face = torch.cat([torch.full((len(f),), i) for i, f in enumerate(faces)])
+        if walls:
+            face = torch.cat([torch.full((len(p),), axis) for axis, p in walls])
             wall_caches = RowView(caches, slice(n, None))
             bnd = self._boundary_losses(pts[n:], wall_caches, face.to(self.device), players)
+        if exits:
+            bnd.update(self._exit_losses(st, exits, players))
         w = self.opts.sampling.boundary_weight
         zero = torch.zeros((), device=self.device, dtype=self.dtype)
         out: dict[str, torch.Tensor] = {"int_u": zero, "constant": torch.tensor(float("nan"))}
         if "hjb" in r:
-            out["hjb"] = self._mean_square(r["hjb"]) + w * bnd.get("neumann", 0.0)
+            out["hjb"] = self._mean_square(r["hjb"]) + w * (
+                bnd.get("neumann", 0.0) + bnd.get("exit_u", 0.0)
+            )
         if "fp" in r:
-            out["fp"] = self._mean_square(r["fp"]) + w * bnd.get("flux", 0.0)
+            out["fp"] = self._mean_square(r["fp"]) + w * (
+                bnd.get("flux", 0.0) + bnd.get("exit_m", 0.0)
+            )
         return out
 
     def _mean_square(self, r: torch.Tensor) -> torch.Tensor:

@@ -162,17 +162,18 @@ class SpaceTimeDensity(nn.Module):
         exits, plus the :class:`ExitLayer`."""
         net = self.body(self.inputs(points)).squeeze(-1)
         tau = points[:, 0] - self.t0
-        base = self.log_initial(self._flattened(points)) + tau * net
+        base = self.log_initial(self._flattened(points, tau)) + tau * net
         if self.exit_layer is None:
             return base
         return base + self.exit_layer(points, self._flattened if self.wall_layer else None)
 
-    def _flattened(self, points: torch.Tensor) -> torch.Tensor:
+    def _flattened(self, points: torch.Tensor, tau: torch.Tensor | None = None) -> torch.Tensor:
         """The points with each exact wall's :func:`wall_flattening` (the points themselves
-        without exact walls)."""
+        without exact walls); ``tau``: t - t0 of the points, when already computed."""
         if self.wall_layer is None:
             return points
-        tau = points[:, 0] - self.t0
+        if tau is None:
+            tau = points[:, 0] - self.t0
         lower, upper, rate, shift = self.wall_layer
         # l(t0) = 0 (sigma = identity there) with a finite slope, so m_t stays finite at t0
         ell = layer_width(tau, rate, shift)

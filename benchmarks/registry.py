@@ -53,7 +53,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     ),
     "classes": (
         "classes.py",
-        "discounted stationary MFG (manufactured, d = 1, 2): networks m <= 1e-2, u <= 2e-2 in <= 15 min; reference",
+        "problem classes (discounted, two populations, exits; manufactured, d = 1, 2): networks m <= 1e-2, u <= 2e-2 in <= 15 min, reference; evacuation through a door against the reference",
     ),
     "verdict": (
         "verdict.py",

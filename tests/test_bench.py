@@ -95,8 +95,10 @@ def test_classes_benchmark_runs_quick(tmp_path):
         "two-populations-torus-1d",
         "two-populations-fh-torus-1d",
         "two-populations-fh-torus-1d",
+        "exit-box-1d",
+        "exit-box-1d",
     ]
-    for ref, net in (rows[:2], rows[2:4], rows[4:]):
+    for ref, net in (rows[:2], rows[2:4], rows[4:6], rows[6:]):
         assert ref["solver"].startswith("reference (generic") and ref["met"]
         assert ref["m_rel_l2"] < 1e-4 and abs(ref["observed_order"] - 2) < 0.1
         assert net["seed"] == 0 and 0 < net["m_rel_l2"] < 1 and net["u_rel_l2"] is not None

@@ -29,6 +29,7 @@ __all__ = [
     "evaluate_residuals",
     "lower_finite_horizon",
     "lower_finite_horizon_populations",
+    "points_function",
     "residuals_and_caches",
     "RowView",
 ]
@@ -82,7 +83,7 @@ class FiniteHorizonResiduals:
             args = (problem.time, *problem.space)
             for face in problem.domain.exits:
                 value = problem.substitute(face.condition.value)
-                self.exits.append((face, _torch_function(args, value)))
+                self.exits.append((face, points_function(args, value)))
 
     def _lower_walls(self, problem: MFG) -> None:
         """The wall residuals of each axis that has a wall: du/dx_i = 0, and no flux
@@ -117,8 +118,9 @@ def _has_wall(face) -> bool:
     return not face.is_exit or face.condition.where is not None
 
 
-def _torch_function(args: tuple, expr: sp.Expr):
-    """``expr`` (no unknowns) as a torch function of points (n, 1 + d), time first -> (n,)."""
+def points_function(args: tuple, expr: sp.Expr):
+    """``expr`` (no unknowns) in ``args`` (time and the space coordinates) as a torch function of
+    points (n, 1 + d), time first -> (n,)."""
     fn = sp.lambdify(list(args), evaluate_numeric_constants(expr), modules="torch")
 
     def evaluate(points: torch.Tensor) -> torch.Tensor:

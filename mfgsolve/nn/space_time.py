@@ -32,6 +32,7 @@ from torch import nn
 
 from .._symbolic import evaluate_numeric_constants
 from .._walls import wall_faces
+from ..lowering.space_time import points_function
 from ..problem import MFG, ProblemError
 from ..sampling import quadrature
 from .features import problem_features
@@ -301,17 +302,22 @@ def layer_width(tau: torch.Tensor, rate: float, shift: float) -> torch.Tensor:
 
 
 class MassOverTime(nn.Module):
-    """log M(t) = (t - t0) g(t): the log of the mass left in a domain with exits, M(t0) = 1.
+    """log M(t) = s(t) g(t): the log of the mass left in a domain with exits, M(t0) = 1.
+
+    ``s = (T - t0) (sqrt(tau + 0.01) - 0.1)``, tau = (t - t0) / (T - t0): an initial density
+    positive on an exit drains through a layer of width sqrt(t - t0) at first, so the mass falls
+    like sqrt(t - t0); s follows that (with a finite slope at t0, as the networks' sqrt time
+    input). g sees t scaled to [-1, 1] and that sqrt input.
 
     Args:
-        t0, T: the time interval (t is scaled to [-1, 1] for g).
+        t0, T: the time interval.
         width: of g's two hidden layers (tanh).
     """
 
     def __init__(self, t0: float, T: float, width: int = 16):
         super().__init__()
         self.t0, self.T = float(t0), float(T)
-        self.g = make_body("mlp", 1, width, 2, "tanh")
+        self.g = make_body("mlp", 2, width, 2, "tanh")
         last = self.g.net[-1]
         with torch.no_grad():  # M = 1 at the start: no mass leaves until the losses say so
             last.weight.zero_()
@@ -320,7 +326,10 @@ class MassOverTime(nn.Module):
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         """log M at the times ``t`` (n,) -> (n,) (differentiable in t)."""
         tau = (t - self.t0) / (self.T - self.t0)
-        return (t - self.t0) * self.g((2 * tau - 1)[:, None]).squeeze(-1)
+        root = torch.sqrt(tau + SQRT_SHIFT) - math.sqrt(SQRT_SHIFT)
+        top = math.sqrt(1 + SQRT_SHIFT) - math.sqrt(SQRT_SHIFT)
+        inputs = torch.stack([2 * tau - 1, 2 * root / top - 1], dim=1)
+        return (self.T - self.t0) * root * self.g(inputs).squeeze(-1)
 
 
 def space_time_networks(
@@ -424,26 +433,13 @@ def _exit_layer(problem: MFG, log_initial: Callable) -> ExitLayer:
             (
                 face.axis,
                 face.position,
-                None if margin is None else _points_function(args, margin),
+                None if margin is None else points_function(args, margin),
                 domain.lengths[face.axis] if opposite_wall else None,
             )
         )
     delta = min(domain.lengths) / 50
     shift = SQRT_SHIFT * (problem.T - problem.t0)
     return ExitLayer(exits, log_initial, problem.t0, 2 * nu, shift, delta)
-
-
-def _points_function(args, expr: sp.Expr) -> Callable:
-    """``expr`` in ``args`` (time and space) as a torch function of points (n, 1 + d) -> (n,)."""
-    fn = sp.lambdify(list(args), evaluate_numeric_constants(expr), modules="torch")
-
-    def evaluate(points: torch.Tensor) -> torch.Tensor:
-        out = fn(*(points[:, i] for i in range(points.shape[1])))
-        if not torch.is_tensor(out):
-            out = torch.as_tensor(out, dtype=points.dtype, device=points.device)
-        return out.to(points.dtype).expand(points.shape[0])
-
-    return evaluate
 
 
 EXIT_M0_FLOOR = 1e-6  # relative to max m0 (see _floored_log_initial)

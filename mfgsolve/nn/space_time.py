@@ -272,8 +272,9 @@ class ExitLayer(nn.Module):
 
     def forward(self, points: torch.Tensor, flatten: Callable | None = None) -> torch.Tensor:
         """The log factor at ``points``; ``flatten``: the exact walls' flattening of points
-        (:func:`wall_flattening`), through which m0 and the doors are read so that their slopes
-        vanish on those walls too (default: none)."""
+        (:func:`wall_flattening`), through which m0 is read, as in the density itself, so that
+        its slope vanishes on those walls too (default: none). The door is read at the points
+        themselves: its smoothed edge reaches a wall beside it with the sigmoid's tail."""
         flatten = flatten or (lambda pts: pts)
         flat = flatten(points)
         tau = points[:, 0] - self.t0
@@ -288,8 +289,8 @@ class ExitLayer(nn.Module):
             if across is not None:  # a wall opposite: a distance flat there (exact walls stay)
                 distance = (2 * across / math.pi) * torch.sin(math.pi * distance / (2 * across))
             decay = ratio * torch.exp(-distance / ell)
-            if margin is not None:
-                decay = decay * torch.sigmoid(margin(flat) / self.delta)
+            if margin is not None:  # (at the true points: the flattening moves the door)
+                decay = decay * torch.sigmoid(margin(points) / self.delta)
             # (on a whole exit face the factor is 0 for t > t0: clamped, a density of ~0 there)
             out = out + torch.log(torch.clamp(1 - decay, min=1e-30))
         return out

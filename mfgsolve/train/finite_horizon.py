@@ -6,7 +6,10 @@ each batch is ``time_slices`` stratified times x a shifted Sobol set in space
 batch's times. On a Box with ``walls="loss"`` the Neumann and no-flux residuals are losses at wall
 points that join the batch's derivative pass; the Neumann residual is weighted by the density at
 the wall, ``m |domain|`` (detached): u enters the equilibrium only through the drift of m, so the
-wall condition is enforced where the population reaches the wall. See docs/finite_horizon.md.
+wall condition is enforced where the population reaches the wall. Faces that are walls
+throughout take no loss with ``walls="exact"`` (they hold by construction). On an exit, u = the
+exit cost is a loss at exit points (values only), and the FP residual and the exit's m are
+measured relative to the density's mass M(t) (see :meth:`_mass_at`). See docs/finite_horizon.md.
 """
 
 from __future__ import annotations

@@ -143,6 +143,24 @@ SPECS: dict[str, _Spec] = {
         check=_ints(0, 1000),
         need="max_recoveries must be an integer from 0 to 1000",
     ),
+    "finish": _Spec(
+        "optimiser",
+        "none",
+        check=_one_of("none", "lbfgs"),
+        need="finish must be 'none' or 'lbfgs' (a float64 L-BFGS phase after the first one)",
+    ),
+    "finish_iterations": _Spec(
+        "optimiser",
+        500,
+        check=_ints(1, MAX_ITERATIONS),
+        need=f"finish_iterations must be an integer from 1 to {MAX_ITERATIONS:,}",
+    ),
+    "finish_points": _Spec(
+        "optimiser",
+        0,
+        check=_ints(0, MAX_POINTS),
+        need="finish_points must be an integer from 0 (automatic: 4 batches) to 2**24",
+    ),
     "disc_steps": _Spec(
         "game",
         None,
@@ -340,6 +358,9 @@ _ORDER = [
     "continuation",
     "continuation_final",
     "threads",
+    "finish",
+    "finish_iterations",
+    "finish_points",
 ]
 assert set(_ORDER) == set(SPECS)
 
@@ -381,7 +402,7 @@ class SolverOptions:
 
     Groups (each a frozen dataclass; see docs/cli.md for every option):
         optimiser: iterations, lr, lr_ratio, lr_final, schedule, warmup, betas, optimizer,
-            grad_clip, max_recoveries.
+            grad_clip, max_recoveries, finish, finish_iterations, finish_points.
         game: disc_steps, gen_steps, beta, constant, continuation, continuation_final.
         network: architecture, width, depth, activation, harmonics, features, time_feature, walls.
         sampling: batch_size, sampling, density_fraction, quadrature_points, time_slices,
@@ -528,6 +549,13 @@ def _resolve_defaults(problem, kind: str, method: str, values: dict, given, save
         values["quadrature_points"] = quadrature_size(_QUADRATURE[kind], dim)
     if values["threads"] is None:  # one thread: docs/solver.md#threads (2 cost 3.4x when shared)
         values["threads"] = 1
+    if values["finish_points"] <= 0:
+        values["finish_points"] = 4 * values["batch_size"]
+    for name in ("finish_iterations", "finish_points"):
+        if name in given and values["finish"] == "none":
+            raise OptionError(
+                f"{name} applies only to finish='lbfgs'; fix: add finish='lbfgs' or drop it"
+            )
     if values["eval_points"] <= 0:
         values["eval_points"] = quadrature_size("history", dim)
     # the continuation (first-order ergodic problems): its viscosity, disc_steps, iterations

@@ -56,6 +56,9 @@ VALID = {
     "checkpoint_every": 5,
     "diagnostics": True,
     "threads": 1,
+    "finish": "lbfgs",
+    "finish_iterations": 10,
+    "finish_points": 256,
 }
 
 
@@ -86,6 +89,8 @@ def test_each_option_is_accepted_where_it_applies_and_refused_where_not(name):
     for problem, kind in ((SEED, "ergodic"), (BOX1, "finite_horizon")):
         if name in ("continuation", "constant") and kind == "ergodic":
             problem = SEED  # first-order, linear constant: both apply
+        if name in ("finish_iterations", "finish_points"):
+            extra = {"finish": "lbfgs"}
         if name == "hutchinson_probes":
             extra = {"derivatives": "hutchinson"}
             problem = SEED4 if kind == "ergodic" else problem

@@ -186,6 +186,11 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    @property
+    def output(self) -> nn.Linear:
+        """The last (linear) layer."""
+        return self.net[-1]
+
 
 class _DGMLayer(nn.Module):
     """One gated layer of Sirignano & Spiliopoulos (2018), eq. (4.2)."""
@@ -232,6 +237,11 @@ class DGM(nn.Module):
             s = layer(x, s)
         return self.out(s)
 
+    @property
+    def output(self) -> nn.Linear:
+        """The last (linear) layer."""
+        return self.out
+
 
 def make_body(
     architecture: str, in_features: int, width: int, depth: int, activation: str
@@ -254,6 +264,11 @@ class ValueNetwork(nn.Module):
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         return self.body(self.inputs(points)).squeeze(-1)
+
+    @torch.no_grad()
+    def shift_(self, delta: torch.Tensor) -> None:
+        """Add the constant ``delta`` to u (through the last layer's bias)."""
+        self.body.output.bias.add_(delta.reshape(-1).to(self.body.output.bias))
 
 
 class DensityNetwork(nn.Module):
@@ -292,6 +307,11 @@ class PopulationStack(nn.Module):
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         return torch.stack([net(points) for net in self.nets], dim=-1)
+
+    def shift_(self, delta: torch.Tensor) -> None:
+        """Add ``delta[k]`` to population k's value network (value networks only)."""
+        for net, d in zip(self.nets, delta.reshape(-1)):
+            net.shift_(d)
 
     def log_normalizer(self, nodes: torch.Tensor, log_weights: torch.Tensor) -> torch.Tensor:
         return torch.stack([net.log_normalizer(nodes, log_weights) for net in self.nets])

@@ -104,6 +104,14 @@ class ErgodicFormulation:
             return self.quad.integrate(u) / self.problem.domain.volume
         return self.quad.integrate(u.transpose(0, 1)) / self.problem.domain.volume
 
+    @torch.no_grad()
+    def fix_gauge(self, value_net) -> None:
+        """Shift u to int u = 0 (each population's; the value of an ergodic MFG is defined up to a
+        constant, which the penalty (int u)^2 only weakly pins). Nothing for a discounted
+        problem, whose u is unique."""
+        if self.has_constant:
+            value_net.shift_(-self._int_u(value_net))
+
     def viscosity(self, iteration: int) -> float:
         """The continuation's artificial viscosity at ``iteration`` (0 without continuation)."""
         if self.continuation is None:

@@ -79,6 +79,9 @@ class FiniteHorizonFormulation:
     def record(self, st) -> dict[str, float]:
         return {}
 
+    def fix_gauge(self, value_net) -> None:
+        """Nothing: a finite-horizon value is fixed by its terminal data."""
+
     # ----- losses ----------------------------------------------------------------------------
     def _face_points(self, st, points: torch.Tensor) -> tuple[list, list]:
         """Points on the box's faces at the batch's times: (wall points per axis as

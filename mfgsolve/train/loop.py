@@ -30,6 +30,7 @@ from .._io import atomic_torch_save, safe_torch_load
 from ..errors import CheckpointError, OptionError, TrainingDiverged
 from ..options import SolverOptions
 from .ergodic import ErgodicFormulation
+from .finish import FINISHES, finish_options
 from .finite_horizon import FiniteHorizonFormulation
 from .games import GAMES
 from .state import EMA, TrainState, load_state_dict, lr_factor, state_dict, weights_constant
@@ -41,8 +42,16 @@ FORMULATIONS: dict[str, type] = {
     "finite_horizon": FiniteHorizonFormulation,
 }
 
-# what a checkpoint must agree with to be resumed (where and how often it is written may differ)
-_RESUMABLE_CHANGES = ("checkpoint_dir", "checkpoint_every", "threads")
+# what a checkpoint must agree with to be resumed (where and how often it is written may differ,
+# and the finish that follows the first phase)
+_RESUMABLE_CHANGES = (
+    "checkpoint_dir",
+    "checkpoint_every",
+    "threads",
+    "finish",
+    "finish_iterations",
+    "finish_points",
+)
 
 
 class _NonFinite(Exception):
@@ -331,7 +340,8 @@ def train(
     callbacks: Sequence[Callable[[dict], None]] = (),
     resume: bool = False,
 ) -> tuple[Trainer, TrainState]:
-    """Run (or resume from ``opts.run.checkpoint_dir``) training; returns (trainer, final state)."""
+    """Run (or resume from ``opts.run.checkpoint_dir``) training, then the finish if
+    ``opts.optimiser.finish`` names one (:mod:`.finish`); returns (trainer, final state)."""
     trainer = Trainer(problem, opts, seed, device, dtype, progress, callbacks)
     st = trainer.init_state()
     if resume and opts.run.checkpoint_dir:
@@ -344,4 +354,7 @@ def train(
                     f"{opts.optimiser.iterations} iterations; fix: delete it and start afresh"
                 )
     trainer.run(st)
+    if opts.optimiser.finish != "none":  # in float64, the problem as written
+        fine = Trainer(problem, finish_options(opts), seed, device, torch.float64)
+        return fine, FINISHES[opts.optimiser.finish](fine, st, progress)
     return trainer, st

@@ -59,6 +59,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "verdict.py",
         "convergence verdict vs exact error on default and deliberately failed runs (>= 95 % agree)",
     ),
+    "peers": (
+        "peers.py",
+        "mfgsolve vs DeepXDE (optional extra) on the seed 1-D and 4-D: seconds to 1e-2 and 1e-3, final errors, s/iteration, lines of user code",
+    ),
     "startup": (
         "startup.py",
         "start-up: --help <= 0.5 s; check and import mfgsolve <= 1.2 x import torch, sympy",

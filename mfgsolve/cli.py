@@ -531,7 +531,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--method",
         default="adversarial",
-        help="adversarial (default) or joint; deep_bsde for FBSDEs",
+        help="adversarial (default), joint, or minmax (potential ergodic MFGs); deep_bsde for FBSDEs",
     )
     s.add_argument("--iterations", type=int)
     s.add_argument("--batch-size", type=int, dest="batch_size")

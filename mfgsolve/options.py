@@ -413,7 +413,7 @@ class SolverOptions:
 
     Attributes:
         kind: the problem kind the options were resolved for.
-        method: the method ("adversarial" or "joint").
+        method: the method ("adversarial", "joint" or "minmax").
         engine: the derivative engine of the training residuals.
         given: names the user set (the rest are defaults).
     """
@@ -453,7 +453,8 @@ class SolverOptions:
             saved: the overrides are a saved full set: options that do not apply are then not an
                 error (every option is present), and sets saved before ``time_feature`` and
                 ``walls`` existed get the linear time input and wall losses they were run with.
-            method: "adversarial" or "joint" (the continuation and its step counts depend on it).
+            method: "adversarial", "joint" or "minmax" (the continuation and its step counts
+                depend on it).
 
         Returns:
             the resolved, frozen options.
@@ -469,10 +470,19 @@ class SolverOptions:
         unknown = sorted(set(map(str, overrides)) - set(SPECS))
         if unknown:
             raise OptionError(unknown_names("solver option", unknown, SPECS))
-        if method not in ("adversarial", "joint"):
+        if method not in ("adversarial", "joint", "minmax"):
             raise OptionError(
-                f"unknown method {shown(method)}; fix: use method='adversarial' or 'joint'"
+                f"unknown method {shown(method)}; fix: use method='adversarial', 'joint' or 'minmax'"
             )
+        if method == "minmax":
+            from .lowering.potential import NotPotential, potential_form
+
+            try:
+                potential_form(problem)
+            except NotPotential as exc:
+                raise OptionError(
+                    f"{exc}; fix: use method='adversarial' (the residual game) or 'joint'"
+                ) from None
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if saved:  # sets saved before an option existed get what they were run with
             overrides = {"features": "axes", **overrides}

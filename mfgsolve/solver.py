@@ -109,8 +109,10 @@ def solve(
     Args:
         problem: an :class:`ErgodicMFG`, a finite-horizon :class:`MFG` (trained in space-time) or
             an :class:`FBSDE`.
-        method: "adversarial" (generator u vs discriminator m, alternating) or "joint" (one loss);
-            for FBSDEs "adversarial" or "deep_bsde".
+        method: "adversarial" (generator u vs discriminator m on the residuals, alternating),
+            "joint" (one residual loss) or "minmax" (the saddle point of the Lagrangian of a
+            potential ergodic MFG, :mod:`mfgsolve.lowering.potential`); for FBSDEs
+            "adversarial" or "deep_bsde".
         iterations, batch_size, lr: main training options (None: the defaults, see
             :class:`~mfgsolve.options.SolverOptions`).
         seed: fixes network initialisation and collocation points; same seed, same numbers on CPU.

@@ -209,3 +209,18 @@ def test_bench_runs_from_a_plain_install(tmp_path):
     )
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert (out / "bench.json").exists()
+
+
+def test_peers_without_deepxde_is_one_line_and_exit_2(monkeypatch, capsys):
+    """bench peers installs nothing: without DeepXDE it stops at once with the fix."""
+    monkeypatch.setitem(sys.modules, "deepxde", None)  # (import deepxde raises ImportError)
+    assert main(["bench", "peers", "--root", str(ROOT)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "needs DeepXDE, which is not installed; fix: pip install '.[peers]'" in err
+
+
+def test_peers_counts_lines_of_code_not_docstrings_or_comments():
+    count = load_benchmark(ROOT, "peers")._user_lines
+    source = '"""Doc\nstring."""\n\nimport x  # note\n# a comment\ndef f():\n    """One."""\n    return 1\n'
+    assert count(source) == 3

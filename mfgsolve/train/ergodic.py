@@ -62,6 +62,7 @@ class ErgodicFormulation:
         self._lap_fp = (
             any(uses_laplacian(r.fp) for r in self.by_population) or self.continuation is not None
         )
+        self._lagrangian_density = None  # (lowered on first use: the min-max game)
         self.engine = opts.engine
         # evaluation is exact: the stochastic trace only serves training
         self.eval_engine = "func" if self.engine == "hutchinson" else self.engine
@@ -183,10 +184,49 @@ class ErgodicFormulation:
         estimate = constant.detach() if constant is not None else torch.tensor(float("nan"))
         return weighted_mean(r * r_b, weights), estimate
 
+    def _minmax(self, st, points, weights, player: str) -> dict[str, torch.Tensor]:
+        """The min-max game's loss of ``player`` for a potential problem (first derivatives
+        only; docs/solver.md#the-min-max-game):
+
+        - "lagrangian" (the value's): L(u, m) = E_m[psi] and the penalty (int u)^2. E_m is the
+          batch's self-normalised mean (weights m(x_i), times the importance weights when
+          sampling from m), which has int m = 1 on the batch itself;
+        - "ascent" (the density's): a loss whose gradient is minus L's gradient in m in the
+          Fisher-Rao metric, ``-mean[phi f + nu grad u . grad f]`` with phi = H - f(x, m)
+          (centred, detached): the first variation dL/dm against the density network's change,
+          not weighted by m (the plain gradient, weighted by m, is slow where m is small:
+          4-D seed, 1,000 steps of the density alone, error 8e-2 against 1.5e-2).
+        """
+        if self._lagrangian_density is None:
+            from ..lowering.potential import lower_lagrangian, potential_form
+
+            self._lagrangian_density = lower_lagrangian(self.problem, potential_form(self.problem))
+        lagrangian = self._lagrangian_density
+        log_z = self._log_z(st.density_net)
+        u = st.value_net(points)
+        f = st.density_net(points)
+        du = torch.autograd.grad(u.sum(), points, create_graph=True)[0]
+        if player == "ascent":
+            phi = lagrangian.variation(points, du, f - log_z).detach()
+            phi = phi - weighted_mean(phi, weights) / weighted_mean(torch.ones_like(phi), weights)
+            pairing = phi * f
+            if lagrangian.viscosity:
+                df = torch.autograd.grad(f.sum(), points, create_graph=True)[0]
+                pairing = pairing + lagrangian.viscosity * (du.detach() * df).sum(dim=1)
+            return {"ascent": -weighted_mean(pairing, weights)}
+        df = torch.autograd.grad(f.sum(), points, create_graph=True)[0]
+        psi = lagrangian.per_mass(points, du, f - log_z, df)
+        logits = f if weights is None else f + torch.log(weights)
+        value = (torch.softmax(logits, dim=0) * psi).sum()
+        return {"lagrangian": value, "int_u": self._int_u(st.value_net) ** 2}
+
     def losses(self, st, points, players: Sequence[str], frozen: Sequence[str], weights=None):
-        """The losses of ``players`` ("hjb", "fp") at ``points``; fields in ``frozen`` act as
-        constants (the loop holds their weights constant). Returns a dict with "hjb" (and
-        "int_u", "constant") and/or "fp"."""
+        """The losses of ``players`` ("hjb", "fp"; or one of "lagrangian", "ascent" for the
+        min-max game, :meth:`_minmax`) at ``points``; fields in ``frozen`` act as constants
+        (the loop holds their weights constant). Returns a dict with "hjb" (and "int_u",
+        "constant") and/or "fp"; or "lagrangian" and "int_u"; or "ascent"."""
+        if "lagrangian" in players or "ascent" in players:
+            return self._minmax(st, points, weights, players[0])
         log_z = self._log_z(st.density_net)
         fields = fields_of(self.problem, st.value_net, st.density_net, log_z)
         caches = self.residuals.caches(

@@ -10,6 +10,8 @@ A game says which optimisers there are (one per player) and what one iteration d
 - ``"joint"``: one optimiser minimises ``L_HJB + L_FP + beta (int u)^2`` over all parameters: the
   plain DGM / PINN baseline on the same networks.
 
+- ``"minmax"``: for potential MFGs, the saddle point of their Lagrangian (:class:`MinMaxGame`).
+
 A new game is one class with ``optimizers`` and ``iterate``, registered in :data:`GAMES`.
 """
 
@@ -22,7 +24,7 @@ import torch
 
 from .state import TrainState, make_optimizer
 
-__all__ = ["GAMES", "AdversarialGame", "Game", "JointGame"]
+__all__ = ["GAMES", "AdversarialGame", "Game", "JointGame", "MinMaxGame"]
 
 # one step of a player: (optimiser index, loss, label) -> gradient norm (raises on NaN/Inf)
 Step = Callable[[int, torch.Tensor, str], float]
@@ -100,4 +102,40 @@ class JointGame:
         return record
 
 
-GAMES: dict[str, type] = {"adversarial": AdversarialGame, "joint": JointGame}
+class MinMaxGame:
+    """The saddle point of the Lagrangian of a potential MFG: the value network minimises
+    ``L(u, m) + beta (int u)^2``, the density network maximises ``L`` (by steps along its
+    Fisher-Rao gradient; alternating, ``disc_steps`` for the density then ``gen_steps`` for
+    the value).
+    See :mod:`mfgsolve.lowering.potential` and docs/solver.md#the-min-max-game."""
+
+    name = "minmax"
+
+    def optimizers(self, gen_params, disc_params, opts) -> list[torch.optim.Optimizer]:
+        o = opts.optimiser
+        return [
+            make_optimizer(gen_params, o.lr, o),
+            make_optimizer(disc_params, o.lr * o.lr_ratio, o),
+        ]
+
+    def iterate(self, trainer, st: TrainState, step: Step) -> dict[str, float]:
+        game = trainer.opts.game
+        record: dict[str, float] = {}
+        for _ in range(game.disc_steps):
+            ascent = trainer.losses(st, players=("ascent",), frozen=("u",))["ascent"]
+            record["grad_disc"] = step(1, ascent, "Lagrangian (density)")
+        for _ in range(game.gen_steps):
+            out = trainer.losses(st, players=("lagrangian",), frozen=("m",))
+            record["lagrangian"] = trainer.mean(out["lagrangian"])
+            record["loss_int_u"] = trainer.mean(out["int_u"])
+            record["grad_gen"] = step(
+                0, out["lagrangian"] + game.beta * out["int_u"], "Lagrangian (value)"
+            )
+        return record
+
+
+GAMES: dict[str, type] = {
+    "adversarial": AdversarialGame,
+    "joint": JointGame,
+    "minmax": MinMaxGame,
+}

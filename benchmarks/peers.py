@@ -1,0 +1,227 @@
+"""Benchmark ``peers``: mfgsolve against DeepXDE (1.15, PyTorch backend) on the seed problem.
+
+Installs nothing: DeepXDE comes from the optional extra (``pip install ".[peers]"``); without it
+the benchmark stops with one line. Both libraries run one after the other in this process, with
+one torch thread each, on the seed problem in 1-D and 4-D (u = 0, m = exp(sum sin 2 pi x_i) / Z,
+closed form). DeepXDE is written as its users write a PINN (``_deepxde_seed.py``: Adam at lr 1e-3,
+then L-BFGS); mfgsolve runs its default (adversarial; 1-D only, the 4-D one is ``bench seed-4d``),
+the joint loss, the min-max game, and those two followed by the L-BFGS finish
+(``finish="lbfgs"``).
+
+Columns: seconds to m_rel_l2 <= 1e-2 and <= 1e-3 (first evaluation that is), final m_rel_l2,
+u_l2 and |Hbar error|, s per first-order iteration, seconds in all, and the lines of user code
+(the problem file; DeepXDE's ``build``). Times include each library's own evaluations.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mfgsolve._threads import torch_threads
+from mfgsolve.errors import BadInput
+
+from ._common import problem_path
+
+_PROBLEMS = {1: "ergodic_torus_1d.py", 4: "ergodic_torus_4d.py"}
+# DeepXDE's settings: the issue's recipe in 1-D; in 4-D more points and Adam steps
+_DEEPXDE = {1: dict(points=512, adam=1000, lbfgs=2000), 4: dict(points=4096, adam=3000, lbfgs=3000)}
+
+
+def _then_lbfgs(method: str, first: int, finish: int) -> tuple[str, dict[str, Any]]:
+    label = f"{method} {first} + L-BFGS {finish}"
+    options = dict(method=method, iterations=first, finish="lbfgs", finish_iterations=finish)
+    return label, options
+
+
+# mfgsolve's runs: (label, options); the default (adversarial) in 1-D only (4-D: bench seed-4d)
+_RUNS = {
+    1: [
+        ("default (adversarial)", {}),
+        ("joint", {"method": "joint"}),
+        ("minmax", {"method": "minmax"}),
+        _then_lbfgs("joint", 200, 400),
+        _then_lbfgs("minmax", 200, 400),
+    ],
+    4: [_then_lbfgs("joint", 600, 400), _then_lbfgs("minmax", 1000, 400)],
+}
+_EVAL = {1: 1024, 4: 4096}
+_EVERY = 20  # DeepXDE: Adam steps / L-BFGS iterations between evaluations
+_MFGSOLVE_EVERY = {1: 20, 4: 50}  # mfgsolve: first-phase iterations between evaluations
+
+
+def _deepxde():
+    """DeepXDE with its PyTorch backend, or a one-line error."""
+    os.environ.setdefault("DDE_BACKEND", "pytorch")
+    try:
+        import deepxde as dde
+    except ImportError:
+        raise BadInput(
+            "bench peers needs DeepXDE, which is not installed; fix: pip install '.[peers]'"
+        ) from None
+    if dde.backend.backend_name != "pytorch":
+        raise BadInput(
+            f"DeepXDE runs on its {dde.backend.backend_name} backend; fix: set DDE_BACKEND=pytorch"
+        )
+    return dde
+
+
+def _exact(d: int, x: np.ndarray) -> tuple[np.ndarray, float]:
+    """m* at x (n, d) and Hbar*."""
+    i0 = float(np.i0(1.0))
+    return np.exp(np.sin(2 * np.pi * x).sum(axis=1)) / i0**d, d * math.log(i0)
+
+
+def _eval_points(d: int) -> np.ndarray:
+    if d == 1:
+        return ((np.arange(_EVAL[1]) + 0.5) / _EVAL[1])[:, None]
+    from scipy.stats import qmc
+
+    return qmc.Sobol(d, scramble=True, seed=0).random(_EVAL[d])
+
+
+def _user_lines(source: str) -> int:
+    """Lines of code: not blank, not a comment, not inside a docstring."""
+    lines, in_doc = 0, False
+    for raw in source.splitlines():
+        line = raw.strip()
+        if in_doc:
+            in_doc = '"""' not in line
+            continue
+        if line.startswith('"""'):
+            in_doc = '"""' not in line[3:]
+            continue
+        if line and not line.startswith("#"):
+            lines += 1
+    return lines
+
+
+def _times(trace: list[tuple[float, float]], level: float) -> float | None:
+    return next((round(s, 2) for s, e in trace if e <= level), None)
+
+
+def run_deepxde(d: int, seed: int) -> dict[str, Any]:
+    """DeepXDE on the seed problem in ``d`` dimensions: a row (see the module doc)."""
+    dde = _deepxde()
+    from . import _deepxde_seed
+
+    cfg = _DEEPXDE[d]
+    x_eval = _eval_points(d)
+    m_star, h_star = _exact(d, x_eval)
+    dde.config.set_random_seed(seed)
+    model, hbar = _deepxde_seed.build(d, cfg["points"])
+    trace: list[tuple[float, float]] = []
+    final: dict[str, float] = {}
+    start = [0.0]
+
+    class Errors(dde.callbacks.Callback):
+        def __init__(self, every: int):
+            super().__init__()
+            self.every, self.count = every, 0
+
+        def on_epoch_end(self):
+            self.count += 1
+            if self.count % self.every == 0:
+                self.record()
+
+        def record(self):
+            y = self.model.predict(x_eval)
+            m_rel = float(np.linalg.norm(y[:, 1] - m_star) / np.linalg.norm(m_star))
+            trace.append((time.perf_counter() - start[0], m_rel))
+            final.update(
+                m_rel_l2=m_rel,
+                u_l2=float(np.sqrt(np.mean(y[:, 0] ** 2))),  # (u* = 0)
+                constant_abs=abs(float(hbar.detach()) - h_star),
+            )
+
+    with torch_threads(1):
+        start[0] = time.perf_counter()
+        model.compile("adam", lr=1e-3, external_trainable_variables=[hbar])
+        model.train(iterations=cfg["adam"], callbacks=[Errors(_EVERY)], verbose=0)
+        adam_seconds = time.perf_counter() - start[0]
+        dde.optimizers.set_LBFGS_options(maxiter=cfg["lbfgs"])
+        dde.optimizers.config.LBFGS_options["iter_per_step"] = _EVERY  # an evaluation each
+        model.compile("L-BFGS", external_trainable_variables=[hbar])
+        model.train(callbacks=[Errors(1)], verbose=0)
+        seconds = time.perf_counter() - start[0]
+    return {
+        "library": "deepxde",
+        "run": f"Adam {cfg['adam']} + L-BFGS {cfg['lbfgs']}, {cfg['points']} points",
+        "seed": seed,
+        "s_to_1e-2": _times(trace, 1e-2),
+        "s_to_1e-3": _times(trace, 1e-3),
+        **{k: final.get(k) for k in ("m_rel_l2", "u_l2", "constant_abs")},
+        "s_per_it": round(adam_seconds / cfg["adam"], 5),
+        "seconds": round(seconds, 2),
+        "user_lines": _user_lines(inspect.getsource(_deepxde_seed.build)),
+    }
+
+
+def run_mfgsolve(root: Path, d: int, seed: int, label: str, **options: Any) -> dict[str, Any]:
+    """mfgsolve on the seed problem in ``d`` dimensions with ``options``: a row."""
+    from mfgsolve import load_problem, solve
+
+    path = problem_path(root, _PROBLEMS[d])
+    problem = load_problem(path)
+    t0 = time.perf_counter()
+    sol = solve(
+        problem,
+        seed=seed,
+        progress=False,
+        threads=1,
+        eval_every=_MFGSOLVE_EVERY[d],
+        eval_points=_EVAL[d],
+        **options,
+    )
+    seconds = time.perf_counter() - t0
+    trace = [(h["seconds"], h["m_rel_l2"]) for h in sol.history]
+    last = sol.history[-1]
+    first_order = sol.info["options"]["iterations"]
+    first_seconds = next(h["seconds"] for h in sol.history if h["iteration"] == first_order)
+    return {
+        "library": "mfgsolve",
+        "run": label,
+        "seed": seed,
+        "s_to_1e-2": _times(trace, 1e-2),
+        "s_to_1e-3": _times(trace, 1e-3),
+        "m_rel_l2": last["m_rel_l2"],
+        "u_l2": last["u_l2"],
+        "constant_abs": last["constant_abs"],
+        "s_per_it": round(first_seconds / first_order, 5),
+        "seconds": round(seconds, 2),
+        "user_lines": _user_lines(path.read_text()),
+    }
+
+
+def _median(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {"library": rows[0]["library"], "run": rows[0]["run"], "seed": "median"}
+    for key in ("s_to_1e-2", "s_to_1e-3", "m_rel_l2", "u_l2", "constant_abs", "s_per_it"):
+        vals = [r[key] for r in rows if r[key] is not None]
+        out[key] = statistics.median(vals) if vals else None
+    out["reached_1e-3"] = f"{sum(r['s_to_1e-3'] is not None for r in rows)}/{len(rows)}"
+    return out
+
+
+def run(out_dir: Path, quick: bool = False, *, root: Path) -> list[dict[str, Any]]:
+    _deepxde()  # (stop at once when it is missing)
+    seeds = (0,) if quick else (0, 1, 2)
+    dims = (1,) if quick else (1, 4)
+    rows: list[dict[str, Any]] = []
+    for d in dims:
+        runs = _RUNS[d]
+        if quick:
+            runs = runs[-1:]
+        groups = [[run_deepxde(d, s) for s in seeds]]
+        groups += [[run_mfgsolve(root, d, s, label, **o) for s in seeds] for label, o in runs]
+        for group in groups:
+            for row in group:
+                row["d"] = d
+            rows += group + ([_median(group) | {"d": d}] if len(group) > 1 else [])
+    return rows

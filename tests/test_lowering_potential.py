@@ -160,7 +160,9 @@ def test_structures_that_are_not_potential_are_refused_in_one_line(problem, reas
 
 def test_minmax_on_a_problem_that_is_not_potential_is_an_option_error():
     problem = NOT_POTENTIAL[0][0]
-    with pytest.raises(OptionError, match=r"not a potential MFG: .*; fix: use method='adversarial'"):
+    with pytest.raises(
+        OptionError, match=r"not a potential MFG: .*; fix: use method='adversarial'"
+    ):
         solve(problem, method="minmax", iterations=1, progress=False)
 
 

@@ -110,7 +110,7 @@ SPECS: dict[str, _Spec] = {
         "optimiser", None, check=lambda v: _number(v) and v > 0, need="lr must be a positive number"
     ),
     "lr_ratio": _Spec(
-        "optimiser", 1.0, check=lambda v: _number(v) and v > 0, need="lr_ratio must be > 0"
+        "optimiser", None, check=lambda v: _number(v) and v > 0, need="lr_ratio must be > 0"
     ),
     "lr_final": _Spec(
         "optimiser",
@@ -367,6 +367,7 @@ assert set(_ORDER) == set(SPECS)
 # Defaults that depend on the problem kind (quadrature sizes by dimension: sampling.QUADRATURE_SIZES).
 _LR = {ERGODIC: 2e-3, FINITE_HORIZON: 4e-3}  # finite horizon: docs/finite_horizon.md
 _QUADRATURE = {ERGODIC: "normaliser", FINITE_HORIZON: "normaliser-per-time"}
+_MINMAX_LR_RATIO = 0.3  # the min-max game's density lr / value lr (docs/solver.md#the-min-max-game)
 _CONTINUATION = 0.05  # adversarial, first-order ergodic problems (mfgsolve._continuation)
 
 
@@ -555,6 +556,8 @@ def _resolve_defaults(problem, kind: str, method: str, values: dict, given, save
     dim = problem.dim
     if values["lr"] is None:
         values["lr"] = _LR[kind]
+    if values["lr_ratio"] is None:  # the min-max game: a slower density (docs/solver.md)
+        values["lr_ratio"] = _MINMAX_LR_RATIO if method == "minmax" else 1.0
     if values["quadrature_points"] <= 0:
         values["quadrature_points"] = quadrature_size(_QUADRATURE[kind], dim)
     if values["threads"] is None:  # one thread: docs/solver.md#threads (2 cost 3.4x when shared)

@@ -120,13 +120,13 @@ def potential_form(problem) -> PotentialForm:
     g = g.subs(m, mass)
     if g.has(u):
         raise _reason(problem, "u itself (not only its derivatives) enters its HJB equation")
-    a = sp.simplify(sp.diff(g, c))
+    a = sp.diff(g, c)
     if not a.is_number or a == 0 or sp.diff(g, c, 2) != 0:
         raise _reason(problem, "the constant does not enter its HJB equation as a constant term")
     g = sp.expand((g - a * c) / (-a))  # now HJB = g - c up to the factor -a
     nu = None
     for (i, j), q in qs.items():
-        coeff = sp.simplify(sp.diff(g, q))
+        coeff = sp.diff(g, q)
         want_zero = i != j
         if coeff.free_symbols or sp.diff(g, q, 2) != 0:
             raise _reason(problem, "its diffusion is not nu Lap u with a constant nu")
@@ -142,8 +142,8 @@ def potential_form(problem) -> PotentialForm:
         raise _reason(problem, "its viscosity is negative")
     g1 = g.subs({q: 0 for q in qs.values()})
     at_zero = g1.subs({p: 0 for p in ps})
-    hamiltonian = sp.simplify(g1 - at_zero)
-    coupling = sp.simplify(-at_zero)
+    hamiltonian = sp.expand(g1 - at_zero)
+    coupling = -at_zero
     if hamiltonian.has(mass):
         raise _reason(problem, "its Hamiltonian and coupling do not separate (H depends on m)")
     fp_expected = -sum(
@@ -152,7 +152,7 @@ def potential_form(problem) -> PotentialForm:
         for x, p in zip(xs, ps)
     )
     fp_expected = sp.expand(fp_expected.doit())
-    if not _proportional(fp, fp_expected):
+    if not _proportional(fp, fp_expected, xs, (u, m)):
         raise _reason(
             problem, "its FP equation is not -nu Lap m - div(m dH/dp) of its HJB equation"
         )
@@ -167,17 +167,39 @@ def _momenta_back(ps, u, xs) -> dict:
     return {p: sp.Derivative(u, x) for p, x in zip(ps, xs)}
 
 
-def _proportional(a: sp.Expr, b: sp.Expr) -> bool:
-    """a = lam b for a nonzero number lam (both expanded)."""
-    if b == 0:
-        return a == 0
-    for term in sp.Add.make_args(b):
-        coeff, rest = term.as_independent(*[s for s in term.free_symbols], as_Add=False)
-        target = a.coeff(rest) if rest != 1 else None
-        if target is not None and target != 0 and sp.simplify(target / coeff).is_number:
-            lam = sp.simplify(target / coeff)
-            return lam != 0 and sp.simplify(sp.expand(a - lam * b)) == 0
-    return sp.simplify(sp.expand(a - b)) == 0
+def _proportional(a: sp.Expr, b: sp.Expr, xs, unknowns) -> bool:
+    """a = lam b for a nonzero number lam, as functions of x and of the unknowns and their
+    derivatives (each taken as an independent variable): compared at 16 random points, which
+    avoids sympy's simplify (minutes on the residuals of 8-D problems)."""
+    atoms = set()
+    for e in (a, b):
+        atoms |= {d for d in e.atoms(sp.Derivative) if d.expr in unknowns}
+    jets = {d: sp.Symbol(f"_jet{k}") for k, d in enumerate(sorted(atoms, key=sp.default_sort_key))}
+    names = {fn: sp.Symbol(f"_value{k}") for k, fn in enumerate(unknowns)}
+    args = [*xs, *jets.values(), *names.values()]
+    rng = np.random.default_rng(0)
+    points = np.column_stack(
+        [
+            rng.random((16, len(xs))),
+            rng.uniform(-1, 1, (16, len(jets))),
+            rng.uniform(0.5, 2, (16, len(names))),
+        ]
+    )
+
+    def values(e: sp.Expr) -> np.ndarray:
+        e = evaluate_numeric_constants(e.subs(jets).subs(names))
+        fn = sp.lambdify(args, e, "numpy")
+        with np.errstate(all="ignore"):
+            return np.broadcast_to(np.asarray(fn(*points.T), dtype=float), (16,))
+
+    va, vb = values(a), values(b)
+    if not (np.all(np.isfinite(va)) and np.all(np.isfinite(vb))):
+        return False
+    if np.max(np.abs(vb)) == 0:
+        return np.max(np.abs(va)) == 0
+    lam = float(va @ vb / (vb @ vb))
+    scale = np.max(np.abs(va)) + np.max(np.abs(vb))
+    return lam != 0 and bool(np.max(np.abs(va - lam * vb)) <= 1e-9 * scale)
 
 
 def _check_convexity(problem, hamiltonian, coupling, xs, ps, mass) -> None:

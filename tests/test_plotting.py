@@ -376,3 +376,19 @@ def test_two_populations_in_2d_are_maps_with_their_errors(tmp_path, drawn):
     assert_readable(fig)
     titles = set(_panels(fig))
     assert {"population 1: density (reference)", "population 2: m - m_exact"} <= titles
+
+
+def test_history_curves_mark_where_the_lbfgs_finish_took_over():
+    from matplotlib.figure import Figure
+
+    from mfgsolve.plotting._figure import history_curve
+
+    first = [{"iteration": i, "m_rel_l2": 1.0 / i} for i in (50, 100)]
+    finish = [{"iteration": i, "m_rel_l2": 1e-3 / i, "loss_finish": 1e-6} for i in (120, 140)]
+    labels = []
+    for history in (first, first + finish):
+        ax = Figure().add_subplot()
+        history_curve(ax, history, [("m_rel_l2", "m")], "t", "y")
+        marks = [ln for ln in ax.get_lines() if ln.get_label() == "L-BFGS finish from here"]
+        labels.append([float(ln.get_xdata()[0]) for ln in marks])
+    assert labels == [[], [100.0]]

@@ -99,6 +99,10 @@ def history_curve(ax, history, keys, title, ylabel) -> list[str]:
         if its:
             ax.semilogy(its, np.abs(vals), label=label)
             drawn.append(label)
+    if drawn and recorded(history, "loss_finish"):  # where the L-BFGS finish took over
+        first = [h["iteration"] for h in history if "iteration" in h and "loss_finish" not in h]
+        if first:
+            ax.axvline(max(first), color="0.5", linestyle=":", label="L-BFGS finish from here")
     ax.set_title(title)
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)

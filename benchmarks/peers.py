@@ -52,7 +52,10 @@ _RUNS = {
     ],
     4: [_then_lbfgs("joint", 600, 400), _then_lbfgs("minmax", 1000, 400)],
 }
+_FH_RUNS = [("default (adversarial)", {}), _then_lbfgs("joint", 600, 400)]
 _EVAL = {1: 1024, 4: 4096}
+# the finite-horizon row (DeepXDE: evaluations every 250 Adam steps, 100 L-BFGS iterations)
+_FH = dict(points=2000, adam=2000, lbfgs=2000, every=250)
 _EVERY = 20  # DeepXDE: Adam steps / L-BFGS iterations between evaluations
 _MFGSOLVE_EVERY = {1: 20, 4: 50}  # mfgsolve: first-phase iterations between evaluations
 
@@ -164,6 +167,88 @@ def run_deepxde(d: int, seed: int) -> dict[str, Any]:
     }
 
 
+def _fh_nodes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, t) evaluation nodes of the finite-horizon row (256 x 11) and u*, m* there."""
+    xs = (np.arange(256) + 0.5) / 256
+    nodes = np.array([[x, t] for t in np.linspace(0, 1, 11) for x in xs])
+    x, t = nodes[:, 0], nodes[:, 1]
+    u_star = (2 - t) * np.cos(2 * np.pi * x + np.pi * t / 2) / 4
+    m_star = 1 + np.sin(2 * np.pi * (x - t / 2)) / 2
+    return nodes, u_star, m_star
+
+
+def run_deepxde_fh(seed: int) -> dict[str, Any]:
+    """DeepXDE on ``manufactured_fh_torus_1d.py``: a row; the target is m and u within 1e-2."""
+    dde = _deepxde()
+    from . import _deepxde_fh
+
+    nodes, u_star, m_star = _fh_nodes()
+    dde.config.set_random_seed(seed)
+    model = _deepxde_fh.build(_FH["points"])
+    trace: list[tuple[float, float]] = []
+    final: dict[str, float] = {}
+    start = [0.0]
+
+    class Errors(dde.callbacks.Callback):
+        def __init__(self, every: int):
+            super().__init__()
+            self.every, self.count = every, 0
+
+        def on_epoch_end(self):
+            self.count += 1
+            if self.count % self.every == 0:
+                y = self.model.predict(nodes)
+                m_rel = float(np.linalg.norm(y[:, 1] - m_star) / np.linalg.norm(m_star))
+                u_rel = float(np.linalg.norm(y[:, 0] - u_star) / np.linalg.norm(u_star))
+                trace.append((time.perf_counter() - start[0], max(m_rel, u_rel)))
+                final.update(m_rel_l2=m_rel, u_rel_l2=u_rel)
+
+    with torch_threads(1):
+        start[0] = time.perf_counter()
+        model.compile("adam", lr=1e-3)
+        model.train(iterations=_FH["adam"], callbacks=[Errors(_FH["every"])], verbose=0)
+        adam_seconds = time.perf_counter() - start[0]
+        dde.optimizers.set_LBFGS_options(maxiter=_FH["lbfgs"])
+        dde.optimizers.config.LBFGS_options["iter_per_step"] = _FH["every"]
+        model.compile("L-BFGS")
+        model.train(callbacks=[Errors(1)], verbose=0)
+        seconds = time.perf_counter() - start[0]
+    return {
+        "library": "deepxde",
+        "run": f"Adam {_FH['adam']} + L-BFGS {_FH['lbfgs']}, {_FH['points']} points",
+        "seed": seed,
+        "s_to_1e-2": _times(trace, 1e-2),
+        **final,
+        "s_per_it": round(adam_seconds / _FH["adam"], 5),
+        "seconds": round(seconds, 2),
+        "user_lines": _user_lines(inspect.getsource(_deepxde_fh.build)),
+    }
+
+
+def run_mfgsolve_fh(root: Path, seed: int, label: str, **options: Any) -> dict[str, Any]:
+    """mfgsolve on ``manufactured_fh_torus_1d.py`` with ``options``: a row."""
+    from mfgsolve import load_problem, solve
+
+    path = problem_path(root, "manufactured_fh_torus_1d.py")
+    t0 = time.perf_counter()
+    sol = solve(load_problem(path), seed=seed, progress=False, threads=1, eval_every=50, **options)
+    seconds = time.perf_counter() - t0
+    trace = [(h["seconds"], max(h["m_rel_l2"], h["u_rel_l2"])) for h in sol.history]
+    first_order = sol.info["options"]["iterations"]
+    first_seconds = next(h["seconds"] for h in sol.history if h["iteration"] == first_order)
+    return {
+        "library": "mfgsolve",
+        "run": label,
+        "seed": seed,
+        "s_to_1e-2": _times(trace, 1e-2),
+        "m_rel_l2": sol.history[-1]["m_rel_l2"],
+        "u_rel_l2": sol.history[-1]["u_rel_l2"],
+        "s_per_it": round(first_seconds / first_order, 5),
+        "seconds": round(seconds, 2),
+        "user_lines": _user_lines(path.read_text()),
+    }
+
+
 def run_mfgsolve(root: Path, d: int, seed: int, label: str, **options: Any) -> dict[str, Any]:
     """mfgsolve on the seed problem in ``d`` dimensions with ``options``: a row."""
     from mfgsolve import load_problem, solve
@@ -202,10 +287,21 @@ def run_mfgsolve(root: Path, d: int, seed: int, label: str, **options: Any) -> d
 
 def _median(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out = {"library": rows[0]["library"], "run": rows[0]["run"], "seed": "median"}
-    for key in ("s_to_1e-2", "s_to_1e-3", "m_rel_l2", "u_l2", "constant_abs", "s_per_it"):
-        vals = [r[key] for r in rows if r[key] is not None]
+    for key in (
+        "s_to_1e-2",
+        "s_to_1e-3",
+        "m_rel_l2",
+        "u_l2",
+        "u_rel_l2",
+        "constant_abs",
+        "s_per_it",
+    ):
+        vals = [r[key] for r in rows if r.get(key) is not None]
         out[key] = statistics.median(vals) if vals else None
-    out["reached_1e-3"] = f"{sum(r['s_to_1e-3'] is not None for r in rows)}/{len(rows)}"
+    if "s_to_1e-3" in rows[0]:
+        out["reached_1e-3"] = f"{sum(r['s_to_1e-3'] is not None for r in rows)}/{len(rows)}"
+    else:
+        out["reached_1e-2"] = f"{sum(r['s_to_1e-2'] is not None for r in rows)}/{len(rows)}"
     return out
 
 
@@ -224,4 +320,11 @@ def run(out_dir: Path, quick: bool = False, *, root: Path) -> list[dict[str, Any
             for row in group:
                 row["d"] = d
             rows += group + ([_median(group) | {"d": d}] if len(group) > 1 else [])
+    if not quick:  # the finite-horizon row: seconds until m and u are both within 1e-2
+        groups = [[run_deepxde_fh(s) for s in seeds]]
+        groups += [[run_mfgsolve_fh(root, s, label, **o) for s in seeds] for label, o in _FH_RUNS]
+        for group in groups:
+            for row in group:
+                row["d"] = "1 + t"
+            rows += group + [_median(group) | {"d": "1 + t"}]
     return rows

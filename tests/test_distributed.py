@@ -49,3 +49,15 @@ def test_two_processes_match_one_process_with_the_same_global_batch(
         assert two["metrics"][key] == pytest.approx(one["metrics"][key], rel=1e-9, abs=1e-12)
     assert two["metrics"]["iterations"] == 30
     assert len(two["history"]) == len(one["history"])  # the same evaluations were recorded
+
+
+def test_the_lbfgs_finish_is_refused_in_a_data_parallel_run(tmp_path):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    launcher += ["--nproc_per_node=2", "-m", "mfgsolve"]
+    args = ["solve", SEED, "--iterations", "5", "--out", str(tmp_path / "run"), "--quiet"]
+    args += ["--option", "finish='lbfgs'"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    done = subprocess.run(launcher + args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "is not available in a data-parallel run" in done.stderr
+    assert "fix: finish in one process" in done.stderr

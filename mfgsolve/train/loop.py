@@ -99,6 +99,12 @@ class Trainer:
                     "diagnostics=True is not available in a data-parallel run (they need the whole "
                     "batch in one process); fix: measure them in a one-process run"
                 )
+            if opts.optimiser.finish != "none":
+                raise OptionError(
+                    f"finish={opts.optimiser.finish!r} is not available in a data-parallel run (L-BFGS "
+                    "would step each process's points apart); fix: finish in one process (resume "
+                    "the checkpoint there with the finish option)"
+                )
             if opts.sampling.batch_size % self.world_size:
                 raise OptionError(
                     f"batch_size {opts.sampling.batch_size} is not divisible by the {self.world_size} processes; "

@@ -40,17 +40,23 @@ class Game(Protocol):
     def iterate(self, trainer, st: TrainState, step: Step) -> dict[str, float]: ...
 
 
+def two_players(gen_params, disc_params, opts) -> list[torch.optim.Optimizer]:
+    """One optimiser per player: the generator's at ``lr``, the discriminator's at
+    ``lr * lr_ratio`` (the adversarial and min-max games)."""
+    o = opts.optimiser
+    return [
+        make_optimizer(gen_params, o.lr, o),
+        make_optimizer(disc_params, o.lr * o.lr_ratio, o),
+    ]
+
+
 class AdversarialGame:
     """Generator (value) against discriminator (density), alternating steps."""
 
     name = "adversarial"
 
     def optimizers(self, gen_params, disc_params, opts) -> list[torch.optim.Optimizer]:
-        o = opts.optimiser
-        return [
-            make_optimizer(gen_params, o.lr, o),
-            make_optimizer(disc_params, o.lr * o.lr_ratio, o),
-        ]
+        return two_players(gen_params, disc_params, opts)
 
     def iterate(self, trainer, st: TrainState, step: Step) -> dict[str, float]:
         game = trainer.opts.game
@@ -112,11 +118,7 @@ class MinMaxGame:
     name = "minmax"
 
     def optimizers(self, gen_params, disc_params, opts) -> list[torch.optim.Optimizer]:
-        o = opts.optimiser
-        return [
-            make_optimizer(gen_params, o.lr, o),
-            make_optimizer(disc_params, o.lr * o.lr_ratio, o),
-        ]
+        return two_players(gen_params, disc_params, opts)
 
     def iterate(self, trainer, st: TrainState, step: Step) -> dict[str, float]:
         game = trainer.opts.game

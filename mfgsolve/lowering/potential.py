@@ -242,9 +242,10 @@ def lagrangian_density(problem, form: PotentialForm) -> sp.Expr:
 @dataclass
 class LoweredLagrangian:
     """L as torch functions of the points (n, d), grad u (n, d), log m (n,) and grad log m
-    (n, d): ``per_mass`` is ``psi = nu grad log m . grad u + H(x, grad u) - F(x, m) / m`` (so
-    that L = E_m[psi]); ``variation`` is ``H(x, grad u) - f(x, m)``, the first variation
-    dL/dm without its term -nu Lap u (taken by parts against the test function)."""
+    (n, d; None without viscosity, where it does not enter): ``per_mass`` is
+    ``psi = nu grad log m . grad u + H(x, grad u) - F(x, m) / m`` (so that L = E_m[psi]);
+    ``variation`` is ``H(x, grad u) - f(x, m)``, the first variation dL/dm without its term
+    -nu Lap u (taken by parts against the test function)."""
 
     hamiltonian: Callable
     potential: Callable

@@ -205,16 +205,19 @@ class ErgodicFormulation:
         log_z = self._log_z(st.density_net)
         u = st.value_net(points)
         f = st.density_net(points)
-        du = torch.autograd.grad(u.sum(), points, create_graph=True)[0]
+        # (the density's step holds u constant: its gradient needs no graph of its own)
+        du = torch.autograd.grad(u.sum(), points, create_graph=player != "ascent")[0]
         if player == "ascent":
             phi = lagrangian.variation(points, du, f - log_z).detach()
             phi = phi - weighted_mean(phi, weights) / weighted_mean(torch.ones_like(phi), weights)
             pairing = phi * f
             if lagrangian.viscosity:
                 df = torch.autograd.grad(f.sum(), points, create_graph=True)[0]
-                pairing = pairing + lagrangian.viscosity * (du.detach() * df).sum(dim=1)
+                pairing = pairing + lagrangian.viscosity * (du * df).sum(dim=1)
             return {"ascent": -weighted_mean(pairing, weights)}
-        df = torch.autograd.grad(f.sum(), points, create_graph=True)[0]
+        df = None  # (grad log m enters L only through the viscous term)
+        if lagrangian.viscosity:
+            df = torch.autograd.grad(f.sum(), points, create_graph=True)[0]
         psi = lagrangian.per_mass(points, du, f - log_z, df)
         logits = f if weights is None else f + torch.log(weights)
         value = (torch.softmax(logits, dim=0) * psi).sum()

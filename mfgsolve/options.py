@@ -538,6 +538,11 @@ def _refuse_what_does_not_apply(problem, kind: str, given: frozenset, values: di
         raise OptionError(
             "density_fraction applies only to sampling='density'; fix: add sampling='density' or drop it"
         )
+    for name in ("finish_iterations", "finish_points"):
+        if name in given and values.get("finish", "none") == "none":
+            raise OptionError(
+                f"{name} applies only to finish='lbfgs'; fix: add finish='lbfgs' or drop it"
+            )
     if kind == FINITE_HORIZON and values.get("sampling") == "density":
         raise OptionError(
             "sampling method 'density' is for ergodic problems; fix: use 'sobol' or 'uniform' for a finite-horizon problem"
@@ -564,11 +569,6 @@ def _resolve_defaults(problem, kind: str, method: str, values: dict, given, save
         values["threads"] = 1
     if values["finish_points"] <= 0:
         values["finish_points"] = 4 * values["batch_size"]
-    for name in ("finish_iterations", "finish_points"):
-        if name in given and values["finish"] == "none":
-            raise OptionError(
-                f"{name} applies only to finish='lbfgs'; fix: add finish='lbfgs' or drop it"
-            )
     if values["eval_points"] <= 0:
         values["eval_points"] = quadrature_size("history", dim)
     # the continuation (first-order ergodic problems): its viscosity, disc_steps, iterations

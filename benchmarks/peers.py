@@ -110,6 +110,40 @@ def _times(trace: list[tuple[float, float]], level: float) -> float | None:
     return next((round(s, 2) for s, e in trace if e <= level), None)
 
 
+def _train_deepxde(dde, model, measure, adam: int, lbfgs: int, every: int, variables=()):
+    """DeepXDE's schedule, Adam at lr 1e-3 then L-BFGS, with ``measure(model) -> (error,
+    record)`` every ``every`` Adam steps and L-BFGS iterations; returns (trace of (seconds,
+    error), the last record, Adam's seconds, seconds in all). Times include the evaluations."""
+    trace: list[tuple[float, float]] = []
+    final: dict[str, float] = {}
+    start = time.perf_counter()
+
+    class Errors(dde.callbacks.Callback):
+        def __init__(self, period: int):
+            super().__init__()
+            self.period, self.count = period, 0
+
+        def on_epoch_end(self):
+            self.count += 1
+            if self.count % self.period == 0:
+                error, record = measure(self.model)
+                trace.append((time.perf_counter() - start, error))
+                final.update(record)
+
+    extra = {"external_trainable_variables": list(variables)} if variables else {}
+    with torch_threads(1):
+        start = time.perf_counter()
+        model.compile("adam", lr=1e-3, **extra)
+        model.train(iterations=adam, callbacks=[Errors(every)], verbose=0)
+        adam_seconds = time.perf_counter() - start
+        dde.optimizers.set_LBFGS_options(maxiter=lbfgs)
+        dde.optimizers.config.LBFGS_options["iter_per_step"] = every  # an evaluation each
+        model.compile("L-BFGS", **extra)
+        model.train(callbacks=[Errors(1)], verbose=0)
+        seconds = time.perf_counter() - start
+    return trace, final, adam_seconds, seconds
+
+
 def run_deepxde(d: int, seed: int) -> dict[str, Any]:
     """DeepXDE on the seed problem in ``d`` dimensions: a row (see the module doc)."""
     dde = _deepxde()
@@ -120,40 +154,19 @@ def run_deepxde(d: int, seed: int) -> dict[str, Any]:
     m_star, h_star = _exact(d, x_eval)
     dde.config.set_random_seed(seed)
     model, hbar = _deepxde_seed.build(d, cfg["points"])
-    trace: list[tuple[float, float]] = []
-    final: dict[str, float] = {}
-    start = [0.0]
 
-    class Errors(dde.callbacks.Callback):
-        def __init__(self, every: int):
-            super().__init__()
-            self.every, self.count = every, 0
+    def measure(model) -> tuple[float, dict[str, float]]:
+        y = model.predict(x_eval)
+        m_rel = float(np.linalg.norm(y[:, 1] - m_star) / np.linalg.norm(m_star))
+        return m_rel, {
+            "m_rel_l2": m_rel,
+            "u_l2": float(np.sqrt(np.mean(y[:, 0] ** 2))),  # (u* = 0)
+            "constant_abs": abs(float(hbar.detach()) - h_star),
+        }
 
-        def on_epoch_end(self):
-            self.count += 1
-            if self.count % self.every == 0:
-                self.record()
-
-        def record(self):
-            y = self.model.predict(x_eval)
-            m_rel = float(np.linalg.norm(y[:, 1] - m_star) / np.linalg.norm(m_star))
-            trace.append((time.perf_counter() - start[0], m_rel))
-            final.update(
-                m_rel_l2=m_rel,
-                u_l2=float(np.sqrt(np.mean(y[:, 0] ** 2))),  # (u* = 0)
-                constant_abs=abs(float(hbar.detach()) - h_star),
-            )
-
-    with torch_threads(1):
-        start[0] = time.perf_counter()
-        model.compile("adam", lr=1e-3, external_trainable_variables=[hbar])
-        model.train(iterations=cfg["adam"], callbacks=[Errors(_EVERY)], verbose=0)
-        adam_seconds = time.perf_counter() - start[0]
-        dde.optimizers.set_LBFGS_options(maxiter=cfg["lbfgs"])
-        dde.optimizers.config.LBFGS_options["iter_per_step"] = _EVERY  # an evaluation each
-        model.compile("L-BFGS", external_trainable_variables=[hbar])
-        model.train(callbacks=[Errors(1)], verbose=0)
-        seconds = time.perf_counter() - start[0]
+    trace, final, adam_seconds, seconds = _train_deepxde(
+        dde, model, measure, cfg["adam"], cfg["lbfgs"], _EVERY, [hbar]
+    )
     return {
         "library": "deepxde",
         "run": f"Adam {cfg['adam']} + L-BFGS {cfg['lbfgs']}, {cfg['points']} points",
@@ -185,34 +198,16 @@ def run_deepxde_fh(seed: int) -> dict[str, Any]:
     nodes, u_star, m_star = _fh_nodes()
     dde.config.set_random_seed(seed)
     model = _deepxde_fh.build(_FH["points"])
-    trace: list[tuple[float, float]] = []
-    final: dict[str, float] = {}
-    start = [0.0]
 
-    class Errors(dde.callbacks.Callback):
-        def __init__(self, every: int):
-            super().__init__()
-            self.every, self.count = every, 0
+    def measure(model) -> tuple[float, dict[str, float]]:
+        y = model.predict(nodes)
+        m_rel = float(np.linalg.norm(y[:, 1] - m_star) / np.linalg.norm(m_star))
+        u_rel = float(np.linalg.norm(y[:, 0] - u_star) / np.linalg.norm(u_star))
+        return max(m_rel, u_rel), {"m_rel_l2": m_rel, "u_rel_l2": u_rel}
 
-        def on_epoch_end(self):
-            self.count += 1
-            if self.count % self.every == 0:
-                y = self.model.predict(nodes)
-                m_rel = float(np.linalg.norm(y[:, 1] - m_star) / np.linalg.norm(m_star))
-                u_rel = float(np.linalg.norm(y[:, 0] - u_star) / np.linalg.norm(u_star))
-                trace.append((time.perf_counter() - start[0], max(m_rel, u_rel)))
-                final.update(m_rel_l2=m_rel, u_rel_l2=u_rel)
-
-    with torch_threads(1):
-        start[0] = time.perf_counter()
-        model.compile("adam", lr=1e-3)
-        model.train(iterations=_FH["adam"], callbacks=[Errors(_FH["every"])], verbose=0)
-        adam_seconds = time.perf_counter() - start[0]
-        dde.optimizers.set_LBFGS_options(maxiter=_FH["lbfgs"])
-        dde.optimizers.config.LBFGS_options["iter_per_step"] = _FH["every"]
-        model.compile("L-BFGS")
-        model.train(callbacks=[Errors(1)], verbose=0)
-        seconds = time.perf_counter() - start[0]
+    trace, final, adam_seconds, seconds = _train_deepxde(
+        dde, model, measure, _FH["adam"], _FH["lbfgs"], _FH["every"]
+    )
     return {
         "library": "deepxde",
         "run": f"Adam {_FH['adam']} + L-BFGS {_FH['lbfgs']}, {_FH['points']} points",
@@ -225,51 +220,48 @@ def run_deepxde_fh(seed: int) -> dict[str, Any]:
     }
 
 
-def run_mfgsolve_fh(root: Path, seed: int, label: str, **options: Any) -> dict[str, Any]:
-    """mfgsolve on ``manufactured_fh_torus_1d.py`` with ``options``: a row."""
+def _solve_timed(path: Path, seed: int, error, **options: Any):
+    """Solve the problem file ``path`` with one thread; returns (solution, trace of (seconds,
+    ``error(record)``) over the history, s per first-phase iteration, seconds in all)."""
     from mfgsolve import load_problem, solve
 
-    path = problem_path(root, "manufactured_fh_torus_1d.py")
+    problem = load_problem(path)
     t0 = time.perf_counter()
-    sol = solve(load_problem(path), seed=seed, progress=False, threads=1, eval_every=50, **options)
+    sol = solve(problem, seed=seed, progress=False, threads=1, **options)
     seconds = time.perf_counter() - t0
-    trace = [(h["seconds"], max(h["m_rel_l2"], h["u_rel_l2"])) for h in sol.history]
+    trace = [(h["seconds"], error(h)) for h in sol.history]
     first_order = sol.info["options"]["iterations"]
     first_seconds = next(h["seconds"] for h in sol.history if h["iteration"] == first_order)
+    return sol, trace, round(first_seconds / first_order, 5), round(seconds, 2)
+
+
+def run_mfgsolve_fh(root: Path, seed: int, label: str, **options: Any) -> dict[str, Any]:
+    """mfgsolve on ``manufactured_fh_torus_1d.py`` with ``options``: a row."""
+    path = problem_path(root, "manufactured_fh_torus_1d.py")
+    worst = lambda h: max(h["m_rel_l2"], h["u_rel_l2"])  # noqa: E731
+    sol, trace, s_per_it, seconds = _solve_timed(path, seed, worst, eval_every=50, **options)
+    last = sol.history[-1]
     return {
         "library": "mfgsolve",
         "run": label,
         "seed": seed,
         "s_to_1e-2": _times(trace, 1e-2),
-        "m_rel_l2": sol.history[-1]["m_rel_l2"],
-        "u_rel_l2": sol.history[-1]["u_rel_l2"],
-        "s_per_it": round(first_seconds / first_order, 5),
-        "seconds": round(seconds, 2),
+        "m_rel_l2": last["m_rel_l2"],
+        "u_rel_l2": last["u_rel_l2"],
+        "s_per_it": s_per_it,
+        "seconds": seconds,
         "user_lines": _user_lines(path.read_text()),
     }
 
 
 def run_mfgsolve(root: Path, d: int, seed: int, label: str, **options: Any) -> dict[str, Any]:
     """mfgsolve on the seed problem in ``d`` dimensions with ``options``: a row."""
-    from mfgsolve import load_problem, solve
-
     path = problem_path(root, _PROBLEMS[d])
-    problem = load_problem(path)
-    t0 = time.perf_counter()
-    sol = solve(
-        problem,
-        seed=seed,
-        progress=False,
-        threads=1,
-        eval_every=_MFGSOLVE_EVERY[d],
-        eval_points=_EVAL[d],
-        **options,
+    every = {"eval_every": _MFGSOLVE_EVERY[d], "eval_points": _EVAL[d]}
+    sol, trace, s_per_it, seconds = _solve_timed(
+        path, seed, lambda h: h["m_rel_l2"], **every, **options
     )
-    seconds = time.perf_counter() - t0
-    trace = [(h["seconds"], h["m_rel_l2"]) for h in sol.history]
     last = sol.history[-1]
-    first_order = sol.info["options"]["iterations"]
-    first_seconds = next(h["seconds"] for h in sol.history if h["iteration"] == first_order)
     return {
         "library": "mfgsolve",
         "run": label,
@@ -279,8 +271,8 @@ def run_mfgsolve(root: Path, d: int, seed: int, label: str, **options: Any) -> d
         "m_rel_l2": last["m_rel_l2"],
         "u_l2": last["u_l2"],
         "constant_abs": last["constant_abs"],
-        "s_per_it": round(first_seconds / first_order, 5),
-        "seconds": round(seconds, 2),
+        "s_per_it": s_per_it,
+        "seconds": seconds,
         "user_lines": _user_lines(path.read_text()),
     }
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # what the lazy table below resolves to, for type checkers an
     from .metrics import compare
     from .nonlocal_terms import Expectation
     from .options import SolverOptions
-    from .problem import MFG, Box, DiscountedMFG, ErgodicMFG, Torus, load_problem
+    from .problem import MFG, Box, DiscountedMFG, ErgodicMFG, Rd, Torus, load_problem
     from .reference import ReferenceSolution, reference_solve
     from .solution import Solution
     from .solver import solve
@@ -59,6 +59,7 @@ _LAZY = {
     "ErgodicMFG": ".problem",
     "Exit": ".boundary",
     "Torus": ".problem",
+    "Rd": ".problem",
     "load_problem": ".problem",
     "ReferenceSolution": ".reference",
     "reference_solve": ".reference",
@@ -87,6 +88,7 @@ __all__ = [
     "Solution",
     "SolverOptions",
     "Torus",
+    "Rd",
     "TrainingDiverged",
     "compare",
     "compare_fbsde",

@@ -93,8 +93,12 @@ def _print_metrics(metrics: dict[str, Any], title: str, legend: bool = False) ->
         print(f"  {key:16s} {val:.4g}" if isinstance(val, float) else f"  {key:16s} {val}")
     if legend and any(k in metrics for k in ("m_rel_l2", "u_l2", "hjb_residual")):
         ergodic = "constant" in metrics  # an ergodic constant: u is normalised by int u = 0
+        whole_space = "importance sampling" in str(metrics.get("quadrature", ""))
+        normalised = "; u normalised to int u = 0" if ergodic else ""
+        if whole_space:  # (mfgsolve.metrics.whole_space)
+            normalised = "; on Rd: u in L2(m*), up to a constant"
         text = _LEGEND.format(
-            normalised="; u normalised to int u = 0" if ergodic else "",
+            normalised=normalised,
             constant=", constant_abs = |c - c*|" if ergodic else "",
         )
         print(f"  ({text})")

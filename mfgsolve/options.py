@@ -20,7 +20,7 @@ from typing import Any
 
 from ._messages import shown, unknown_names
 from .errors import OptionError, ProblemError
-from .problem import Box, Problem
+from .problem import Box, Problem, Rd
 from .sampling import quadrature_size
 
 __all__ = ["SPECS", "SolverOptions", "option_names", "problem_kind"]
@@ -504,6 +504,7 @@ class SolverOptions:
         if "betas" in overrides:
             overrides["betas"] = tuple(overrides["betas"])
         _refuse_what_does_not_apply(problem, kind, given, overrides)
+        _refuse_on_whole_space(problem, kind, method, overrides)
         values = {name: overrides.get(name, spec.default) for name, spec in SPECS.items()}
         _resolve_defaults(problem, kind, method, values, given, saved)
         engine = _engine(problem, kind, values, given)
@@ -519,6 +520,32 @@ _ONLY = {
     "hutchinson_probes": "the Hutchinson engine of ergodic problems",
     "continuation": "first-order ergodic problems (an artificial viscosity)",
 }
+
+
+def _refuse_on_whole_space(problem, kind: str, method: str, values: dict) -> None:
+    """One line for what the network solver does not do on R^d (:class:`~mfgsolve.Rd`)."""
+    if not isinstance(problem.domain, Rd):
+        return
+    name = f"problem '{problem.name}'"
+    if kind == FINITE_HORIZON:
+        raise OptionError(
+            f"{name}: the network solver takes finite-horizon problems on a Torus or Box, not on "
+            "Rd; fix: pose it on a Box that holds the mass (as problems/lq_mean_1d.py does)"
+        )
+    if getattr(problem, "populations", 1) > 1:
+        raise OptionError(
+            f"{name}: several populations on Rd are not solved; fix: pose them on a Box or Torus"
+        )
+    if method == "minmax":
+        raise OptionError(
+            f"{name}: the min-max game needs uniform collocation points, and on Rd they follow "
+            "the density; fix: use method='adversarial' or 'joint'"
+        )
+    if values.get("sampling", "sobol") != "sobol":
+        raise OptionError(
+            f"{name}: on Rd collocation points follow the density's Gaussian envelope (sampling "
+            f"{values['sampling']!r} is for bounded domains); fix: drop sampling="
+        )
 
 
 def _refuse_what_does_not_apply(problem, kind: str, given: frozenset, values: dict) -> None:

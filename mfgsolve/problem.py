@@ -29,6 +29,7 @@ __all__ = [
     "Problem",
     "Torus",
     "Box",
+    "Rd",
     "Exit",
     "ErgodicMFG",
     "DiscountedMFG",
@@ -279,6 +280,88 @@ class Box:
         return f"Box({list(self.symbols)}, bounds={list(self.bounds)}{extra})"
 
 
+class Rd:
+    """The whole space R^d, for problems whose density decays at infinity (m -> 0, u may grow).
+
+    Networks on R^d carry the decay: m = exp(f(x) - sum_i (x_i - mu_i)^2 / (2 s_i^2)) / Z with a
+    trained Gaussian envelope (mu, s), and u = g(x) + a quadratic with trained coefficients.
+    Collocation points, the normaliser Z and the error integrals use that Gaussian as the
+    reference measure (importance sampling; docs/high_dimension.md#the-whole-space-rd).
+
+    Args:
+        symbols: the space coordinates (sympy Symbols), one per dimension.
+        center: where the density's mass is expected (a number for every axis, or one per axis);
+            the envelope's initial mean. Default 0.
+        scale: its expected spread (standard deviation per axis, > 0); the envelope's initial
+            standard deviation. Default 1.
+    """
+
+    periodic = False
+    boundary = "decay"
+    faces: tuple[Face, ...] = ()
+    exits: tuple[Face, ...] = ()
+    has_walls = False
+    # plots and the networks' input scaling use the window center +- WINDOW * scale
+    WINDOW = 4.0
+
+    def __init__(
+        self,
+        symbols: Sequence[sp.Symbol] | sp.Symbol,
+        center: float | Sequence[float] = 0,
+        scale: float | Sequence[float] = 1,
+    ):
+        self.symbols = _check_symbols(symbols, "Rd")
+        d = len(self.symbols)
+
+        def per_axis(value, what: str) -> tuple[float, ...]:
+            values = [value] * d if isinstance(value, (int, float, sp.Basic)) else list(value)
+            if len(values) != d:
+                raise _fail(
+                    None,
+                    f"Rd has {d} symbols but {len(values)} values of {what}",
+                    f"give one {what} per symbol, or one number for all",
+                )
+            return tuple(_as_float(v, f"Rd {what}", None, "use finite numbers") for v in values)
+
+        if isinstance(center, str) or isinstance(scale, str):
+            raise _fail(
+                None, "Rd center and scale must be numbers", "write Rd([x], center=0, scale=1)"
+            )
+        self.center = per_axis(center, "center")
+        self.scale = per_axis(scale, "scale")
+        if any(not math.isfinite(c) for c in self.center):
+            raise _fail(None, f"Rd center {self.center} is not finite", "use finite numbers")
+        if any(not (0 < s < math.inf) for s in self.scale):
+            raise _fail(
+                None, f"Rd scale must be > 0 and finite, got {self.scale}", "use positive numbers"
+            )
+
+    @property
+    def dim(self) -> int:
+        return len(self.symbols)
+
+    @property
+    def lower(self) -> np.ndarray:
+        """The lower corner of the window center - 4 scale (plots, input scaling, checks)."""
+        return np.asarray(self.center) - self.WINDOW * np.asarray(self.scale)
+
+    @property
+    def upper(self) -> np.ndarray:
+        """The upper corner of the window center + 4 scale."""
+        return np.asarray(self.center) + self.WINDOW * np.asarray(self.scale)
+
+    @property
+    def lengths(self) -> tuple[float, ...]:
+        return tuple(float(v) for v in self.upper - self.lower)
+
+    @property
+    def periodic_axes(self) -> tuple[bool, ...]:
+        return (False,) * self.dim
+
+    def __repr__(self) -> str:
+        return f"Rd({list(self.symbols)}, center={list(self.center)}, scale={list(self.scale)})"
+
+
 @dataclass(frozen=True)
 class HamiltonianForm:
     """The structure a problem was built from by ``from_hamiltonian`` (used by monotone schemes).
@@ -386,7 +469,7 @@ class _ProblemBase(Problem):
 
     kind: str = ""
     name: str
-    domain: Torus | Box
+    domain: Torus | Box | Rd
     populations: int = 1
     params: dict[sp.Symbol, float]
     value = _one_population("value", "values")
@@ -409,11 +492,11 @@ class _ProblemBase(Problem):
         """Check the domain, the unknowns (one value and one density per population: a list
         each when ``several`` populations are accepted) and ``params``."""
         self.name = str(name) if name is not None else None
-        if not isinstance(domain, (Torus, Box)):
+        if not isinstance(domain, (Torus, Box, Rd)):
             raise _fail(
                 self.name,
-                f"domain is {type(domain).__name__}, not a Torus or Box",
-                "write domain=Torus([x]) or Box([x], [(0, 1)])",
+                f"domain is {type(domain).__name__}, not a Torus, Box or Rd",
+                "write domain=Torus([x]), Box([x], [(0, 1)]) or Rd([x])",
             )
         self.domain = domain
         if domain.exits and self.kind != "finite_horizon":
@@ -1026,7 +1109,7 @@ class MFG(_ProblemBase):
         self.name = str(name) if name is not None else None
         self.params = self._check_params(params)
         t, t0, T = check_time_interval(time, self.params, self.name)
-        if isinstance(domain, (Torus, Box)) and t in domain.symbols:
+        if isinstance(domain, (Torus, Box, Rd)) and t in domain.symbols:
             raise _fail(
                 self.name,
                 f"time symbol {t} is also a space coordinate",
@@ -1159,8 +1242,12 @@ class MFG(_ProblemBase):
         if m0.is_negative:
             raise _fail(self.name, f"initial density{of} {m0} is negative", "give m0 >= 0")
         rng = np.random.default_rng(0)
-        lo, hi = self.domain.lower, self.domain.upper
-        pts = lo + (hi - lo) * rng.random((512, self.dim))
+        if isinstance(self.domain, Rd):  # where the domain says the mass is
+            center, scale = np.asarray(self.domain.center), np.asarray(self.domain.scale)
+            pts = center + scale * rng.standard_normal((512, self.dim))
+        else:
+            lo, hi = self.domain.lower, self.domain.upper
+            pts = lo + (hi - lo) * rng.random((512, self.dim))
         fn = sp.lambdify(self.domain.symbols, m0, "numpy")
         with np.errstate(all="ignore"):
             vals = np.broadcast_to(np.asarray(fn(*pts.T), dtype=float), (len(pts),))
@@ -1233,8 +1320,8 @@ def _hamiltonian_residuals(
     domain, value, density, hamiltonian, momenta, coupling, viscosity, time, name
 ):
     name = str(name) if name is not None else None
-    if not isinstance(domain, (Torus, Box)):
-        raise _fail(name, "domain is not a Torus or Box", "write domain=Torus([x])")
+    if not isinstance(domain, (Torus, Box, Rd)):
+        raise _fail(name, "domain is not a Torus, Box or Rd", "write domain=Torus([x])")
     xs = domain.symbols
     if time is not None and not isinstance(time, sp.Symbol):
         raise _fail(

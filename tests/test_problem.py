@@ -75,7 +75,7 @@ def test_valid_problems_build():
         (dict(exact={sp.Function("w")(x): 0}), "exact names w\\(x\\)"),
         (dict(density=u), "value and density are the same function"),
         (dict(constant=x), "constant x is also a coordinate"),
-        (dict(domain="torus"), "domain is str, not a Torus or Box"),
+        (dict(domain="torus"), "domain is str, not a Torus, Box or Rd"),
         (dict(constant="H"), "constant 'H' is not a sympy Symbol"),
         (dict(fp=FP + H), "FP residual contains the ergodic constant"),
     ],

@@ -27,7 +27,7 @@ from sympy.printing.codeprinter import PrintMethodNotImplementedError
 
 from .._symbolic import evaluate_numeric_constants
 from ..derivatives import DerivativeCache, make_cache
-from ..problem import MFG, ErgodicMFG, ProblemError, field_name, split_field_name
+from ..problem import MFG, ErgodicMFG, ProblemError, Rd, field_name, split_field_name
 
 __all__ = [
     "DerivativeCache",
@@ -158,13 +158,51 @@ class LoweredResidual:
         return out
 
 
+def relative_fp(expr: sp.Expr, problem) -> tuple[sp.Expr, dict[AppliedUndef, str]]:
+    """The FP residual divided by m, in the derivatives of log m (the whole space R^d).
+
+    On R^d the density decays (in d = 100 a Gaussian's m is about 1e-60 where its mass is), so a
+    residual proportional to m says nothing in floating point. An FP residual is linear in m: with
+    m = exp(l), FP / m is a polynomial in the derivatives of l (-nu Lap m / m = -nu (Lap l +
+    |grad l|^2)). Returns that expression, with l the function ``logm`` (one per population), and
+    the map from those functions to their field names.
+
+    Raises:
+        ProblemError: the FP residual is not linear in m (its quotient still holds m).
+    """
+    coords = tuple(problem.values[0].args)
+    expr = evaluate_numeric_constants(problem.substitute(expr))
+    logs: dict[AppliedUndef, str] = {}
+    for name, fn in problem.named_unknowns():
+        if split_field_name(name)[0] != "m":
+            continue
+        log_fn = sp.Function("log" + name)(*coords)
+        logs[log_fn] = "log" + name
+        expr = expr.subs(fn, sp.exp(log_fn)).doit()
+    (log_m,) = logs  # (one population: problems on Rd have one)
+    quotient = sp.expand(sp.powsimp(sp.expand(expr * sp.exp(-log_m)), combine="exp"))
+    if any(quotient.has(sp.exp(fn)) for fn in logs):
+        raise ProblemError(
+            f"problem '{problem.name}': on Rd the FP residual is solved divided by m, which needs "
+            "it linear in m (no m**2, no m inside a function); fix: write the FP residual "
+            "linear in m, or solve the problem on a Box"
+        )
+    return quotient, logs
+
+
 def _lower_one(
-    label: str, expr: sp.Expr, problem, constants: tuple[sp.Symbol, ...]
+    label: str,
+    expr: sp.Expr,
+    problem,
+    constants: tuple[sp.Symbol, ...],
+    log_functions: dict[AppliedUndef, str] | None = None,
 ) -> LoweredResidual:
     coords = tuple(problem.values[0].args)
     expr = problem.substitute(expr)
     expr = evaluate_numeric_constants(expr)
-    unknowns = problem.named_unknowns()
+    unknowns = list(problem.named_unknowns())
+    if log_functions:  # (the relative FP residual on Rd: derivatives of log m, no m)
+        unknowns += [(name, fn) for fn, name in log_functions.items()]
     log_symbols: dict[str, sp.Symbol] = {}
     for name, fn in unknowns:
         if split_field_name(name)[0] == "m":
@@ -352,8 +390,16 @@ def lower(problem: ErgodicMFG | MFG, population: int | None = None) -> Residuals
         else:
             hjb_constants = (H,)
     hjb = _lower_one("HJB", hjb_expr, problem, hjb_constants)
-    fp = _lower_one("FP", problem.fps[k], problem, ())
+    if isinstance(problem.domain, Rd):
+        fp = _lower_one("FP", *_relative(problem.fps[k], problem))
+    else:
+        fp = _lower_one("FP", problem.fps[k], problem, ())
     return Residuals(problem, hjb, fp, coefficient, hjb_constants)
+
+
+def _relative(expr: sp.Expr, problem) -> tuple:
+    quotient, logs = relative_fp(expr, problem)
+    return quotient, problem, (), logs
 
 
 def lower_populations(problem: ErgodicMFG) -> list[Residuals]:

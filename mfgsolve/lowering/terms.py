@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 import sympy as sp
 
-from .residuals import LoweredResidual, _lower_one
+from ..problem import Rd
+from .residuals import LoweredResidual, _lower_one, relative_fp
 
 __all__ = ["additive_terms", "lower_terms"]
 
@@ -37,8 +38,12 @@ def lower_terms(
     label: str, expr: sp.Expr, problem, constants: Sequence[sp.Symbol] = ()
 ) -> list[LoweredResidual]:
     """Each additive term of ``expr`` lowered as a residual (same arguments as the residual)."""
-    expr = problem.substitute(expr)
+    logs = None
+    if label == "FP" and isinstance(problem.domain, Rd):  # the residual solved: FP / m
+        expr, logs = relative_fp(expr, problem)
+    else:
+        expr = problem.substitute(expr)
     return [
-        _lower_one(f"{label} term {i}", term, problem, tuple(constants))
+        _lower_one(f"{label} term {i}", term, problem, tuple(constants), logs)
         for i, term in enumerate(additive_terms(expr))
     ]

@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from ..errors import ProblemError
-from ..problem import ErgodicMFG
+from ..problem import ErgodicMFG, Rd
 from ..result import result_kind
 from ..sampling import quadrature, quadrature_size, tile_in_time
 from ._integrals import field_errors, known_solution, population_errors
 from .exits import exit_metrics
+from .whole_space import compare_whole_space, whole_space_nodes
 
 __all__ = ["compare", "residual_norms"]
 
@@ -127,6 +128,8 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
     problem = a.problem
     if b is None and getattr(problem, "exact_solution", None) is not None:
         b = problem.exact_solution  # a known solution given as an object (e.g. from Riccati ODEs)
+    if isinstance(problem.domain, Rd):
+        return _compare_on_whole_space(a, b, problem, points)
     if _uses_rqmc(problem, b, points):
         return _compare_rqmc(a, b, problem)
     nodes, weights, rule = _quadrature_for(problem, b, points)
@@ -155,6 +158,31 @@ def compare(a: Any, b: Any = None, *, points: Any = None) -> dict[str, Any]:
     if result_kind(a) == "network":
         out.update(residual_norms(a, nodes, weights))
     out["quadrature"] = rule
+    return out
+
+
+def _compare_on_whole_space(a, b, problem, points) -> dict[str, Any]:
+    """:func:`compare` on R^d: importance sampling with standard errors (ergodic problems)."""
+    if points is not None:
+        raise ProblemError(
+            f"problem '{problem.name}' is posed on Rd, where errors are importance-sampled from "
+            "the solution's reference measure; fix: call compare without points="
+        )
+    if not isinstance(problem, ErgodicMFG):
+        raise ProblemError(
+            f"problem '{problem.name}': compare on Rd covers ergodic problems; fix: evaluate "
+            "the solution's value and density at your own points"
+        )
+    u_ref_fn, m_ref_fn, c_ref = _reference_functions(problem, b)
+    out = compare_whole_space(a, u_ref_fn, m_ref_fn, c_ref, problem)
+    constant = getattr(a, "constant", None)
+    if constant is not None:
+        out["constant"] = float(constant)
+    if c_ref is not None:
+        out[_constant_key(b)] = float(c_ref)
+    if result_kind(a) == "network":
+        nodes = whole_space_nodes(a)[0]
+        out.update(residual_norms(a, nodes, np.full(len(nodes), 1.0 / len(nodes))))
     return out
 
 

@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from ..problem import ErgodicMFG
+from ..problem import ErgodicMFG, Rd
 from ..sampling import quadrature, quadrature_size
+from .whole_space import whole_space_nodes
 
 __all__ = ["TOL", "MASS_TOL", "Verdict", "assess"]
 
@@ -88,8 +89,14 @@ def _fp_has_diffusion(problem) -> bool:
     return False
 
 
-def _nodes(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Quadrature nodes and weights (sum = |domain|, per time) and the times (None: ergodic)."""
+def _nodes(solution) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Quadrature nodes and weights (sum = |domain|, per time) and the times (None: ergodic).
+    On R^d: points of the solution's reference measure, equal weights (the residuals' RMS under
+    it: Lebesgue measure has no mass to average over)."""
+    problem = solution.problem
+    if isinstance(problem.domain, Rd):
+        nodes, _log_w = whole_space_nodes(solution)
+        return nodes, np.full(len(nodes), 1.0 / len(nodes)), None
     q = quadrature(problem.domain, quadrature_size("compare", problem.dim), seed=12345)
     nodes, weights = q.nodes.numpy(), q.weights.numpy()
     if isinstance(problem, ErgodicMFG):
@@ -98,6 +105,10 @@ def _nodes(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
 
 
 def _mass_error(solution, nodes, weights, times) -> float:
+    if isinstance(solution.problem.domain, Rd):  # int m by importance sampling, in logs
+        nodes, log_w = whole_space_nodes(solution)
+        log_mass = np.logaddexp.reduce(log_w + solution.log_density(nodes))
+        return abs(float(np.exp(log_mass)) - 1.0)
     if times is None:
         m = solution.density(nodes)
         if m.ndim == 2:  # several populations: the worst
@@ -179,7 +190,7 @@ def assess(solution, tol: float = TOL) -> Verdict:
     """
     problem = solution.problem
     history = solution.history or []
-    nodes, weights, times = _nodes(problem)
+    nodes, weights, times = _nodes(solution)
     checks: dict[str, Any] = dict(_relative_residuals(solution, nodes, weights, times))
     checks["fp_informative"] = _fp_has_diffusion(problem)
     exits = bool(problem.domain.exits)

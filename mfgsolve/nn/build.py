@@ -7,8 +7,17 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from ..problem import Rd
 from .features import problem_features
-from .layers import DensityNetwork, InputMap, ValueNetwork, make_body, stack_populations
+from .layers import (
+    DensityNetwork,
+    EnvelopeDensityNetwork,
+    GrowingValueNetwork,
+    InputMap,
+    ValueNetwork,
+    make_body,
+    stack_populations,
+)
 from .space_time import space_time_networks
 
 if TYPE_CHECKING:
@@ -36,7 +45,12 @@ def ergodic_networks(problem, opts: SolverOptions, device, dtype) -> tuple[nn.Mo
     pairs = []
     for _ in range(problem.populations):
         value_parts, density_parts = one(), one()
-        pairs.append((ValueNetwork(*value_parts), DensityNetwork(*density_parts)))
+        if isinstance(problem.domain, Rd):  # growth and decay built in
+            where = (problem.domain.center, problem.domain.scale)
+            value, density = GrowingValueNetwork, EnvelopeDensityNetwork
+            pairs.append((value(*value_parts, *where), density(*density_parts, *where)))
+        else:
+            pairs.append((ValueNetwork(*value_parts), DensityNetwork(*density_parts)))
     value_net, density_net = stack_populations(pairs)
     return value_net.to(device, dtype), density_net.to(device, dtype)
 

@@ -294,6 +294,78 @@ class DensityNetwork(nn.Module):
         return torch.logsumexp(f + log_weights, dim=-1)
 
 
+def _space(points: torch.Tensor, has_time: bool) -> torch.Tensor:
+    return points[:, 1:] if has_time else points
+
+
+# The shape parameters on R^d (envelope mean and log-scale, growth coefficients) are stored
+# divided by this factor: Adam moves a parameter by about lr per step whatever its gradient, and
+# these must travel O(1) (a mean moved by one scale) within the first hundred steps.
+SHAPE_RATE = 10.0
+# the envelope stays within the domain's window (mean within 4 scales of the centre) and its
+# spread within a factor 4 of the domain's scale: the domain says where the mass is
+ENVELOPE_REACH = (4.0, math.log(4.0))
+
+
+class GrowingValueNetwork(ValueNetwork):
+    """u on the whole space R^d: ``g(x) + sum_i (a_i xi_i^2 / 2 + b_i xi_i)``, xi = (x - c) / s
+    (the domain's centre and scale), with a >= 0 (from 0.13) and b (from 0) trained: a network
+    of bounded activations is bounded, and the value of a problem on R^d grows, quadratically for
+    the linear-quadratic class. a >= 0 keeps u bounded below, which selects the ergodic HJB's
+    solution (u = -a |x|^2 / 2 solves it too, with another constant, and drives m away)."""
+
+    def __init__(self, inputs: InputMap, body: nn.Module, center, scale, has_time: bool = False):
+        super().__init__(inputs, body)
+        d = len(center)
+        self.has_time = has_time
+        self.register_buffer("center", torch.as_tensor(center, dtype=torch.float64))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64))
+        self.quadratic = nn.Parameter(torch.zeros(d, dtype=torch.float64))
+        self.linear = nn.Parameter(torch.zeros(d, dtype=torch.float64))
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        xi = (_space(points, self.has_time) - self.center.to(points)) / self.scale.to(points)
+        a = nn.functional.softplus(SHAPE_RATE * self.quadratic - 2.0)  # >= 0: u bounded below
+        b = SHAPE_RATE * self.linear
+        growth = (xi * (0.5 * a * xi + b)).sum(-1)
+        return super().forward(points) + growth
+
+
+class EnvelopeDensityNetwork(DensityNetwork):
+    """f on the whole space R^d with a Gaussian envelope: ``f(x) = g(x) - sum_i (x_i - mu_i)^2 /
+    (2 s_i^2)``, g a network (bounded, so Z is finite), mu and log s trained (from the domain's
+    centre and scale). The envelope N(mu, diag(s^2)) is the solver's reference measure:
+    collocation points and the quadrature of Z follow it (:meth:`reference`)."""
+
+    def __init__(self, inputs: InputMap, body: nn.Module, center, scale, has_time: bool = False):
+        super().__init__(inputs, body)
+        self.has_time = has_time
+        self.register_buffer("center", torch.as_tensor(center, dtype=torch.float64))
+        self.register_buffer("log_scale0", torch.log(torch.as_tensor(scale, dtype=torch.float64)))
+        d = len(center)
+        self.shift = nn.Parameter(torch.zeros(d, dtype=torch.float64))  # in units of the scale
+        self.log_stretch = nn.Parameter(torch.zeros(d, dtype=torch.float64))
+
+    def envelope(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log standard deviation) of the envelope, differentiable: within the domain's
+        window (centre +- 4 scales) and from a quarter to 4 times the domain's scale."""
+        reach, stretch = ENVELOPE_REACH
+        log_scale = self.log_scale0 + stretch * torch.tanh(SHAPE_RATE * self.log_stretch / stretch)
+        shift = reach * torch.tanh(SHAPE_RATE * self.shift / reach)
+        return self.center + shift * torch.exp(self.log_scale0), log_scale
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        mean, log_scale = self.envelope()
+        z = (_space(points, self.has_time) - mean) * torch.exp(-log_scale)
+        return super().forward(points) - 0.5 * (z * z).sum(-1)
+
+    @torch.no_grad()
+    def reference(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, standard deviation) of the envelope, detached."""
+        mean, log_scale = self.envelope()
+        return mean.detach().clone(), torch.exp(log_scale.detach())
+
+
 class PopulationStack(nn.Module):
     """The networks of several populations as one module (one player of the game).
 

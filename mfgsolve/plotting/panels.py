@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..metrics._integrals import known_solution
-from ..problem import ErgodicMFG
+from ..metrics.whole_space import whole_space_nodes
+from ..problem import ErgodicMFG, Rd
 from ._figure import (
     drawn_columns,
     heatmap,
@@ -26,11 +27,19 @@ __all__ = ["figures", "reference_figures"]
 _MARKERS = "osD^vP*Xh"
 
 
+def _others(problem) -> np.ndarray:
+    """Where the panels' lines and planes cross the other coordinates: the quarter point of a
+    bounded domain, the centre on R^d (where the mass is)."""
+    lo, hi = problem.domain.lower, problem.domain.upper
+    return (lo + hi) / 2 if isinstance(problem.domain, Rd) else lo + 0.25 * (hi - lo)
+
+
 def _slice_points(problem, n: int = 400) -> tuple[np.ndarray, np.ndarray, str]:
-    """Points along the first coordinate (others at the quarter point), for 1-D panels in any d."""
+    """Points along the first coordinate (others at the quarter point; on R^d the centre), for
+    1-D panels in any d."""
     lo, hi = problem.domain.lower, problem.domain.upper
     xs = np.linspace(lo[0], hi[0], n, endpoint=not problem.domain.periodic)
-    pts = np.tile(lo + 0.25 * (hi - lo), (n, 1))
+    pts = np.tile(_others(problem), (n, 1))
     pts[:, 0] = xs
     label = str(problem.domain.symbols[0])
     if problem.dim > 1:
@@ -45,7 +54,7 @@ def _plane_points(problem, n: int = 128) -> tuple[np.ndarray, np.ndarray, np.nda
     lo, hi = problem.domain.lower, problem.domain.upper
     gx, gy = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
     X, Y = np.meshgrid(gx, gy, indexing="ij")
-    pts = np.tile(lo + 0.25 * (hi - lo), (n * n, 1))
+    pts = np.tile(_others(problem), (n * n, 1))
     pts[:, 0], pts[:, 1] = X.ravel(), Y.ravel()
     others = ", ".join(f"{s}={v:.3g}" for s, v in zip(problem.domain.symbols[2:], pts[0, 2:]))
     return pts, X, Y, others
@@ -91,6 +100,8 @@ def figures(
     else:
         ref_u, ref_m, _ = known_solution(problem)
         against = "exact"
+    if isinstance(problem.domain, Rd) and ref_u is not None and ref_m is not None:
+        ref_u = _same_gauge(solution, ref_u, ref_m)
     history = solution.history or []
     method = solution.info.get("method", solution.info.get("scheme", ""))
     pts, xs, xlabel = _slice_points(problem)
@@ -177,6 +188,17 @@ def figures(
     return paths
 
 
+def _same_gauge(solution, ref_u, ref_m):
+    """On R^d u is compared up to a constant (mfgsolve.metrics.whole_space): the reference's u
+    shifted by E_{m_ref}[u - u_ref], so that the panels show the error that is measured."""
+    nodes, log_w = whole_space_nodes(solution, 2**12)
+    with np.errstate(divide="ignore"):
+        log_p = log_w + np.log(ref_m(nodes))
+    p = np.exp(log_p - np.max(log_p))
+    shift = float(np.sum(p * (solution.value(nodes) - ref_u(nodes))) / np.sum(p))
+    return lambda points: ref_u(points) + shift
+
+
 def _curve(history, keys, title, ylabel, twin_viscosity: bool = False):
     def draw(ax):
         history_curve(ax, history, keys, title, ylabel)
@@ -216,9 +238,7 @@ def _pointwise_column(solution, ref_fns, against, xs, xlabel, u_line, m_line) ->
         ]
     pts, X, Y, others = _plane_points(problem)
     names = [str(s) for s in problem.domain.symbols]
-    y_slice = float(
-        problem.domain.lower[1] + 0.25 * (problem.domain.upper[1] - problem.domain.lower[1])
-    )
+    y_slice = float(_others(problem)[1])
     where = f" ({others})" if others else ""
 
     def plane(text, fn, ref_fn, name, relative):

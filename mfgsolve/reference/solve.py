@@ -11,7 +11,7 @@ import numpy as np
 
 from .._mass import exit_summary
 from .._messages import did_you_mean, shown
-from ..problem import MFG, ErgodicMFG, ProblemError
+from ..problem import MFG, ErgodicMFG, ProblemError, Rd
 from ._fields import Fields
 from ._grid import Grid
 from .errors import ReferenceSolveError, SchemeNotApplicable
@@ -228,6 +228,12 @@ def reference_solve(
         raise ProblemError(
             f"reference_solve needs an ErgodicMFG or MFG, got {type(problem).__name__}; "
             "fix: FBSDE problems have no grid reference (use their closed form)"
+        )
+    if isinstance(problem.domain, Rd):
+        raise ProblemError(
+            f"problem '{problem.name}' is posed on Rd: the finite-difference reference solves "
+            "bounded domains; fix: compare against the problem's closed form (exact=), or pose "
+            "it on a Box that holds the mass"
         )
     if problem.dim > 3 or (problem.kind != "ergodic" and problem.dim > 2):
         raise ProblemError(

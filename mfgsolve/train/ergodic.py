@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from .. import distributed
@@ -26,9 +27,18 @@ from ..lowering import (
     uses_laplacian,
 )
 from ..metrics._integrals import exact_functions, field_errors, population_errors
+from ..metrics.whole_space import EVALUATION_FACTORS, whole_space_errors
 from ..nn import build_networks
 from ..options import SolverOptions
-from ..sampling import CollocationSampler, density_resample, quadrature
+from ..problem import Rd
+from ..sampling import (
+    CollocationSampler,
+    GaussianSampler,
+    Quadrature,
+    density_resample,
+    gaussian_quadrature,
+    quadrature,
+)
 
 __all__ = ["ErgodicFormulation"]
 
@@ -66,13 +76,23 @@ class ErgodicFormulation:
         self.engine = opts.engine
         # evaluation is exact: the stochastic trace only serves training
         self.eval_engine = "func" if self.engine == "hutchinson" else self.engine
-        self.quad = quadrature(problem.domain, opts.sampling.quadrature_points, seed=seed).to(
-            device, dtype
-        )
-        self.eval_quad = quadrature(problem.domain, opts.run.eval_points, seed=seed + 1)
-        u_ex, m_ex, c_ex = exact_functions(problem)
-        nodes = self.eval_quad.nodes.numpy()
-        self.exact = (u_ex(nodes) if u_ex else None, m_ex(nodes) if m_ex else None, c_ex)
+        # on R^d the rules are importance sampling from the density's envelope, mapped at each use
+        self.whole_space = isinstance(problem.domain, Rd)
+        if self.whole_space:
+            points, d = opts.sampling.quadrature_points, problem.dim
+            self.quad = gaussian_quadrature(d, points, seed)
+            self.eval_quad = gaussian_quadrature(
+                d, opts.run.eval_points, seed + 1, EVALUATION_FACTORS
+            )
+            self.exact_functions = exact_functions(problem)
+        else:
+            self.quad = quadrature(problem.domain, opts.sampling.quadrature_points, seed=seed).to(
+                device, dtype
+            )
+            self.eval_quad = quadrature(problem.domain, opts.run.eval_points, seed=seed + 1)
+            u_ex, m_ex, c_ex = exact_functions(problem)
+            nodes = self.eval_quad.nodes.numpy()
+            self.exact = (u_ex(nodes) if u_ex else None, m_ex(nodes) if m_ex else None, c_ex)
 
     def _name(self, role: str, k: int) -> str:
         """The cache name of population k's field ``role`` ("u", "m", "logm")."""
@@ -88,30 +108,53 @@ class ErgodicFormulation:
             constant = torch.zeros(shape, device=self.device, dtype=self.dtype, requires_grad=True)
         return value_net, density_net, constant
 
-    def make_sampler(self, generator: torch.Generator) -> CollocationSampler:
+    def make_sampler(self, generator: torch.Generator) -> CollocationSampler | GaussianSampler:
         s = self.opts.sampling
+        if self.whole_space:
+            return GaussianSampler(self.problem.dim, s.batch_size, generator)
         return CollocationSampler(self.problem.domain, s.batch_size, s.sampling, generator)
+
+    def _reference(self, density_net) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, scale) of the density's envelope: the reference measure on R^d."""
+        return density_net.reference()
+
+    def _training_quad(self, density_net) -> Quadrature:
+        """The rule for Z and int u: fixed on a bounded domain, the envelope's on R^d."""
+        if not self.whole_space:
+            return self.quad
+        return self.quad.mapped(*self._reference(density_net))
+
+    def _evaluation_quad(self, density_net) -> Quadrature:
+        """The (larger) rule for what is reported."""
+        if not self.whole_space:
+            return self.eval_quad
+        mean, scale = self._reference(density_net)
+        return self.eval_quad.mapped(mean.double().cpu(), scale.double().cpu())
 
     # ----- losses ----------------------------------------------------------------------------
     def _log_z(self, density_net) -> torch.Tensor:
-        return density_net.log_normalizer(self.quad.nodes, self.quad.log_weights)
+        quad = self._training_quad(density_net)
+        return density_net.log_normalizer(quad.nodes, quad.log_weights)
 
-    def _int_u(self, value_net) -> torch.Tensor:
-        """int u per unit volume (one per population when there are several)."""
+    def _int_u(self, value_net, density_net=None) -> torch.Tensor:
+        """int u per unit volume (one per population when there are several); on R^d, where u
+        grows, the mean of u under the reference measure (the envelope of ``density_net``)."""
         if not self.has_constant:  # a discounted problem: no normalisation of u
             return torch.zeros((), device=self.device, dtype=self.dtype)
+        if self.whole_space:
+            return value_net(self._training_quad(density_net).nodes).mean()
         u = value_net(self.quad.nodes)
         if self.populations == 1:
             return self.quad.integrate(u) / self.problem.domain.volume
         return self.quad.integrate(u.transpose(0, 1)) / self.problem.domain.volume
 
     @torch.no_grad()
-    def fix_gauge(self, value_net) -> None:
+    def fix_gauge(self, value_net, density_net=None) -> None:
         """Shift u to int u = 0 (each population's; the value of an ergodic MFG is defined up to a
         constant, which the penalty (int u)^2 only weakly pins). Nothing for a discounted
         problem, whose u is unique."""
         if self.has_constant:
-            value_net.shift_(-self._int_u(value_net))
+            value_net.shift_(-self._int_u(value_net, density_net))
 
     def viscosity(self, iteration: int) -> float:
         """The continuation's artificial viscosity at ``iteration`` (0 without continuation)."""
@@ -140,7 +183,13 @@ class ErgodicFormulation:
     def _fp(self, points, caches, eps: float = 0.0, k: int = 0) -> torch.Tensor:
         """Population k's FP residual plus the continuation's viscosity."""
         r = self.by_population[k].fp(points, caches)
-        return r + (self.continuation[1] * eps) * caches[self._name("m", k)]("lap") if eps else r
+        if not eps:
+            return r
+        if self.whole_space:  # the FP divided by m: Lap m / m = Lap log m + |grad log m|^2
+            log_m = caches[self._name("logm", k)]
+            grad = sum(log_m((i,)) ** 2 for i in range(self.problem.dim))
+            return r + (self.continuation[1] * eps) * (log_m("lap") + grad)
+        return r + (self.continuation[1] * eps) * caches[self._name("m", k)]("lap")
 
     def _hjb_loss(
         self, points, caches, constant, weights, caches_b=None, eps: float = 0.0
@@ -221,7 +270,7 @@ class ErgodicFormulation:
         psi = lagrangian.per_mass(points, du, f - log_z, df)
         logits = f if weights is None else f + torch.log(weights)
         value = (torch.softmax(logits, dim=0) * psi).sum()
-        return {"lagrangian": value, "int_u": self._int_u(st.value_net) ** 2}
+        return {"lagrangian": value, "int_u": self._int_u(st.value_net, st.density_net) ** 2}
 
     def losses(self, st, points, players: Sequence[str], frozen: Sequence[str], weights=None):
         """The losses of ``players`` ("hjb", "fp"; or one of "lagrangian", "ascent" for the
@@ -249,7 +298,9 @@ class ErgodicFormulation:
             out["hjb"], out["constant"] = self._hjb_loss(
                 points, caches, st.constant, weights, second, eps
             )
-            int_u = self._int_u(st.value_net)  # the penalty (int u)^2, summed over populations
+            int_u = self._int_u(
+                st.value_net, st.density_net
+            )  # the penalty (int u)^2, summed over populations
             out["int_u"] = int_u**2 if self.populations == 1 else (int_u**2).sum()
         if "fp" in players:
             total = None
@@ -269,6 +320,9 @@ class ErgodicFormulation:
         s = self.opts.sampling
         points = st.sampler.sample()  # the whole batch, in every process
         weights = None
+        if self.whole_space:  # standard coordinates -> the envelope's Gaussian
+            mean, scale = self._reference(st.density_net)
+            points = mean.double().cpu() + scale.double().cpu() * points
         if s.sampling == "density":
             pool = torch.cat([points] + [st.sampler.sample() for _ in range(3)])
             with torch.no_grad():
@@ -296,10 +350,11 @@ class ErgodicFormulation:
     def eval_log_z(self, density_net) -> torch.Tensor:
         """log Z on the (larger) evaluation quadrature: used for everything reported, not for
         training (one value per population when there are several)."""
-        nodes = self.eval_quad.nodes.to(self.device, self.dtype)
+        quad = self._evaluation_quad(density_net)
+        nodes = quad.nodes.to(self.device, self.dtype)
         with torch.no_grad():
             f = torch.cat([density_net(c) for c in nodes.split(8192)])
-        log_w = self.eval_quad.log_weights.to(self.device, self.dtype)
+        log_w = quad.log_weights.to(self.device, self.dtype)
         if self.populations > 1:
             return torch.logsumexp(f + log_w[:, None], dim=0)
         return torch.logsumexp(f + log_w, dim=0)
@@ -317,8 +372,9 @@ class ErgodicFormulation:
         with several populations they are the RMS over all populations, and the constants are
         ``constant_1``, ``constant_2``, ... (population k's own density weighs its residual).
         """
-        nodes = self.eval_quad.nodes.to(self.device, self.dtype)
-        weights = self.eval_quad.weights
+        quad = self._evaluation_quad(density_net)
+        nodes = quad.nodes.to(self.device, self.dtype)
+        weights = quad.weights.double().cpu()
         with torch.no_grad():
             log_z = self.eval_log_z(density_net)
         fields = fields_of(self.problem, value_net, density_net, log_z)
@@ -352,6 +408,8 @@ class ErgodicFormulation:
             out = {f"constant_{k + 1}": v for k, v in enumerate(values) if v is not None}
         if residuals:
             pts, caches, w = first
+            if self.whole_space:  # RMS under the reference measure (Lebesgue's has no mass)
+                w = torch.ones_like(w)
             total = float(w.sum())
             sq_hjb = sq_fp = 0.0
             for k, res in enumerate(self.by_population):
@@ -373,6 +431,8 @@ class ErgodicFormulation:
     def evaluate(self, st) -> dict[str, float]:
         """Constant, residual norms and (with a known solution) errors of the evaluated networks."""
         value_net, density_net = st.eval_nets()
+        if self.whole_space:
+            return self._evaluate_whole_space(st, value_net, density_net)
         nodes = self.eval_quad.nodes.to(self.device, self.dtype)
         with torch.no_grad():
             log_z = self.eval_log_z(density_net)
@@ -394,6 +454,35 @@ class ErgodicFormulation:
             out.update(population_errors(u, m, u_ref, m_ref, weights, constants, c_ref))
         return out
 
+    def _evaluate_whole_space(self, st, value_net, density_net) -> dict[str, float]:
+        """:meth:`evaluate` on R^d: importance-sampled errors from log-densities
+        (:mod:`mfgsolve.metrics.whole_space`)."""
+        quad = self._evaluation_quad(density_net)
+        nodes = quad.nodes.to(self.device, self.dtype)
+        with torch.no_grad():
+            log_z = self.eval_log_z(density_net)
+            u = torch.cat([value_net(c) for c in nodes.split(8192)]).double().cpu().numpy()
+            f = torch.cat([density_net(c) for c in nodes.split(8192)])
+            log_m = (f - log_z).double().cpu().numpy()
+        out = self.validate(value_net, density_net, st.constant)
+        st.constant_estimate = out.get("constant", float("nan"))
+        u_fn, m_fn, c_ref = self.exact_functions
+        points = quad.nodes.numpy()
+        with np.errstate(divide="ignore"):
+            log_m_ref = np.log(m_fn(points)) if m_fn else None
+        out.update(
+            whole_space_errors(
+                u,
+                log_m,
+                u_fn(points) if u_fn else None,
+                log_m_ref,
+                quad.log_w.double().numpy(),
+                out.get("constant"),
+                c_ref,
+            )
+        )
+        return out
+
     def finish(self, st) -> tuple[float, float | None, str]:
         """(log Z of the evaluated density, the ergodic constant or None, the quadrature's
         description); with several populations a list of log Z and a list of constants."""
@@ -403,20 +492,23 @@ class ErgodicFormulation:
         if self.populations > 1:
             log_zs = [float(v) for v in log_z]
             if not self.has_constant:
-                return log_zs, None, self.eval_quad.rule
+                return log_zs, None, self._rule(density_net)
             out = self.validate(value_net, density_net, st.constant, residuals=False)
             constants = [float(out[f"constant_{k + 1}"]) for k in range(self.populations)]
-            return log_zs, constants, self.eval_quad.rule
+            return log_zs, constants, self._rule(density_net)
         log_z = float(log_z)
         if not self.has_constant:
-            return log_z, None, self.eval_quad.rule
+            return log_z, None, self._rule(density_net)
         if st.history:
             constant = st.constant_estimate
         else:
             constant = self.validate(value_net, density_net, st.constant, residuals=False)[
                 "constant"
             ]
-        return log_z, float(constant), self.eval_quad.rule
+        return log_z, float(constant), self._rule(density_net)
+
+    def _rule(self, density_net) -> str:
+        return self._evaluation_quad(density_net).rule
 
     def check_parallel(self) -> None:
         """Data-parallel training is available for ergodic problems."""

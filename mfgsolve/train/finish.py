@@ -130,7 +130,7 @@ def finish_lbfgs(fine, st: TrainState, progress: bool = False) -> TrainState:
 
         return closure
 
-    fine.formulation.fix_gauge(value)
+    fine.formulation.fix_gauge(value, density)
     best_loss = float(objective().detach())
     best = [p.detach().clone() for p in params]
     bar = tqdm(
@@ -149,7 +149,7 @@ def finish_lbfgs(fine, st: TrainState, progress: bool = False) -> TrainState:
                 optimizer.param_groups[0]["max_iter"] = max(1, inner // len(blocks))
                 optimizer.step(closure_of(optimizer, ps))
             done += inner
-            fine.formulation.fix_gauge(value)
+            fine.formulation.fix_gauge(value, density)
             loss = float(objective().detach())
             finite = math.isfinite(loss) and all(bool(torch.isfinite(p).all()) for p in params)
             if not finite:

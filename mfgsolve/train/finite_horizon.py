@@ -79,7 +79,7 @@ class FiniteHorizonFormulation:
     def record(self, st) -> dict[str, float]:
         return {}
 
-    def fix_gauge(self, value_net) -> None:
+    def fix_gauge(self, value_net, density_net=None) -> None:
         """Nothing: a finite-horizon value is fixed by its terminal data."""
 
     # ----- losses ----------------------------------------------------------------------------

@@ -64,9 +64,12 @@ def whole_space_errors(
     """
     out: dict[str, float] = {}
     if log_m is not None and log_m_ref is not None:
-        p = _normalised(log_w + 2 * log_m_ref)  # m_ref^2 dx, normalised
-        ratio = np.exp(np.clip(log_m - log_m_ref, -700, 700))
-        out["m_rel_l2"] = float(np.sqrt(np.sum(p * (ratio - 1) ** 2)))
+        log_p = log_w + 2 * log_m_ref  # m_ref^2 dx
+        log_p = log_p - np.logaddexp.reduce(log_p)
+        gap = np.clip(log_m - log_m_ref, -700, 700)  # (m / m_ref - 1)^2, in logs: no overflow
+        with np.errstate(divide="ignore"):
+            log_terms = log_p + 2 * np.log(np.abs(np.expm1(gap)))
+        out["m_rel_l2"] = float(np.exp(0.5 * np.logaddexp.reduce(log_terms)))
     if u is not None and u_ref is not None and log_m_ref is not None:
         p = _normalised(log_w + log_m_ref)  # m_ref dx
         e = u - u_ref

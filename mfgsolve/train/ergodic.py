@@ -43,6 +43,15 @@ from ..sampling import (
 __all__ = ["ErgodicFormulation"]
 
 
+RESIDUAL_NODES = 4096  # the reported residual norms use the evaluation rule's first nodes
+
+
+def evaluation_chunk(dim: int) -> int:
+    """Nodes per chunk when evaluating residuals (second derivatives): 4096 up to d = 16, fewer
+    above, so that the memory of one chunk's derivatives stays about that of d = 16."""
+    return 4096 if dim <= 16 else max(256, 65536 // dim)
+
+
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
     return values.mean() if weights is None else (weights * values).mean()
 
@@ -380,8 +389,11 @@ class ErgodicFormulation:
         fields = fields_of(self.problem, value_net, density_net, log_z)
         K = self.populations
         rests, masses = [[] for _ in range(K)], [[] for _ in range(K)]
-        first = None  # the residual norms use the first chunk; keep no other graph alive
-        for chunk, w in zip(nodes.split(4096), weights.split(4096)):
+        given = constant is not None and not self.least_squares
+        # the residual norms use the first RESIDUAL_NODES nodes: their values are kept, detached
+        kept: list[tuple[torch.Tensor, list, list]] = []
+        size = evaluation_chunk(self.problem.dim)
+        for i, (chunk, w) in enumerate(zip(nodes.split(size), weights.split(size))):
             pts = chunk.clone().requires_grad_(True)
             caches = self.residuals.caches(pts, fields, create_graph=False, engine=self.eval_engine)
             if self.least_squares:
@@ -390,9 +402,17 @@ class ErgodicFormulation:
                     m = torch.exp(caches[self._name("logm", k)](()).detach().double().cpu())
                     rests[k].append(float((w * m * rest).sum()))
                     masses[k].append(float((w * m).sum()))
-            if first is None:
-                first = (pts, caches, w)
-            if not residuals and not self.least_squares:
+            if residuals and i * size < RESIDUAL_NODES:
+                hjbs, fps = [], []
+                for k, res in enumerate(self.by_population):
+                    if given:
+                        value = constant.detach().reshape(-1)[k]
+                        hjbs.append(self._with_constant(res, pts, caches, [value]).detach())
+                    else:
+                        hjbs.append(res.hjb(pts, caches).detach())
+                    fps.append(res.fp(pts, caches).detach())
+                kept.append((w, hjbs, fps))
+            elif not self.least_squares:
                 break
         values: list[float | None] = []
         for k, res in enumerate(self.by_population):
@@ -407,23 +427,18 @@ class ErgodicFormulation:
         else:
             out = {f"constant_{k + 1}": v for k, v in enumerate(values) if v is not None}
         if residuals:
-            pts, caches, w = first
+            w = torch.cat([w for w, _, _ in kept])
             if self.whole_space:  # RMS under the reference measure (Lebesgue's has no mass)
                 w = torch.ones_like(w)
             total = float(w.sum())
             sq_hjb = sq_fp = 0.0
             for k, res in enumerate(self.by_population):
-                value = values[k]
+                hjb = torch.cat([h[k] for _, h, _ in kept])
                 if self.least_squares:
-                    hjb = res.hjb(pts, caches) + res.constant_coefficient * value
-                elif value is None:
-                    hjb = res.hjb(pts, caches)
-                else:
-                    given = [torch.as_tensor(value, dtype=self.dtype, device=self.device)]
-                    hjb = self._with_constant(res, pts, caches, given)
-                fp = res.fp(pts, caches)
-                sq_hjb += float((w * hjb.detach().double().cpu() ** 2).sum() / total)
-                sq_fp += float((w * fp.detach().double().cpu() ** 2).sum() / total)
+                    hjb = hjb + res.constant_coefficient * values[k]
+                fp = torch.cat([f[k] for _, _, f in kept])
+                sq_hjb += float((w * hjb.double().cpu() ** 2).sum() / total)
+                sq_fp += float((w * fp.double().cpu() ** 2).sum() / total)
             out["hjb_residual"] = (sq_hjb / K) ** 0.5
             out["fp_residual"] = (sq_fp / K) ** 0.5
         return out

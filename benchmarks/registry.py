@@ -59,6 +59,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "verdict.py",
         "convergence verdict vs exact error on default and deliberately failed runs (>= 95 % agree)",
     ),
+    "high-d": (
+        "high_d.py",
+        "d = 10, 32, 64, 100: torus family, LQ ergodic and finite-horizon on R^d; seconds, s/it, peak RSS, errors with standard errors",
+    ),
     "peers": (
         "peers.py",
         "mfgsolve vs DeepXDE (optional extra) on the seed 1-D and 4-D: seconds to 1e-2 and 1e-3, final errors, s/iteration, lines of user code",

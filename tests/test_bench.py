@@ -113,6 +113,22 @@ def test_scaling_benchmark_runs_quick(tmp_path):
     assert (tmp_path / "s" / "bench.json").exists()
 
 
+def test_high_d_benchmark_runs_quick(tmp_path):
+    """One process per row: each row has its own peak RSS; importance-sampled errors carry
+    standard errors; finite-horizon problems on Rd are refused in one line."""
+    rows = run_benchmark("high-d", tmp_path / "h", quick=True, root=ROOT)
+    solved = [r for r in rows if r.get("status") == "ok"]
+    assert {(r["family"], r["d"]) for r in solved} == {
+        (f, d) for f in ("torus", "lq-ergodic") for d in (2, 4)
+    }
+    assert all(0 < r["peak_rss_gb"] < 4 and r["iterations"] == 20 for r in solved)
+    assert all(r["m_rel_l2_se"] < r["m_rel_l2"] for r in solved if r["d"] == 4)
+    refused = [r for r in rows if r["family"] == "lq-mean"]
+    assert len(refused) == 2 and all(r["status"].startswith("refused: ") for r in refused)
+    ratios = [r for r in rows if str(r.get("status", "")).startswith("step-time ratio")]
+    assert len(ratios) == 2 and all(r["step_s"] > 0 for r in ratios)
+
+
 def test_root_is_the_current_folder_or_a_parent():
     assert find_root(cwd=ROOT) == ROOT
     assert find_root(cwd=ROOT / "docs") == ROOT

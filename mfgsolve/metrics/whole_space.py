@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..nn.layers import EnvelopeDensityNetwork
+from ..result import result_kind
 from ..sampling import gaussian_quadrature
 
 __all__ = [
@@ -84,8 +86,8 @@ def whole_space_errors(
 
 def reference_gaussian(solution) -> tuple[torch.Tensor, torch.Tensor]:
     """The proposal's (mean, scale): the solution's envelope, else the domain's own."""
-    density_net = solution.fields()[1] if hasattr(solution, "fields") else None
-    if density_net is not None and hasattr(density_net, "reference"):
+    density_net = solution.fields()[1] if result_kind(solution) == "network" else None
+    if isinstance(density_net, EnvelopeDensityNetwork):
         mean, scale = density_net.reference()
         return mean.double().cpu(), scale.double().cpu()
     domain = solution.problem.domain

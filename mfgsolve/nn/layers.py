@@ -294,10 +294,6 @@ class DensityNetwork(nn.Module):
         return torch.logsumexp(f + log_weights, dim=-1)
 
 
-def _space(points: torch.Tensor, has_time: bool) -> torch.Tensor:
-    return points[:, 1:] if has_time else points
-
-
 # The shape parameters on R^d (envelope mean and log-scale, growth coefficients) are stored
 # divided by this factor: Adam moves a parameter by about lr per step whatever its gradient, and
 # these must travel O(1) (a mean moved by one scale) within the first hundred steps.
@@ -314,17 +310,16 @@ class GrowingValueNetwork(ValueNetwork):
     the linear-quadratic class. a >= 0 keeps u bounded below, which selects the ergodic HJB's
     solution (u = -a |x|^2 / 2 solves it too, with another constant, and drives m away)."""
 
-    def __init__(self, inputs: InputMap, body: nn.Module, center, scale, has_time: bool = False):
+    def __init__(self, inputs: InputMap, body: nn.Module, center, scale):
         super().__init__(inputs, body)
         d = len(center)
-        self.has_time = has_time
         self.register_buffer("center", torch.as_tensor(center, dtype=torch.float64))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64))
         self.quadratic = nn.Parameter(torch.zeros(d, dtype=torch.float64))
         self.linear = nn.Parameter(torch.zeros(d, dtype=torch.float64))
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
-        xi = (_space(points, self.has_time) - self.center.to(points)) / self.scale.to(points)
+        xi = (points - self.center.to(points)) / self.scale.to(points)
         a = nn.functional.softplus(SHAPE_RATE * self.quadratic - 2.0)  # >= 0: u bounded below
         b = SHAPE_RATE * self.linear
         growth = (xi * (0.5 * a * xi + b)).sum(-1)
@@ -337,9 +332,8 @@ class EnvelopeDensityNetwork(DensityNetwork):
     centre and scale). The envelope N(mu, diag(s^2)) is the solver's reference measure:
     collocation points and the quadrature of Z follow it (:meth:`reference`)."""
 
-    def __init__(self, inputs: InputMap, body: nn.Module, center, scale, has_time: bool = False):
+    def __init__(self, inputs: InputMap, body: nn.Module, center, scale):
         super().__init__(inputs, body)
-        self.has_time = has_time
         self.register_buffer("center", torch.as_tensor(center, dtype=torch.float64))
         self.register_buffer("log_scale0", torch.log(torch.as_tensor(scale, dtype=torch.float64)))
         d = len(center)
@@ -356,7 +350,7 @@ class EnvelopeDensityNetwork(DensityNetwork):
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         mean, log_scale = self.envelope()
-        z = (_space(points, self.has_time) - mean) * torch.exp(-log_scale)
+        z = (points - mean) * torch.exp(-log_scale)
         return super().forward(points) - 0.5 * (z * z).sum(-1)
 
     @torch.no_grad()

@@ -116,7 +116,7 @@ class GaussianQuadrature:
         """The rule for int g(x) dx with nodes x = mean + scale * z (float64 weights)."""
         mean, scale = mean.detach(), scale.detach()
         nodes = mean + scale * self.z.to(mean)
-        log_w = self.log_w.to(torch.float64) + torch.log(scale.to(torch.float64)).sum()
+        log_w = self.log_w.to(scale.device, torch.float64) + torch.log(scale.double()).sum()
         rule = f"importance sampling, N(mean, scale^2) ({len(nodes)} Sobol nodes)"
         return Quadrature(nodes, torch.exp(log_w), rule, log_w.to(mean.dtype))
 

@@ -37,6 +37,7 @@ __all__ = [
     "Quadrature",
     "SliceSampler",
     "density_resample",
+    "evaluation_chunk",
     "gaussian_quadrature",
     "quadrature",
     "quadrature_size",
@@ -55,6 +56,12 @@ QUADRATURE_SIZES: dict[str, tuple[int, int, int]] = {
     "compare-endpoints": (1024, 128 * 128, 2**14),  # compare() at t0 and T
     "over-time": (512, 64 * 64, 64 * 64),  # errors_over_time, at each time
 }
+
+
+def evaluation_chunk(dim: int) -> int:
+    """Nodes per chunk when evaluating residuals (second derivatives): 4096 up to d = 16, fewer
+    above, so that the memory of one chunk's derivatives stays about that of d = 16."""
+    return 4096 if dim <= 16 else max(256, 65536 // dim)
 
 
 def quadrature_size(purpose: str, dim: int) -> int:

@@ -17,7 +17,7 @@ import torch
 from ..errors import ProblemError
 from ..problem import ErgodicMFG, Rd
 from ..result import result_kind
-from ..sampling import quadrature, quadrature_size, tile_in_time
+from ..sampling import evaluation_chunk, quadrature, quadrature_size, tile_in_time
 from ._integrals import field_errors, known_solution, population_errors
 from .exits import exit_metrics
 from .whole_space import compare_whole_space, whole_space_nodes
@@ -81,10 +81,8 @@ def residual_norms(solution, nodes: np.ndarray, weights: np.ndarray) -> dict[str
     fields = fields_of(problem, value_net, density_net, log_z_field)
     sq = {"hjb": 0.0, "fp": 0.0}
     scale = {"hjb": 0.0, "fp": 0.0}
-    for chunk, w in zip(
-        np.array_split(nodes, max(1, len(nodes) // 4096)),
-        np.array_split(weights, max(1, len(nodes) // 4096)),
-    ):
+    pieces = max(1, len(nodes) // evaluation_chunk(problem.dim))
+    for chunk, w in zip(np.array_split(nodes, pieces), np.array_split(weights, pieces)):
         w = torch.as_tensor(w)
         pts = torch.as_tensor(chunk, dtype=dtype, device=device).requires_grad_(True)
         caches = by_population[0].caches(pts, fields, create_graph=False)

@@ -36,6 +36,7 @@ from ..sampling import (
     GaussianSampler,
     Quadrature,
     density_resample,
+    evaluation_chunk,
     gaussian_quadrature,
     quadrature,
 )
@@ -44,12 +45,6 @@ __all__ = ["ErgodicFormulation"]
 
 
 RESIDUAL_NODES = 4096  # the reported residual norms use the evaluation rule's first nodes
-
-
-def evaluation_chunk(dim: int) -> int:
-    """Nodes per chunk when evaluating residuals (second derivatives): 4096 up to d = 16, fewer
-    above, so that the memory of one chunk's derivatives stays about that of d = 16."""
-    return 4096 if dim <= 16 else max(256, 65536 // dim)
 
 
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:

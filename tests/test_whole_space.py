@@ -274,18 +274,22 @@ def test_compare_refuses_user_points_on_rd():
 
 
 # ----- solving ----------------------------------------------------------------------------------
-def test_joint_solve_in_2d_meets_the_closed_form_and_is_reproducible():
-    problem = _lq(2)
-    runs = [
-        solve(problem, method="joint", iterations=300, seed=0, progress=False) for _ in range(2)
-    ]
-    a, b = (compare(r) for r in runs)
-    assert a["m_rel_l2"] == b["m_rel_l2"] and a["u_l2"] == b["u_l2"]
-    assert a["m_rel_l2"] < 3e-2 and a["u_rel_l2"] < 5e-2
-    assert a["m_rel_l2_se"] < 1e-3 and a["constant_abs"] < 5e-3
+def test_joint_solve_in_2d_meets_the_closed_form():
+    sol = solve(_lq(2), method="joint", iterations=300, seed=0, progress=False)
+    errors = compare(sol)
+    assert errors["m_rel_l2"] < 3e-2 and errors["u_rel_l2"] < 5e-2
+    assert errors["m_rel_l2_se"] < 1e-3 and errors["constant_abs"] < 5e-3
+    assert sol.converged
     # the envelope moved towards the exact mean c = (1, 1) / sqrt(2)
-    mean, _ = runs[0].fields()[1].reference()
+    mean, _ = sol.fields()[1].reference()
     assert float(mean.mean()) > 0.2
+
+
+def test_same_seed_same_numbers():
+    runs = [solve(_lq(2), iterations=20, seed=3, progress=False, eval_every=10) for _ in range(2)]
+    assert runs[0].history == [
+        {**h, "seconds": runs[0].history[i]["seconds"]} for i, h in enumerate(runs[1].history)
+    ]
 
 
 def test_torus_problems_keep_their_networks():

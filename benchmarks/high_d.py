@@ -67,7 +67,6 @@ def _row(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from mfgsolve import compare, load_problem, solve
-    from mfgsolve.derivatives import choose_engine
     from mfgsolve.errors import MfgsolveError
     from mfgsolve.options import SolverOptions
 
@@ -85,7 +84,7 @@ def _row(job: dict[str, Any]) -> dict[str, Any]:
         opts = SolverOptions.build(problem, options)
     except MfgsolveError as exc:
         return {**row, "status": f"refused: {str(exc)[:120]}"}
-    row["engine"] = choose_engine(opts.derivatives.derivatives, problem.dim)
+    row["engine"] = opts.engine
     t0 = time.perf_counter()
     sol = solve(problem, seed=job["seed"], progress=False, **options)
     seconds = time.perf_counter() - t0

@@ -113,7 +113,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """``_row`` in a fresh Python process (nothing shared with this one); its last line of
     output is the row as JSON."""
     done = subprocess.run(
-        [sys.executable, __file__, json.dumps(job)], capture_output=True, text=True, check=False
+        [sys.executable, str(Path(job["root"]) / "benchmarks" / "high_d.py"), json.dumps(job)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]

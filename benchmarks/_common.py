@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["VERDICT_TRUTH", "problem_path", "seed_benchmark"]
+__all__ = ["VERDICT_TRUTH", "problem_path", "seed_benchmark", "step_seconds"]
 
 #: the exact error below which a run counts as converged when the verdict is checked
 VERDICT_TRUTH = 5e-2
@@ -18,6 +18,23 @@ VERDICT_TRUTH = 5e-2
 def problem_path(root: Path, name: str) -> Path:
     """The problem file ``name`` of the checkout ``root`` (``root/problems/name``)."""
     return Path(root) / "problems" / name
+
+
+def step_seconds(problem, method: str, repeats: int = 20, **options: Any) -> float:
+    """Median seconds of one training iteration (no evaluation), default options, seed 0."""
+    from mfgsolve.options import SolverOptions
+    from mfgsolve.train import Trainer
+
+    opts = SolverOptions.build(problem, {"iterations": repeats + 3, **options}, method=method)
+    trainer = Trainer(problem, opts, 0, "cpu", torch.float32)
+    st = trainer.init_state()
+    times = []
+    for k in range(repeats + 3):
+        t0 = time.perf_counter()
+        trainer.iterate(st)
+        if k >= 3:  # warm-up iterations excluded
+            times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
 
 
 def seed_benchmark(

@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._common import step_seconds
+
 FAMILIES = {
     "torus": "ergodic_torus_nd.py",
     "lq-ergodic": "lq_ergodic_rd.py",
@@ -41,25 +43,6 @@ def _peak_rss_gb() -> float:
     """This process's peak resident memory in GB (ru_maxrss is in KiB on Linux)."""
     scale = 1 if sys.platform == "darwin" else 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e9
-
-
-def _step_seconds(problem, method: str, options: dict[str, Any], repeats: int = 10) -> float:
-    """Median seconds of one training iteration (no evaluation), after 3 warm-up iterations."""
-    import torch
-
-    from mfgsolve.options import SolverOptions
-    from mfgsolve.train import Trainer
-
-    opts = SolverOptions.build(problem, {**options, "iterations": repeats + 3}, method=method)
-    trainer = Trainer(problem, opts, 0, "cpu", torch.float32)
-    st = trainer.init_state()
-    times = []
-    for k in range(repeats + 3):
-        t0 = time.perf_counter()
-        trainer.iterate(st)
-        if k >= 3:
-            times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
 
 
 def _row(job: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +68,7 @@ def _row(job: dict[str, Any]) -> dict[str, Any]:
     except MfgsolveError as exc:
         return {**row, "status": f"refused: {str(exc)[:120]}"}
     row["engine"] = opts.engine
+    step_options = {k: v for k, v in options.items() if k != "iterations"}
     t0 = time.perf_counter()
     sol = solve(problem, seed=job["seed"], progress=False, **options)
     seconds = time.perf_counter() - t0
@@ -95,7 +79,9 @@ def _row(job: dict[str, Any]) -> dict[str, Any]:
             "iterations": sol.info["iterations"],
             "seconds": round(seconds, 1),
             "s_per_it": round(seconds / max(1, sol.info["iterations"]), 4),
-            "step_s": round(_step_seconds(problem, "adversarial", options), 4),
+            "step_s": round(
+                step_seconds(problem, sol.info["method"], repeats=10, **step_options), 4
+            ),
             "peak_rss_gb": round(_peak_rss_gb(), 2),
         }
     )
@@ -113,7 +99,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """``_row`` in a fresh Python process (nothing shared with this one); its last line of
     output is the row as JSON."""
     done = subprocess.run(
-        [sys.executable, str(Path(job["root"]) / "benchmarks" / "high_d.py"), json.dumps(job)],
+        [sys.executable, "-m", "benchmarks.high_d", json.dumps(job)],
+        cwd=job["root"],
         capture_output=True,
         text=True,
         check=False,

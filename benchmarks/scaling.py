@@ -21,25 +21,10 @@ from mfgsolve import solve
 from mfgsolve.derivatives import choose_engine
 from mfgsolve.options import SolverOptions
 from mfgsolve.problem import load_problem
-from mfgsolve.train import Trainer
 
-from ._common import problem_path
+from ._common import problem_path, step_seconds
 
 DIMS = (1, 2, 4, 8, 16)
-
-
-def step_seconds(problem, method: str, repeats: int = 20, **options: Any) -> float:
-    """Median seconds of one training iteration (no evaluation), default options, seed 0."""
-    opts = SolverOptions.build(problem, {"iterations": repeats + 3, **options}, method=method)
-    trainer = Trainer(problem, opts, 0, "cpu", torch.float32)
-    st = trainer.init_state()
-    times = []
-    for k in range(repeats + 3):
-        t0 = time.perf_counter()
-        trainer.iterate(st)
-        if k >= 3:  # warm-up iterations excluded
-            times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
 
 
 def _row(problem, method: str, iterations: int, target: float, **options: Any) -> dict[str, Any]:

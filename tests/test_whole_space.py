@@ -210,9 +210,8 @@ def test_value_network_grows_and_is_bounded_below():
 
 
 # ----- the problem family ----------------------------------------------------------------------
-@pytest.mark.parametrize("d", [1, 3, 8])
-def test_lq_closed_form_solves_the_residuals(d):
-    problem = _lq(d)
+def _assert_closed_form_solves_the_residuals(problem) -> None:
+    """problem.exact substituted into the HJB and FP residuals, at normal points: < 1e-9."""
     ex = problem.exact
     sub = {
         problem.value: ex["value"],
@@ -220,10 +219,16 @@ def test_lq_closed_form_solves_the_residuals(d):
         problem.constant: ex["constant"],
     }
     xs = problem.domain.symbols
-    points = np.random.default_rng(d).normal(size=(6, d))
+    points = np.random.default_rng(problem.dim).normal(size=(6, problem.dim))
     for expr in (problem.hjbs[0], problem.fps[0]):
         f = sp.lambdify(xs, expr.subs(sub).doit())
         assert max(abs(float(f(*p))) for p in points) < 1e-9
+
+
+@pytest.mark.parametrize("d", [1, 3, 8])
+def test_lq_closed_form_solves_the_residuals(d):
+    problem = _lq(d)
+    _assert_closed_form_solves_the_residuals(problem)
 
 
 def test_lq_family_rejects_a_bad_dimension():
@@ -314,20 +319,10 @@ def test_quartic_family_closed_form_solves_the_residuals_with_mass_one(d):
     """problems/unseen/rd_quartic_nd.py: non-Gaussian, non-separable; its Z (a radial quadrature
     in the file) against plain importance sampling from N(0, I)."""
     problem = load_problem(ROOT / "problems" / "unseen" / "rd_quartic_nd.py", d=d)
-    ex = problem.exact
-    sub = {
-        problem.value: ex["value"],
-        problem.density: ex["density"],
-        problem.constant: ex["constant"],
-    }
-    xs = problem.domain.symbols
-    points = np.random.default_rng(d).normal(size=(6, d))
-    for expr in (problem.hjbs[0], problem.fps[0]):
-        f = sp.lambdify(xs, expr.subs(sub).doit())
-        assert max(abs(float(f(*p))) for p in points) < 1e-9
+    _assert_closed_form_solves_the_residuals(problem)
     z = np.random.default_rng(0).normal(size=(400_000, d))
     log_q = -0.5 * np.sum(z**2, axis=1) - 0.5 * d * math.log(2 * math.pi)
-    m = sp.lambdify(xs, ex["density"])(*z.T)
+    m = sp.lambdify(problem.domain.symbols, problem.exact["density"])(*z.T)
     assert np.mean(m / np.exp(log_q)) == pytest.approx(1.0, abs=1e-2)
 
 

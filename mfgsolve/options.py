@@ -656,16 +656,10 @@ def _engine(problem, kind: str, values: dict, given) -> str:
     laplacian = values["continuation"] > 0 or any(
         uses_laplacian(r.hjb) or uses_laplacian(r.fp) for r in lower_populations(problem)
     )
-    if isinstance(problem.domain, Rd) and values["derivatives"] == "auto":
-        # the stochastic trace drives the density flat on R^d (problems/lq_ergodic_rd.py,
-        # d = 32, 64, 100: m_rel_l2 1e7 and more; exact engines 1.5e-3 at d = 10):
-        # docs/high_dimension.md#d--100-mfgsolve-bench-high-d
-        engine = "autograd"
-    else:
-        try:
-            engine = choose_engine(values["derivatives"], problem.dim, laplacian=laplacian)
-        except ValueError as exc:
-            raise OptionError(f"problem '{problem.name}': {exc}") from None
+    try:
+        engine = choose_engine(values["derivatives"], problem.dim, laplacian=laplacian)
+    except ValueError as exc:
+        raise OptionError(f"problem '{problem.name}': {exc}") from None
     if "hutchinson_probes" in given and engine != "hutchinson":
         raise OptionError(
             f"problem '{problem.name}': hutchinson_probes applies only to the Hutchinson engine "

@@ -324,11 +324,3 @@ def test_quartic_family_closed_form_solves_the_residuals_with_mass_one(d):
     log_q = -0.5 * np.sum(z**2, axis=1) - 0.5 * d * math.log(2 * math.pi)
     m = sp.lambdify(problem.domain.symbols, problem.exact["density"])(*z.T)
     assert np.mean(m / np.exp(log_q)) == pytest.approx(1.0, abs=1e-2)
-
-
-def test_auto_engine_on_rd_is_exact_in_every_dimension():
-    """The stochastic trace is the default from d = 64 on bounded domains; on Rd it drove the
-    density flat (docs/high_dimension.md), so "auto" stays exact; an explicit choice is kept."""
-    problem = _lq(64)
-    assert SolverOptions.build(problem, {}).engine == "autograd"
-    assert SolverOptions.build(problem, {"derivatives": "hutchinson"}).engine == "hutchinson"

@@ -279,20 +279,6 @@ class ErgodicFormulation:
         value = (torch.softmax(logits, dim=0) * psi).sum()
         return {"lagrangian": value, "int_u": self._int_u(st.value_net, st.density_net) ** 2}
 
-    def _gauge_penalty(self, st) -> torch.Tensor:
-        """The penalty (int u)^2 that pins u's constant (summed over populations).
-
-        On R^d it is zero and the gauge E_q[u] = 0 is held exactly instead, by shifting u before
-        each value step: E_q[a_i xi_i^2 / 2] grows with the spread of the reference q, so the
-        penalty's gradient pulls the growth coefficients a_i towards 0 faster than the output
-        bias can absorb the mean (measured, LQ family, d = 100: a fell to 3 % of its exact value
-        in 200 steps and the run diverged). The HJB residual sees u's derivatives only, so the
-        shift changes nothing else."""
-        if self.whole_space:  # (shifted in :meth:`losses`, before the residuals' graph)
-            return torch.zeros((), device=self.device, dtype=self.dtype)
-        int_u = self._int_u(st.value_net, st.density_net)
-        return int_u**2 if self.populations == 1 else (int_u**2).sum()
-
     def losses(self, st, points, players: Sequence[str], frozen: Sequence[str], weights=None):
         """The losses of ``players`` ("hjb", "fp"; or one of "lagrangian", "ascent" for the
         min-max game, :meth:`_minmax`) at ``points``; fields in ``frozen`` act as constants
@@ -300,8 +286,6 @@ class ErgodicFormulation:
         "constant") and/or "fp"; or "lagrangian" and "int_u"; or "ascent"."""
         if "lagrangian" in players or "ascent" in players:
             return self._minmax(st, points, weights, players[0])
-        if self.whole_space and "hjb" in players:
-            self.fix_gauge(st.value_net, st.density_net)
         log_z = self._log_z(st.density_net)
         fields = fields_of(self.problem, st.value_net, st.density_net, log_z)
         caches = self.residuals.caches(
@@ -321,7 +305,10 @@ class ErgodicFormulation:
             out["hjb"], out["constant"] = self._hjb_loss(
                 points, caches, st.constant, weights, second, eps
             )
-            out["int_u"] = self._gauge_penalty(st)
+            int_u = self._int_u(
+                st.value_net, st.density_net
+            )  # the penalty (int u)^2, summed over populations
+            out["int_u"] = int_u**2 if self.populations == 1 else (int_u**2).sum()
         if "fp" in players:
             total = None
             for k in range(self.populations):

@@ -15,7 +15,7 @@ import torch
 from mfgsolve import MFG, ErgodicMFG, Rd, Torus, compare, load_problem, reference_solve, solve
 from mfgsolve.errors import OptionError, ProblemError
 from mfgsolve.lowering.residuals import relative_fp
-from mfgsolve.metrics.whole_space import whole_space_errors
+from mfgsolve.metrics.whole_space import replicate_summary, whole_space_errors
 from mfgsolve.nn.layers import EnvelopeDensityNetwork, GrowingValueNetwork
 from mfgsolve.options import SolverOptions
 from mfgsolve.sampling import GaussianSampler, gaussian_quadrature
@@ -98,6 +98,24 @@ def test_u_error_ignores_the_constant_and_weighs_by_the_reference_density():
     tilted = whole_space_errors(u_ref + 0.1 * z[:, 0], log_ref, u_ref, log_ref, q.log_w.numpy())
     assert tilted["u_l2"] == pytest.approx(0.1, rel=2e-2)
     assert tilted["u_rel_l2"] == pytest.approx(0.1, rel=3e-2)
+
+
+def test_replicates_where_the_weights_collapse_onto_one_node_drop_the_relative_u_error():
+    # far in R^100 every weight but one underflows: u* has no spread on the rule, so one
+    # replicate has no u_rel_l2; the summary keeps what all replicates have
+    q = gaussian_quadrature(2, 256, seed=0)
+    z = q.z.numpy()
+    u_ref = np.sum(z**2, axis=1) / 2
+    log_ref = -0.5 * np.sum(z**2, axis=1)
+    collapsed = np.full_like(log_ref, -1e4)
+    collapsed[0] = 0.0
+    degenerate = whole_space_errors(u_ref + 0.1, log_ref, u_ref, collapsed, q.log_w.numpy())
+    assert "u_l2" in degenerate and "u_rel_l2" not in degenerate
+    good = whole_space_errors(u_ref + 0.1 * z[:, 0], log_ref, u_ref, log_ref, q.log_w.numpy())
+    mean, se = replicate_summary([good, degenerate, good])
+    assert "u_rel_l2" not in mean and "u_rel_l2" not in se
+    assert mean["u_l2"] == pytest.approx((2 * good["u_l2"] + degenerate["u_l2"]) / 3)
+    assert se["u_l2"] > 0 and set(se) == {"m_rel_l2", "u_l2"}
 
 
 def test_sampler_is_reproducible_and_covers_the_narrower_shell():

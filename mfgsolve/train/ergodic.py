@@ -47,6 +47,11 @@ __all__ = ["ErgodicFormulation"]
 RESIDUAL_NODES = 4096  # the reported residual norms use the evaluation rule's first nodes
 
 
+def _in_chunks(net, nodes: torch.Tensor) -> torch.Tensor:
+    """A network's values at many nodes, 8,192 at a time (no graph: call under no_grad)."""
+    return torch.cat([net(c) for c in nodes.split(8192)])
+
+
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
     return values.mean() if weights is None else (weights * values).mean()
 
@@ -358,9 +363,12 @@ class ErgodicFormulation:
         """log Z on the (larger) evaluation quadrature: used for everything reported, not for
         training (one value per population when there are several)."""
         quad = self._evaluation_quad(density_net)
-        nodes = quad.nodes.to(self.device, self.dtype)
         with torch.no_grad():
-            f = torch.cat([density_net(c) for c in nodes.split(8192)])
+            f = _in_chunks(density_net, quad.nodes.to(self.device, self.dtype))
+        return self._log_z_from(f, quad)
+
+    def _log_z_from(self, f: torch.Tensor, quad: Quadrature) -> torch.Tensor:
+        """log Z from the density network's values ``f`` at the nodes of ``quad``."""
         log_w = quad.log_weights.to(self.device, self.dtype)
         if self.populations > 1:
             return torch.logsumexp(f + log_w[:, None], dim=0)
@@ -448,14 +456,10 @@ class ErgodicFormulation:
             return self._evaluate_whole_space(st, value_net, density_net)
         nodes = self.eval_quad.nodes.to(self.device, self.dtype)
         with torch.no_grad():
-            log_z = self.eval_log_z(density_net)
-            u = torch.cat([value_net(c) for c in nodes.split(8192)]).double().cpu().numpy()
-            m = (
-                torch.exp(torch.cat([density_net(c) for c in nodes.split(8192)]) - log_z)
-                .double()
-                .cpu()
-                .numpy()
-            )
+            f = _in_chunks(density_net, nodes)
+            log_z = self._log_z_from(f, self.eval_quad)
+            u = _in_chunks(value_net, nodes).double().cpu().numpy()
+            m = torch.exp(f - log_z).double().cpu().numpy()
         out = self.validate(value_net, density_net, st.constant)
         u_ref, m_ref, c_ref = self.exact
         weights = self.eval_quad.weights.numpy()
@@ -473,9 +477,9 @@ class ErgodicFormulation:
         quad = self._evaluation_quad(density_net)
         nodes = quad.nodes.to(self.device, self.dtype)
         with torch.no_grad():
-            log_z = self.eval_log_z(density_net)
-            u = torch.cat([value_net(c) for c in nodes.split(8192)]).double().cpu().numpy()
-            f = torch.cat([density_net(c) for c in nodes.split(8192)])
+            f = _in_chunks(density_net, nodes)  # (once: it gives log Z and log m)
+            log_z = self._log_z_from(f, quad)
+            u = _in_chunks(value_net, nodes).double().cpu().numpy()
             log_m = (f - log_z).double().cpu().numpy()
         out = self.validate(value_net, density_net, st.constant)
         st.constant_estimate = out.get("constant", float("nan"))
